@@ -1,0 +1,81 @@
+"""Additive Gaussian and Poisson (shot) noise with per-sample level, colour/gray and field seed.
+
+The noise *field* of sample i is drawn from a generator seeded with ``seed[i]`` on the images'
+device, so the same parameters on the same input give the same output (replay).
+"""
+from __future__ import annotations
+
+import torch
+
+# Luma weights used by the reference for gray Poisson noise (torchvision rgb_to_grayscale).
+_GRAY = (0.2989, 0.587, 0.114)
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return gen
+
+
+def _fields(shape: tuple[int, ...], gray: torch.Tensor, seed: torch.Tensor, device, dtype) -> torch.Tensor:
+    """Standard-normal fields ``(B, C, H, W)``; gray samples share one field across channels."""
+    b, c, h, w = shape
+    out = torch.empty(shape, device=device, dtype=dtype)
+    for i in range(b):
+        gen = _generator(int(seed[i]), device)
+        if bool(gray[i]):
+            out[i] = torch.randn((1, h, w), generator=gen, device=device, dtype=dtype).expand(c, h, w)
+        else:
+            out[i] = torch.randn((c, h, w), generator=gen, device=device, dtype=dtype)
+    return out
+
+
+def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """``clamp(x + sigma/255 * n, 0, 1)`` with n standard normal, per sample.
+
+    Args:
+        x: images ``(B, C, H, W)`` float in [0, 1].
+        sigma: noise std in 8-bit units, ``(B,)``.
+        gray: ``(B,)`` bool; gray samples use one field for all channels.
+        seed: ``(B,)`` int64 seeds of the noise fields.
+
+    Returns:
+        ``(B, C, H, W)`` clamped to [0, 1], not rounded.
+    """
+    field = _fields(tuple(x.shape), gray, seed, x.device, x.dtype)
+    scale = (sigma.to(x.device, x.dtype) / 255.0).view(-1, 1, 1, 1)
+    return torch.clamp(x + field * scale, 0, 1)
+
+
+def _levels(q: torch.Tensor) -> torch.Tensor:
+    """``2 ** ceil(log2(#distinct 8-bit values))`` per sample of ``q`` (values on the 8-bit grid)."""
+    idx = (q.flatten(1) * 255).round().long().clamp(0, 255)
+    counts = torch.zeros(q.shape[0], 256, device=q.device).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float32))
+    distinct = (counts > 0).sum(dim=1).clamp(min=1).to(torch.float32)
+    return torch.pow(2.0, torch.ceil(torch.log2(distinct)))
+
+
+def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """Shot noise: on the 8-bit-quantised image ``q`` with ``v`` levels (see :func:`_levels`),
+    ``n = Poisson(q v) / v - q``; gray samples use the luma of x, replicated to all channels.
+    ``out = clamp(x + scale * n, 0, 1)``.
+
+    Args:
+        x: images ``(B, 3, H, W)`` (gray noise needs RGB) float in [0, 1].
+        scale: noise scale ``(B,)``.
+        gray: ``(B,)`` bool.
+        seed: ``(B,)`` int64 seeds of the Poisson draws.
+
+    Returns:
+        ``(B, C, H, W)`` clamped to [0, 1], not rounded.
+    """
+    noise = torch.empty_like(x)
+    weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(3, 1, 1)
+    for i in range(x.shape[0]):
+        src = (x[i] * weights).sum(0, keepdim=True) if bool(gray[i]) else x[i]
+        q = torch.clamp(torch.round(src * 255.0), 0, 255) / 255.0
+        v = _levels(q[None])[0].to(x.dtype)
+        drawn = torch.poisson(q * v, generator=_generator(int(seed[i]), x.device)) / v
+        noise[i] = (drawn - q).expand_as(x[i])
+    factor = scale.to(x.device, x.dtype).view(-1, 1, 1, 1)
+    return torch.clamp(x + noise * factor, 0, 1)

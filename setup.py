@@ -1,0 +1,29 @@
+"""Packaging for realsr: the ``realsr`` training library and the ``degradations`` engine."""
+from setuptools import find_packages, setup
+
+setup(
+    name="realsr",
+    version="0.1.0",
+    description="Training pipeline for blind real-world super-resolution (Real-ESRGAN style)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["realsr", "realsr.*", "degradations", "degradations.*"]),
+    install_requires=[
+        "torch>=2.1,<3",
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        "dev": ["pytest>=7.4"],
+    },
+    classifiers=[
+        "License :: OSI Approved :: BSD License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Image Processing",
+    ],
+)
