@@ -19,7 +19,7 @@ setup(
         "safetensors>=0.4",
     ],
     extras_require={
-        "dev": ["pytest>=7.4"],
+        "dev": ["pytest>=7.4", "scipy>=1.10"],
     },
     classifiers=[
         "License :: OSI Approved :: BSD License",

@@ -6,9 +6,9 @@ applies a step with a per-sample probability, :class:`OneOf` picks one branch pe
 :class:`Sequence` runs its children in order, or in a per-sample random order with
 probability ``shuffle_prob``.
 
-Because resizes are per sample, images may differ in size mid-pipeline. The batch is held as
-a list of ``(1, C, H, W)`` tensors; :func:`run` stacks samples of equal shape and calls each
-leaf once per shape group, so a batch whose samples agree in size runs fully batched.
+Because resizes are per sample, images may differ in size mid-pipeline. A :class:`Batch` holds
+one packed tensor while the samples agree in shape and a list otherwise; :func:`run` calls each
+leaf once per group of equal shape, so a batch whose samples agree in size runs fully batched.
 
 Parameters live in one flat *trace*: ``{"<step name>.<param>": tensor with B rows}`` on CPU.
 """
@@ -141,24 +141,69 @@ def params_of(name: str, trace: Trace, rows: torch.Tensor) -> Trace:
     return {k[len(prefix):]: v[rows] for k, v in trace.items() if k.startswith(prefix)}
 
 
-def run(node: Step | Node, images: list[torch.Tensor], trace: Trace, idx: torch.Tensor) -> None:
-    """Apply ``node`` in place to the samples ``idx`` of the ragged batch ``images``."""
+class Batch:
+    """A batch whose samples may differ in size: one packed ``(B, C, H, W)`` tensor while all
+    samples agree in shape, a list of ``(1, C, h, w)`` tensors otherwise. Never mutated in place:
+    updates replace tensors, so earlier snapshots (stage previews) stay valid."""
+
+    def __init__(self, images: torch.Tensor):
+        self.packed: torch.Tensor | None = images
+        self.items: list[torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return self.packed.shape[0] if self.packed is not None else len(self.items)
+
+    def groups(self, idx: torch.Tensor) -> list[list[int]]:
+        """``idx`` split into groups of equal image shape."""
+        if self.packed is not None:
+            return [idx.tolist()]
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i in idx.tolist():
+            groups[tuple(self.items[i].shape)].append(i)
+        return list(groups.values())
+
+    def gather(self, members: list[int]) -> torch.Tensor:
+        if self.packed is not None:
+            return self.packed if len(members) == len(self) else self.packed[members]
+        return self.items[members[0]] if len(members) == 1 else torch.cat([self.items[i] for i in members])
+
+    def scatter(self, members: list[int], out: torch.Tensor | list[torch.Tensor]) -> None:
+        if self.packed is not None and isinstance(out, torch.Tensor) and out.shape[1:] == self.packed.shape[1:]:
+            if len(members) == len(self):
+                self.packed = out
+            else:
+                self.packed = self.packed.index_copy(0, torch.tensor(members, device=out.device), out)
+            return
+        items = self.unpack()
+        for i, part in zip(members, out if isinstance(out, list) else out.split(1)):
+            items[i] = part
+        self.packed, self.items = None, items
+
+    def unpack(self) -> list[torch.Tensor]:
+        """The samples as a list of ``(1, C, h, w)`` tensors."""
+        return list(self.packed.split(1)) if self.packed is not None else list(self.items)
+
+    def stack(self) -> torch.Tensor:
+        """The batch as one tensor (all samples must have one shape)."""
+        if self.packed is not None:
+            return self.packed
+        shapes = {tuple(t.shape) for t in self.items}
+        if len(shapes) != 1:
+            raise RuntimeError(f"samples still differ in size: {sorted(shapes)}")
+        return torch.cat(self.items)
+
+
+def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor) -> None:
+    """Apply ``node`` to the samples ``idx`` of ``batch`` (which is updated)."""
     if idx.numel() == 0:
         return
     if hasattr(node, "route"):
         for child, rows in node.route(trace, idx):
-            run(child, images, trace, rows)
+            run(child, batch, trace, rows)
         return
-    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i in idx.tolist():
-        groups[tuple(images[i].shape)].append(i)
-    for members in groups.values():
+    for members in batch.groups(idx):
         rows = torch.tensor(members, dtype=torch.int64)
-        batch = images[members[0]] if len(members) == 1 else torch.cat([images[i] for i in members])
-        out = node.apply(batch, params_of(node.name, trace, rows))
-        parts = out if isinstance(out, list) else out.split(1)
-        for i, part in zip(members, parts):
-            images[i] = part
+        batch.scatter(members, node.apply(batch.gather(members), params_of(node.name, trace, rows)))
 
 
 def trace_rows(trace: Trace) -> list[dict[str, object]]:

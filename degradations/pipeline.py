@@ -137,14 +137,14 @@ class RealESRGANDegradation:
         self.check_size(*gt.shape[-2:])
         gt_usm = Fn.usm_sharp(gt, self.config.usm_weight, self.config.usm_threshold, self.config.usm_radius) \
             if self.sharpen else gt
-        images = list(gt_usm.split(1))
+        batch = compose.Batch(gt_usm)
         everyone = torch.arange(gt.shape[0])
         stages: dict[str, list[torch.Tensor]] | None = {} if return_stages else None
         for stage in self.stages:
-            compose.run(stage, images, trace, everyone)
+            compose.run(stage, batch, trace, everyone)
             if stages is not None:
-                stages[stage.name] = list(images)
-        lq = Fn.quantize(torch.cat(images))
+                stages[stage.name] = batch.unpack()
+        lq = Fn.quantize(batch.stack())
         if self.gt_size is not None:
             lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)
         return DegradationResult(lq.contiguous(), gt, gt_usm, trace, stages)

@@ -136,11 +136,13 @@ class RandomResize:
             mode = Fn.RESIZE_MODES[int(key[0])]
             if self.relative == "input" and key[1] == 1.0:
                 continue  # keep: identity for every mode
-            batch = x[members]
+            batch = x if len(members) == x.shape[0] else x[members]
             if self.relative == "target":
                 res = Fn.resize(batch, size=(int(key[1]), int(key[2])), mode=mode, antialias=self.antialias)
             else:
                 res = Fn.resize(batch, scale_factor=float(key[1]), mode=mode, antialias=self.antialias)
+            if len(members) == x.shape[0]:
+                return res
             for j, i in enumerate(members):
                 out[i] = res[j : j + 1]
         return out
@@ -162,6 +164,8 @@ class FinalResize:
         size = (int(p["height"][0]), int(p["width"][0]))
         for m, mode in enumerate(Fn.RESIZE_MODES):
             members = (p["mode"] == m).nonzero().flatten().tolist()
+            if len(members) == x.shape[0]:
+                return Fn.resize(x, size=size, mode=mode, antialias=self.antialias)
             if members:
                 res = Fn.resize(x[members], size=size, mode=mode, antialias=self.antialias)
                 for j, i in enumerate(members):

@@ -64,16 +64,41 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto") -> tor
     return out.view(b, c, h, w)
 
 
+def _smooth_size(n: int) -> int:
+    """Smallest m >= n whose prime factors are 2, 3, 5, 7 (fast FFT lengths)."""
+    while True:
+        m = n
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+# On CPU, FFTs of a few samples at a time stay in cache and run ~1.5x faster than one big call.
+_CPU_FFT_CHUNK_PIXELS = 2_000_000
+
+
 def _filter2d_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Correlation by FFT of the already padded images; returns the valid ``(h, w)`` part."""
-    hp, wp = padded.shape[-2:]
+    """Correlation by FFT of the already padded images; returns the valid ``(h, w)`` part.
+
+    The transform length only needs to cover the padded image (circular wrap-around lands
+    outside the valid part), so it is rounded up to a 7-smooth size for speed.
+    """
+    b, c, hp, wp = padded.shape
     k = kernel.shape[-1]
+    n, m = _smooth_size(hp), _smooth_size(wp)
     compute = torch.float32 if padded.dtype in (torch.float16, torch.bfloat16) else padded.dtype
-    spectrum = torch.fft.rfft2(padded.to(compute))
-    # Correlation = convolution with the flipped kernel; the valid part starts at k - 1.
-    kspec = torch.fft.rfft2(kernel.flip(-1, -2).to(compute), s=(hp, wp))
-    out = torch.fft.irfft2(spectrum * kspec[:, None], s=(hp, wp))
-    return out[..., k - 1 : k - 1 + h, k - 1 : k - 1 + w].to(padded.dtype).contiguous()
+    chunk = b if padded.device.type != "cpu" else max(1, _CPU_FFT_CHUNK_PIXELS // (c * n * m))
+    flipped = kernel.flip(-1, -2).to(compute)  # correlation = convolution with the flipped kernel
+    out = []
+    for i in range(0, b, chunk):
+        spectrum = torch.fft.rfft2(padded[i : i + chunk].to(compute), s=(n, m))
+        kspec = torch.fft.rfft2(flipped[i : i + chunk], s=(n, m))
+        full = torch.fft.irfft2(spectrum * kspec[:, None], s=(n, m))
+        out.append(full[..., k - 1 : k - 1 + h, k - 1 : k - 1 + w])
+    return torch.cat(out).to(padded.dtype).contiguous()
 
 
 @functools.lru_cache(maxsize=32)
@@ -91,7 +116,7 @@ def _reflect_blur_matrix(n: int, taps: tuple[float, ...], device: str, dtype: to
     return matrix.to(device=device, dtype=dtype)
 
 
-def separable_filter(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+def separable_filter(x: torch.Tensor, taps: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Filter every channel with the shared separable kernel ``outer(taps, taps)``, reflect borders.
 
     Implemented as two banded matrix products (the reflect padding folded into the matrices),
@@ -100,17 +125,22 @@ def separable_filter(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     Args:
         x: images ``(B, C, H, W)`` float.
         taps: 1-D kernel ``(k,)`` with odd k.
+        out: optional contiguous result buffer of x's shape and dtype; may be ``x`` itself.
 
     Returns:
-        ``(B, C, H, W)`` in the dtype of ``x``.
+        ``(B, C, H, W)`` in the dtype of ``x`` (``out`` when given).
     """
     check_image(x)
     k = taps.numel()
     _check_border(x, k // 2, f"a {k}-tap separable filter")
     h, w = x.shape[-2:]
     key = tuple(float(t) for t in taps.flatten())
-    compute = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    low_precision = x.dtype in (torch.float16, torch.bfloat16)
+    compute = torch.float32 if low_precision else x.dtype
     mw = _reflect_blur_matrix(w, key, str(x.device), compute)
     mh = mw if h == w else _reflect_blur_matrix(h, key, str(x.device), compute)
-    out = torch.matmul(mh.transpose(0, 1), torch.matmul(x.to(compute), mw))
-    return out.to(x.dtype)
+    rows = torch.matmul(x.to(compute), mw)
+    if low_precision or out is None:
+        result = torch.matmul(mh.transpose(0, 1), rows).to(x.dtype)
+        return result if out is None else out.copy_(result)
+    return torch.matmul(mh.transpose(0, 1), rows, out=out)

@@ -19,14 +19,14 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
 
 def _fields(shape: tuple[int, ...], gray: torch.Tensor, seed: torch.Tensor, device, dtype) -> torch.Tensor:
     """Standard-normal fields ``(B, C, H, W)``; gray samples share one field across channels."""
-    b, c, h, w = shape
     out = torch.empty(shape, device=device, dtype=dtype)
-    for i in range(b):
+    for i in range(shape[0]):
         gen = _generator(int(seed[i]), device)
         if bool(gray[i]):
-            out[i] = torch.randn((1, h, w), generator=gen, device=device, dtype=dtype).expand(c, h, w)
+            out[i, :1].normal_(generator=gen)
+            out[i, 1:] = out[i, :1]
         else:
-            out[i] = torch.randn((c, h, w), generator=gen, device=device, dtype=dtype)
+            out[i].normal_(generator=gen)
     return out
 
 
@@ -44,7 +44,7 @@ def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor, see
     """
     field = _fields(tuple(x.shape), gray, seed, x.device, x.dtype)
     scale = (sigma.to(x.device, x.dtype) / 255.0).view(-1, 1, 1, 1)
-    return torch.clamp(x + field * scale, 0, 1)
+    return field.mul_(scale).add_(x).clamp_(0, 1)
 
 
 def _levels(q: torch.Tensor) -> torch.Tensor:
@@ -78,4 +78,4 @@ def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed
         drawn = torch.poisson(q * v, generator=_generator(int(seed[i]), x.device)) / v
         noise[i] = (drawn - q).expand_as(x[i])
     factor = scale.to(x.device, x.dtype).view(-1, 1, 1, 1)
-    return torch.clamp(x + noise * factor, 0, 1)
+    return noise.mul_(factor).add_(x).clamp_(0, 1)

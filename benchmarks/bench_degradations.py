@@ -1,0 +1,140 @@
+"""Throughput of training-pair synthesis: the whole Real-ESRGAN degradation of a batch.
+
+Measures, per batch: USM of the GT, both degradation stages, the final step, quantisation,
+the paired crop (GT 400 -> 256 / LQ 64 at x4) and the pool swap; prints pairs/s and a per-op
+breakdown. Example::
+
+    python benchmarks/bench_degradations.py --batch-size 12 --device cpu --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool  # noqa: E402
+from degradations import compose  # noqa: E402
+from degradations.functional import usm_sharp  # noqa: E402
+
+
+def natural_images(batch: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Photo-like test images: smooth gradients, hard-edged shapes and fine texture, in [0, 1]."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    images = []
+    for _ in range(batch):
+        r = torch.rand(12, generator=generator)
+        base = torch.stack([0.5 + 0.3 * torch.sin(2 * math.pi * (r[c] * 3 * xx + r[c + 3] * 2 * yy)) for c in range(3)])
+        box = ((xx - r[6]).abs() < 0.2) & ((yy - r[7]).abs() < 0.15)
+        base = torch.where(box, r[8:11, None, None], base)
+        texture = torch.rand(1, size // 4, size // 4, generator=generator)
+        texture = torch.nn.functional.interpolate(texture[None], size=(size, size), mode="bicubic")[0]
+        images.append((base + 0.15 * (texture - 0.5)).clamp(0, 1))
+    return (torch.stack(images) * 255).round() / 255
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def instrument(degrade: RealESRGANDegradation, device: torch.device, timings: dict[str, float]) -> None:
+    """Wrap every leaf step's ``apply`` to accumulate its wall time under the step name."""
+    for stage in degrade.stages:
+        for node in compose.walk(stage):
+            if hasattr(node, "route"):
+                continue
+
+            def timed(x, p, _apply=node.apply, _name=node.name):
+                _sync(device)
+                start = time.perf_counter()
+                out = _apply(x, p)
+                _sync(device)
+                timings[_name] += time.perf_counter() - start
+                return out
+
+            node.apply = timed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--gt-crop", type=int, default=400, help="GT side before synthesis (crop_pad_size)")
+    parser.add_argument("--gt-size", type=int, default=256)
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--reference-mode", action="store_true", help="per_sample: false")
+    parser.add_argument("--shuffle-prob", type=float, default=0.0)
+    parser.add_argument("--jpeg-backend", default="torch", choices=["torch", "opencv"])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    cfg = DegradationConfig(per_sample=not args.reference_mode, shuffle_prob=args.shuffle_prob,
+                            jpeg_backend=args.jpeg_backend)
+    degrade = RealESRGANDegradation(cfg, args.scale, args.gt_size)
+    pool = TrainingPairPool(180)
+    gen = torch.Generator().manual_seed(0)
+    gt = natural_images(args.batch_size, args.gt_crop, gen).to(device)
+    timings: dict[str, float] = defaultdict(float)
+
+    def step(measure: bool) -> None:
+        _sync(device)
+        start = time.perf_counter()
+        out = degrade(gt, gen)
+        pool.swap({"lq": out.lq, "gt": out.gt, "gt_usm": out.gt_usm}, gen)
+        _sync(device)
+        if measure:
+            timings["total"] += time.perf_counter() - start
+
+    for _ in range(args.warmup):
+        step(False)
+    timings.clear()
+    instrument(degrade, device, timings)
+    # USM alone, measured separately on the same batch.
+    for _ in range(args.iters):
+        _sync(device)
+        t0 = time.perf_counter()
+        usm_sharp(gt)
+        _sync(device)
+        timings["usm"] += time.perf_counter() - t0
+    usm_total = timings.pop("usm")
+    for _ in range(args.iters):
+        step(True)
+    per_batch = timings.pop("total") / args.iters
+    breakdown = {"usm": 1000 * usm_total / args.iters}
+    breakdown.update({name: 1000 * t / args.iters for name, t in sorted(timings.items())})
+    breakdown["other (sampling, routing, quantise, crop, pool)"] = 1000 * per_batch - sum(breakdown.values())
+    result = {
+        "device": str(device),
+        "batch_size": args.batch_size,
+        "gt_crop": args.gt_crop,
+        "gt_size": args.gt_size,
+        "scale": args.scale,
+        "per_sample": cfg.per_sample,
+        "shuffle_prob": cfg.shuffle_prob,
+        "jpeg_backend": cfg.jpeg_backend,
+        "threads": torch.get_num_threads(),
+        "ms_per_batch": round(1000 * per_batch, 1),
+        "pairs_per_s": round(args.batch_size / per_batch, 2),
+        "ms_per_batch_by_op": {k: round(v, 1) for k, v in breakdown.items()},
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['pairs_per_s']} pairs/s ({result['ms_per_batch']} ms per batch of {args.batch_size})")
+        for name, ms in result["ms_per_batch_by_op"].items():
+            print(f"  {name:48s} {ms:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
