@@ -89,6 +89,7 @@ class RealESRGANDegradation:
                                       Sequence("jpeg_first", [jpeg2, resize, sinc])],
                       [c.final_order_prob, 1.0 - c.final_order_prob], shared=True)
         self.stages: list = [stage1, stage2, final]
+        self.stage_names: tuple[str, ...] = ("stage1", "stage2", "final")
 
     def check_size(self, height: int, width: int) -> None:
         """Raise ``ValueError`` if a GT of this size cannot go through the pipeline."""
@@ -140,10 +141,10 @@ class RealESRGANDegradation:
         batch = compose.Batch(gt_usm)
         everyone = torch.arange(gt.shape[0])
         stages: dict[str, list[torch.Tensor]] | None = {} if return_stages else None
-        for stage in self.stages:
+        for name, stage in zip(self.stage_names, self.stages):
             compose.run(stage, batch, trace, everyone)
             if stages is not None:
-                stages[stage.name] = batch.unpack()
+                stages[name] = batch.unpack()
         lq = Fn.quantize(batch.stack())
         if self.gt_size is not None:
             lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)

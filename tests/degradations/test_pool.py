@@ -1,0 +1,61 @@
+import io
+
+import pytest
+import torch
+
+from degradations import TrainingPairPool
+
+
+def batch(start, b=4):
+    ids = torch.arange(start, start + b, dtype=torch.float32)
+    return {"lq": ids.view(-1, 1, 1, 1).expand(b, 3, 2, 2).clone(), "gt": ids.view(-1, 1, 1, 1).expand(b, 3, 8, 8).clone()}
+
+
+def ids(pairs):
+    return pairs["lq"][:, 0, 0, 0].long().tolist()
+
+
+def test_filling_returns_the_batch_then_swaps_uniformly_without_replacement():
+    pool, gen = TrainingPairPool(10), torch.Generator().manual_seed(0)
+    assert ids(pool.swap(batch(0), gen)) == [0, 1, 2, 3]
+    assert ids(pool.swap(batch(4), gen)) == [4, 5, 6, 7]
+    # size 10 is not a multiple of 4: the third call fills the last 2 slots (no assertion)
+    assert ids(pool.swap(batch(8), gen)) == [8, 9, 10, 11] and len(pool) == 10
+    seen = ids(pool.swap(batch(100), gen))
+    assert len(set(seen)) == 4 and set(seen) <= set(range(10))  # earlier pairs, no repeats
+    held = set(pool.store["lq"][:, 0, 0, 0].long().tolist())
+    assert {100, 101, 102, 103} <= held and not set(seen) & held
+    # lq and gt stay paired
+    out = pool.swap(batch(200), gen)
+    assert torch.equal(out["gt"][:, 0, 0, 0], out["lq"][:, 0, 0, 0])
+
+
+def test_state_dict_round_trip_continues_identically():
+    gen = torch.Generator().manual_seed(1)
+    pool = TrainingPairPool(6)
+    for i in range(3):
+        pool.swap(batch(10 * i, 3), gen)
+    buf = io.BytesIO()
+    torch.save({"pool": pool.state_dict(), "rng": gen.get_state()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True)
+    restored, gen2 = TrainingPairPool(6), torch.Generator()
+    restored.load_state_dict(saved["pool"])
+    gen2.set_state(saved["rng"])
+    for i in range(3, 6):
+        a, b = pool.swap(batch(10 * i, 3), gen), restored.swap(batch(10 * i, 3), gen2)
+        assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"])
+
+
+def test_pool_errors():
+    gen = torch.Generator()
+    with pytest.raises(ValueError, match="queue_size"):
+        TrainingPairPool(0)
+    with pytest.raises(ValueError, match="raise queue_size"):
+        TrainingPairPool(2).swap(batch(0, 4), gen)
+    pool = TrainingPairPool(8)
+    pool.swap(batch(0), gen)
+    with pytest.raises(ValueError, match="pool holds"):
+        pool.swap({"lq": batch(0)["lq"]}, gen)
+    with pytest.raises(ValueError, match="keep queue_size"):
+        TrainingPairPool(9).load_state_dict(pool.state_dict())
