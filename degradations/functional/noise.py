@@ -5,6 +5,8 @@ device, so the same parameters on the same input give the same output (replay).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 # Luma weights used by the reference for gray Poisson noise (torchvision rgb_to_grayscale).
@@ -69,13 +71,25 @@ def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed
     Returns:
         ``(B, C, H, W)`` clamped to [0, 1], not rounded.
     """
-    noise = torch.empty_like(x)
     weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(3, 1, 1)
-    for i in range(x.shape[0]):
+
+    def sample_noise(i: int) -> torch.Tensor:
         src = (x[i] * weights).sum(0, keepdim=True) if bool(gray[i]) else x[i]
         q = torch.clamp(torch.round(src * 255.0), 0, 255) / 255.0
         v = _levels(q[None])[0].to(x.dtype)
-        drawn = torch.poisson(q * v, generator=_generator(int(seed[i]), x.device)) / v
-        noise[i] = (drawn - q).expand_as(x[i])
+        return torch.poisson(q * v, generator=_generator(int(seed[i]), x.device)).div_(v).sub_(q)
+
+    noise = torch.stack([n.expand_as(x[0]) for n in _map_samples(sample_noise, x)])
     factor = scale.to(x.device, x.dtype).view(-1, 1, 1, 1)
     return noise.mul_(factor).add_(x).clamp_(0, 1)
+
+
+def _map_samples(fn, x: torch.Tensor) -> list[torch.Tensor]:
+    """``[fn(i) for i in range(B)]``; on CPU spread over threads, because ``torch.poisson`` is
+    single-threaded there (each sample has its own generator, so results do not depend on it)."""
+    n = x.shape[0]
+    workers = min(n, torch.get_num_threads())
+    if x.device.type != "cpu" or workers < 2:
+        return [fn(i) for i in range(n)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, range(n)))
