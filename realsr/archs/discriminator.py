@@ -1,0 +1,55 @@
+"""UNetDiscriminatorSN: Real-ESRGAN's U-Net discriminator with spectral normalisation."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils import spectral_norm
+
+
+class UNetDiscriminatorSN(nn.Module):
+    """Per-pixel real/fake logits from a U-Net with spectrally normalised convs (conv1..conv8).
+
+    Spectral norm uses the classic hook API, so the state dict holds ``convN.weight_orig``,
+    ``convN.weight_u`` and ``convN.weight_v`` exactly as the released ``*_netD.pth`` files.
+
+    Args:
+        num_in_ch: input channels; num_feat: F; skip_connection: add encoder features back.
+
+    Shape: ``(B, num_in_ch, H, W)`` -> ``(B, 1, H, W)`` logits (no sigmoid); H, W multiples of 8.
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True):
+        super().__init__()
+        self.skip_connection = skip_connection
+        f = num_feat
+        self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
+        self.conv1 = spectral_norm(nn.Conv2d(f, f * 2, 4, 2, 1, bias=False))
+        self.conv2 = spectral_norm(nn.Conv2d(f * 2, f * 4, 4, 2, 1, bias=False))
+        self.conv3 = spectral_norm(nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False))
+        self.conv4 = spectral_norm(nn.Conv2d(f * 8, f * 4, 3, 1, 1, bias=False))
+        self.conv5 = spectral_norm(nn.Conv2d(f * 4, f * 2, 3, 1, 1, bias=False))
+        self.conv6 = spectral_norm(nn.Conv2d(f * 2, f, 3, 1, 1, bias=False))
+        self.conv7 = spectral_norm(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv8 = spectral_norm(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % 8 or x.shape[-1] % 8:
+            raise ValueError(f"UNetDiscriminatorSN needs H and W divisible by 8, got {tuple(x.shape[-2:])}")
+        act = lambda t: F.leaky_relu(t, negative_slope=0.2)  # noqa: E731
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        x0 = act(self.conv0(x))
+        x1 = act(self.conv1(x0))
+        x2 = act(self.conv2(x1))
+        x3 = act(self.conv3(x2))
+        x4 = act(self.conv4(up(x3)))
+        if self.skip_connection:
+            x4 = x4 + x2
+        x5 = act(self.conv5(up(x4)))
+        if self.skip_connection:
+            x5 = x5 + x1
+        x6 = act(self.conv6(up(x5)))
+        if self.skip_connection:
+            x6 = x6 + x0
+        return self.conv9(act(self.conv8(act(self.conv7(x6)))))

@@ -1,0 +1,221 @@
+"""Safe weight files: reading ``.pth`` (``weights_only=True``) and ``.safetensors``, unwrapping
+the usual containers, strict loading with a readable key report, atomic saving.
+
+Layout written by :func:`save_network` is BasicSR's: ``{"params": ..., "params_ema": ...}``
+``.pth`` files with CPU tensors and no ``module.`` prefixes, which Real-ESRGAN, BasicSR and
+spandrel load. A ``.safetensors`` file holds the bare state dict (EMA weights when present).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+logger = logging.getLogger(__name__)
+
+_PREFIXES = ("module.", "_orig_mod.")
+_CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
+
+
+class WeightFileError(OSError):
+    """A weight file is missing, truncated, unsafe or not a state dict; the message names it."""
+
+
+class WeightLoadError(RuntimeError):
+    """A state dict does not fit a network; the message lists the differing keys."""
+
+
+def read_file(path: str | os.PathLike) -> Any:
+    """Load a ``.pth``/``.pt``/``.ckpt`` (restricted unpickling) or ``.safetensors`` file onto CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightFileError(f"{path}: no such weight file")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as err:
+            raise WeightFileError(f"{path}: not a readable safetensors file, it may be truncated ({err})") from err
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "truncated" in str(err).lower():
+            raise WeightFileError(f"{path}: the file is truncated (incomplete download or interrupted write)") from err
+        raise WeightFileError(
+            f"{path}: refused to load, the file contains Python objects other than tensors and plain "
+            f"containers, which could run code when unpickled ({_first_line(err)}). Only use weight files "
+            f"from sources you trust; convert trusted ones to safetensors") from err
+    except (EOFError, RuntimeError, ValueError, OSError) as err:
+        if _looks_truncated(path, err):
+            raise WeightFileError(f"{path}: the file is truncated (incomplete download or interrupted write)") from err
+        raise WeightFileError(f"{path}: not a PyTorch weight file ({_first_line(err)})") from err
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _looks_truncated(path: Path, err: BaseException) -> bool:
+    text = str(err).lower()
+    if isinstance(err, EOFError) or "central directory" in text or "unexpected end" in text or "truncated" in text:
+        return True
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"  # a zip archive that the reader could not finish
+
+
+def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor]:
+    """The state dict inside a loaded file: ``param_key`` if present (then ``params``,
+    ``params_ema``, ``state_dict``, ``model``), else the object itself; ``module.`` and
+    ``_orig_mod.`` prefixes stripped."""
+    if not isinstance(obj, Mapping):
+        raise WeightFileError(f"expected a dict of tensors, got {type(obj).__name__}")
+    state: Any = obj
+    keys = ([param_key] if param_key else []) + [k for k in _CONTAINER_KEYS if k != param_key]
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in keys:
+            if isinstance(obj.get(key), Mapping):
+                state = obj[key]
+                break
+        else:
+            raise WeightFileError(f"no state dict found; top-level keys are {sorted(map(str, obj))}")
+    out = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise WeightFileError(f"entry {key!r} is a {type(value).__name__}, not a tensor")
+        out[strip_prefixes(key)] = value
+    return out
+
+
+def strip_prefixes(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def load_state_dict_file(path: str | os.PathLike, param_key: str | None = "params") -> dict[str, torch.Tensor]:
+    """Read a weight file and return its state dict (see :func:`read_file`, :func:`unwrap`)."""
+    try:
+        return unwrap(read_file(path), param_key)
+    except WeightFileError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise WeightFileError(f"{path}: {err}") from err
+
+
+@dataclasses.dataclass
+class KeyReport:
+    """Differences between a state dict and a network."""
+
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]  # key, file shape, network shape
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = []
+        for title, items in (("missing in the file", self.missing), ("unexpected in the file", self.unexpected)):
+            if items:
+                lines.append(f"{len(items)} keys {title}: " + ", ".join(items[:8]) + (" ..." if len(items) > 8 else ""))
+        if self.mismatched:
+            shown = ", ".join(f"{k} {list(a)} vs network {list(b)}" for k, a, b in self.mismatched[:8])
+            lines.append(f"{len(self.mismatched)} keys with other shapes: {shown}")
+        return "; ".join(lines) or "all keys match"
+
+
+def compare(state: Mapping[str, torch.Tensor], model: nn.Module) -> KeyReport:
+    own = model.state_dict()
+    mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items()
+                  if k in state and state[k].shape != v.shape]
+    return KeyReport(missing=[k for k in own if k not in state], unexpected=[k for k in state if k not in own],
+                     mismatched=mismatched)
+
+
+def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | None = "params",
+                 strict: bool = True) -> KeyReport:
+    """Load weights into ``model``. Strict: any difference raises :class:`WeightLoadError` with
+    the report. Non-strict: loads the keys that match in name and shape, logs the rest."""
+    state = load_state_dict_file(path, param_key)
+    report = compare(state, model)
+    if strict and not report.ok:
+        raise WeightLoadError(f"{path} does not fit {type(model).__name__}: {report}")
+    if not report.ok:
+        logger.warning("loading %s non-strictly into %s: %s", path, type(model).__name__, report)
+    skip = {k for k, _, _ in report.mismatched}
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and k not in skip}
+    model.load_state_dict(fitting, strict=strict)
+    return report
+
+
+def cpu_state_dict(net: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a network's (or a dict's) tensors, prefixes stripped."""
+    state = net.state_dict() if isinstance(net, nn.Module) else net
+    return {strip_prefixes(k): v.detach().cpu().clone() for k, v in state.items()}
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the target folder, fsync, then rename over ``path``:
+    readers see the old file or the complete new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_network(path: str | os.PathLike, params: nn.Module | Mapping[str, torch.Tensor],
+                 params_ema: nn.Module | Mapping[str, torch.Tensor] | None = None) -> None:
+    """Save ``{"params", "params_ema"}`` (``.pth``) or the bare state dict (``.safetensors``,
+    EMA weights when given) atomically, with CPU tensors and no wrapper prefixes."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        state = {k: v.contiguous() for k, v in cpu_state_dict(params_ema if params_ema is not None else params).items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(state, str(tmp), metadata={"format": "pt", "param_key": "params_ema" if params_ema is not None else "params"})
+        os.replace(tmp, path)
+        return
+    content = {"params": cpu_state_dict(params)}
+    if params_ema is not None:
+        content["params_ema"] = cpu_state_dict(params_ema)
+    atomic_save(content, path)
