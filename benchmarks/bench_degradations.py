@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections import defaultdict
@@ -23,21 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool  # noqa: E402
 from degradations import compose  # noqa: E402
 from degradations.functional import usm_sharp  # noqa: E402
-
-
-def natural_images(batch: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """Photo-like test images: smooth gradients, hard-edged shapes and fine texture, in [0, 1]."""
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-    images = []
-    for _ in range(batch):
-        r = torch.rand(12, generator=generator)
-        base = torch.stack([0.5 + 0.3 * torch.sin(2 * math.pi * (r[c] * 3 * xx + r[c + 3] * 2 * yy)) for c in range(3)])
-        box = ((xx - r[6]).abs() < 0.2) & ((yy - r[7]).abs() < 0.15)
-        base = torch.where(box, r[8:11, None, None], base)
-        texture = torch.rand(1, size // 4, size // 4, generator=generator)
-        texture = torch.nn.functional.interpolate(texture[None], size=(size, size), mode="bicubic")[0]
-        images.append((base + 0.15 * (texture - 0.5)).clamp(0, 1))
-    return (torch.stack(images) * 255).round() / 255
+from realsr.data.synthetic import synthetic_images  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -84,7 +69,7 @@ def main() -> None:
     degrade = RealESRGANDegradation(cfg, args.scale, args.gt_size)
     pool = TrainingPairPool(180)
     gen = torch.Generator().manual_seed(0)
-    gt = natural_images(args.batch_size, args.gt_crop, gen).to(device)
+    gt = synthetic_images(args.batch_size, args.gt_crop, gen).to(device)
     timings: dict[str, float] = defaultdict(float)
 
     def step(measure: bool) -> None:

@@ -1,0 +1,1 @@
+"""Datasets and image sources (no degradation here: that is the ``degradations`` package)."""
