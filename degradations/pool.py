@@ -58,7 +58,7 @@ class TrainingPairPool:
             return batch
         slots = torch.randperm(self.size, generator=generator)[:b]
         slots = slots.to(next(iter(self.store.values())).device)
-        out = {k: store[slots].clone() for k, store in self.store.items()}
+        out = {k: store[slots] for k, store in self.store.items()}  # advanced indexing copies
         for k, v in batch.items():
             self.store[k][slots] = v.detach()
         return out
