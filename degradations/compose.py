@@ -210,8 +210,3 @@ def trace_rows(trace: Trace) -> list[dict[str, object]]:
     """Per-sample view of a trace: a list of ``{param: python value}`` (JSON-ready)."""
     batch = next(iter(trace.values())).shape[0] if trace else 0
     return [{k: v[i].tolist() for k, v in trace.items()} for i in range(batch)]
-
-
-def select(trace: Trace, rows: torch.Tensor | slice) -> Trace:
-    """The sub-trace of the given samples."""
-    return {k: v[rows] for k, v in trace.items()}

@@ -92,11 +92,6 @@ class DegradationConfig:
     def __post_init__(self) -> None:
         self.validate()
 
-    @property
-    def kernel_pad(self) -> int:
-        """Side every kernel is padded to (the largest kernel size)."""
-        return int(self.kernel_range[1])
-
     @classmethod
     def keys(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))

@@ -12,9 +12,6 @@ import cv2
 import numpy as np
 import torch
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
-
 class ImageReadError(OSError):
     """An image file is missing, unreadable or not an image; the message names the file."""
 

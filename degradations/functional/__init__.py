@@ -6,7 +6,7 @@ noise fields, which come from explicit per-sample seeds.
 """
 from .filter import filter2d, separable_filter
 from .jpeg import JPEG_FLAVORS, jpeg_opencv, jpeg_torch
-from .kernels import FAMILY_CODE, KERNEL_FAMILIES, gaussian_kernel_1d, mixed_kernels, pulse_kernels, sinc_kernels
+from .kernels import FAMILY_CODE, KERNEL_FAMILIES, gaussian_kernel_1d, mixed_kernels, sinc_kernels
 from .noise import gaussian_noise, poisson_noise
 from .resize import RESIZE_MODES, resize
 from .sharpen import quantize, usm_sharp
@@ -14,6 +14,6 @@ from .sharpen import quantize, usm_sharp
 __all__ = [
     "FAMILY_CODE", "JPEG_FLAVORS", "KERNEL_FAMILIES", "RESIZE_MODES",
     "filter2d", "gaussian_kernel_1d", "gaussian_noise", "jpeg_opencv", "jpeg_torch",
-    "mixed_kernels", "poisson_noise", "pulse_kernels", "quantize", "resize",
+    "mixed_kernels", "poisson_noise", "quantize", "resize",
     "separable_filter", "sinc_kernels", "usm_sharp",
 ]

@@ -1,4 +1,4 @@
-"""Batched blur-kernel construction: Gaussian families, plateau, 2-D sinc, pulse.
+"""Batched blur-kernel construction: Gaussian families, plateau, 2-D sinc.
 
 Every function builds a whole batch of kernels at once from per-sample parameter tensors
 of shape ``(B,)`` on the device of those tensors. Kernels of different sizes share one
@@ -129,13 +129,6 @@ def sinc_kernels(cutoff: torch.Tensor, size: torch.Tensor, pad_to: int = 21) -> 
     values = values * _support_mask(size, pad_to)
     values = values / values.sum(dim=(-1, -2), keepdim=True)
     return values.to(cutoff.dtype)
-
-
-def pulse_kernels(batch: int, pad_to: int = 21, device: torch.device | None = None) -> torch.Tensor:
-    """``(B, K, K)`` identity kernels: 1 at the centre, 0 elsewhere."""
-    kernel = torch.zeros(batch, pad_to, pad_to, device=device)
-    kernel[:, pad_to // 2, pad_to // 2] = 1.0
-    return kernel
 
 
 def gaussian_kernel_1d(size: int, sigma: float = 0.0) -> torch.Tensor:
