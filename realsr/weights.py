@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,7 +77,7 @@ def _looks_truncated(path: Path, err: BaseException) -> bool:
 def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor]:
     """The state dict inside a loaded file: ``param_key`` if present (then ``params``,
     ``params_ema``, ``state_dict``, ``model``), else the object itself; ``module.`` and
-    ``_orig_mod.`` prefixes stripped."""
+    ``_orig_mod.`` prefixes stripped; legacy ESRGAN key layouts renamed (:func:`convert_legacy_esrgan`)."""
     if not isinstance(obj, Mapping):
         raise WeightFileError(f"expected a dict of tensors, got {type(obj).__name__}")
     state: Any = obj
@@ -93,6 +94,34 @@ def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor
         if not isinstance(value, torch.Tensor):
             raise WeightFileError(f"entry {key!r} is a {type(value).__name__}, not a tensor")
         out[strip_prefixes(key)] = value
+    return convert_legacy_esrgan(out)
+
+
+_LEGACY_TOP = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "model.8": "conv_hr",
+               "model.10": "conv_last", "trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2",
+               "HRconv": "conv_hr"}
+_LEGACY_SUB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
+_LEGACY_TRUNK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$")
+
+
+def convert_legacy_esrgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename original-ESRGAN (``model.N``) and BSRGAN/RealSR (``RRDB_trunk``) RRDBNet keys to
+    BasicSR's names; other state dicts are returned unchanged."""
+    if not any(k.startswith(("model.1.sub.", "RRDB_trunk.")) for k in state):
+        return dict(state)
+    blocks = [int(m.group(1)) for k in state if (m := _LEGACY_SUB.match(k))]
+    body_end = f"model.1.sub.{max(blocks) + 1}" if blocks else None
+    out = {}
+    for key, value in state.items():
+        match = _LEGACY_SUB.match(key) or _LEGACY_TRUNK.match(key)
+        module, _, param = key.rpartition(".")
+        if match:
+            i, j, k, param = match.groups()
+            out[f"body.{i}.rdb{j}.conv{k}.{param}"] = value
+        elif module == body_end:
+            out[f"conv_body.{param}"] = value
+        else:
+            out[f"{_LEGACY_TOP.get(module, module)}.{param}"] = value
     return out
 
 

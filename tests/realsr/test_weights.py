@@ -125,3 +125,32 @@ def test_atomic_save_survives_a_kill_mid_write(tmp_path):
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     assert torch.equal(torch.load(path, weights_only=True)["v"], torch.zeros(3))  # old file intact
+
+
+def _to_legacy(state, num_block, style):
+    out = {}
+    top = {"conv_first": "model.0", "conv_body": f"model.1.sub.{num_block}", "conv_up1": "model.3",
+           "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+    if style == "trunk":
+        top = {"conv_first": "conv_first", "conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2",
+               "conv_hr": "HRconv", "conv_last": "conv_last"}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "body":
+            i, j, k, p = parts[1], parts[2][3:], parts[3][4:], parts[4]
+            new = f"model.1.sub.{i}.RDB{j}.conv{k}.0.{p}" if style == "model" else f"RRDB_trunk.{i}.RDB{j}.conv{k}.{p}"
+        else:
+            new = f"{top[parts[0]]}.{parts[1]}"
+        out[new] = value
+    return out
+
+
+@pytest.mark.parametrize("style", ["model", "trunk"])
+def test_legacy_esrgan_key_layouts_load(tmp_path, style):
+    net = RRDBNet(3, 3, num_feat=8, num_block=2, num_grow_ch=4)
+    path = tmp_path / f"{style}.pth"
+    torch.save(_to_legacy(net.state_dict(), 2, style), path)
+    fresh = RRDBNet(3, 3, num_feat=8, num_block=2, num_grow_ch=4)
+    load_network(fresh, path)
+    for k, v in net.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v), k
