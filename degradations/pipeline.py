@@ -156,18 +156,17 @@ class RealESRGANDegradation:
         return self.apply(gt, trace, return_stages)
 
     def _crop(self, lq, gt, gt_usm, trace: Trace):
+        """Paired crop: LQ window ``(top, left)`` of side gt_size/scale, GT at scale x that."""
         p, s = self.gt_size // self.scale, self.scale
-        tops, lefts = trace["crop.top"].tolist(), trace["crop.left"].tolist()
-        if len(set(tops)) == 1 and len(set(lefts)) == 1:
-            t, l = tops[0], lefts[0]
-            return (lq[..., t : t + p, l : l + p], gt[..., s * t : s * (t + p), s * l : s * (l + p)],
-                    gt_usm[..., s * t : s * (t + p), s * l : s * (l + p)])
-        out = [], [], []
-        for i, (t, l) in enumerate(zip(tops, lefts)):
-            out[0].append(lq[i, :, t : t + p, l : l + p])
-            out[1].append(gt[i, :, s * t : s * (t + p), s * l : s * (l + p)])
-            out[2].append(gt_usm[i, :, s * t : s * (t + p), s * l : s * (l + p)])
-        return tuple(torch.stack(o) for o in out)
+        windows = list(zip(trace["crop.top"].tolist(), trace["crop.left"].tolist()))
+
+        def cut(x: torch.Tensor, f: int) -> torch.Tensor:
+            if len(set(windows)) == 1:
+                t, l = windows[0]
+                return x[..., f * t : f * (t + p), f * l : f * (l + p)]
+            return torch.stack([x[i, :, f * t : f * (t + p), f * l : f * (l + p)] for i, (t, l) in enumerate(windows)])
+
+        return cut(lq, 1), cut(gt, s), cut(gt_usm, s)
 
 
 def _check_gt(gt: torch.Tensor) -> None:

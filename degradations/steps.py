@@ -126,26 +126,17 @@ class RandomResize:
             out["width"] = (ctx.width / ctx.scale * factor.double()).long().clamp(min=1)
         return out
 
-    def apply(self, x: torch.Tensor, p: Trace) -> list[torch.Tensor]:
-        out: list[torch.Tensor] = [x[i : i + 1] for i in range(x.shape[0])]
-        keys = ("mode", "height", "width") if self.relative == "target" else ("mode", "factor")
-        groups: dict[tuple, list[int]] = {}
-        for i in range(x.shape[0]):
-            groups.setdefault(tuple(p[k][i].item() for k in keys), []).append(i)
-        for key, members in groups.items():
-            mode = Fn.RESIZE_MODES[int(key[0])]
-            if self.relative == "input" and key[1] == 1.0:
-                continue  # keep: identity for every mode
-            batch = x if len(members) == x.shape[0] else x[members]
-            if self.relative == "target":
-                res = Fn.resize(batch, size=(int(key[1]), int(key[2])), mode=mode, antialias=self.antialias)
-            else:
-                res = Fn.resize(batch, scale_factor=float(key[1]), mode=mode, antialias=self.antialias)
-            if len(members) == x.shape[0]:
-                return res
-            for j, i in enumerate(members):
-                out[i] = res[j : j + 1]
-        return out
+    def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor | list[torch.Tensor]:
+        if self.relative == "target":
+            return _resize_to_sizes(x, p, self.antialias)
+
+        def run(batch: torch.Tensor, key: tuple) -> torch.Tensor:
+            if key[1] == 1.0:
+                return batch  # keep: identity for every mode
+            return Fn.resize(batch, scale_factor=float(key[1]), mode=Fn.RESIZE_MODES[int(key[0])],
+                             antialias=self.antialias)
+
+        return _grouped(x, [(int(p["mode"][i]), float(p["factor"][i])) for i in range(x.shape[0])], run)
 
 
 class FinalResize:
@@ -159,18 +150,31 @@ class FinalResize:
         return {"mode": ctx.categorical([1, 1, 1], shared=True),
                 "height": torch.full((b,), ctx.height // ctx.scale), "width": torch.full((b,), ctx.width // ctx.scale)}
 
-    def apply(self, x: torch.Tensor, p: Trace) -> list[torch.Tensor]:
-        out: list[torch.Tensor] = [x[i : i + 1] for i in range(x.shape[0])]
-        size = (int(p["height"][0]), int(p["width"][0]))
-        for m, mode in enumerate(Fn.RESIZE_MODES):
-            members = (p["mode"] == m).nonzero().flatten().tolist()
-            if len(members) == x.shape[0]:
-                return Fn.resize(x, size=size, mode=mode, antialias=self.antialias)
-            if members:
-                res = Fn.resize(x[members], size=size, mode=mode, antialias=self.antialias)
-                for j, i in enumerate(members):
-                    out[i] = res[j : j + 1]
-        return out
+    def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor | list[torch.Tensor]:
+        return _resize_to_sizes(x, p, self.antialias)
+
+
+def _grouped(x: torch.Tensor, keys: list[tuple], fn) -> torch.Tensor | list[torch.Tensor]:
+    """Apply ``fn(batch, key)`` once per group of samples with equal ``keys[i]``; the whole
+    batch's result when there is one group, else a list of ``(1, C, h, w)`` per sample."""
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    if len(groups) == 1:
+        return fn(x, keys[0])
+    out: list[torch.Tensor] = [x[i : i + 1] for i in range(x.shape[0])]
+    for key, members in groups.items():
+        res = fn(x[members], key)
+        for j, i in enumerate(members):
+            out[i] = res[j : j + 1]
+    return out
+
+
+def _resize_to_sizes(x: torch.Tensor, p: Trace, antialias: bool) -> torch.Tensor | list[torch.Tensor]:
+    """Resize each sample to its ``(height, width)`` with its ``mode`` (params of ``p``)."""
+    keys = [(int(p["mode"][i]), int(p["height"][i]), int(p["width"][i])) for i in range(x.shape[0])]
+    return _grouped(x, keys, lambda batch, k: Fn.resize(batch, size=(k[1], k[2]), mode=Fn.RESIZE_MODES[k[0]],
+                                                        antialias=antialias))
 
 
 class Noise:
