@@ -17,6 +17,8 @@ setup(
         "pyyaml>=6.0",
         "tqdm>=4.60",
         "safetensors>=0.4",
+        "lmdb>=1.4",
+        "tensorboard>=2.12",
     ],
     extras_require={
         "dev": ["pytest>=7.4", "scipy>=1.10"],

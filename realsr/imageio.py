@@ -27,10 +27,15 @@ def read_image(path: str | os.PathLike, drop_alpha: bool = True) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such image file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path), drop_alpha)
+
+
+def decode_image(data: bytes | np.ndarray, name: str, drop_alpha: bool = True) -> np.ndarray:
+    """Decode encoded image bytes (PNG, JPEG, ...) like :func:`read_image`; ``name`` is used in errors."""
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if img is None:
-        raise ImageReadError(f"{path}: cannot decode this file as an image (corrupt or unsupported format)")
+        raise ImageReadError(f"{name}: cannot decode this file as an image (corrupt or unsupported format)")
     return to_float_rgb(img, drop_alpha)
 
 

@@ -1,5 +1,5 @@
-"""Procedural photo-like GT images, deterministic by generator: smooth colour gradients,
-hard-edged boxes, thin stripes (to show ringing and aliasing) and fine texture.
+"""Procedural photo-like GT images, deterministic by seed: smooth colour gradients, hard-edged
+boxes, thin stripes (to show ringing and aliasing), fine texture, lines, circles and text.
 
 Used where no dataset exists: tests, benchmarks and demos.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -33,3 +35,62 @@ def synthetic_images(batch: int, size: int, generator: torch.Generator, texture:
             img = img + texture * (fine - 0.5)
         out.append(img.clamp(0, 1))
     return (torch.stack(out) * 255).round() / 255
+
+
+_WORDS = ("realsr", "Real-ESRGAN", "1234567890", "ABCDEFGH", "super resolution", "kernel", "noise", "JPEG")
+_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
+
+
+def synthetic_scene(size: int, seed: int) -> np.ndarray:
+    """One natural-looking scene: a smooth two-colour background with soft shading, filled
+    shapes with hard antialiased edges (rectangles, ellipses, polygons; some with a colour
+    ramp), lines, text in several fonts and sizes, and mild smooth texture.
+
+    Returns:
+        ``(size, size, 3)`` float32 RGB in [0, 1] on the 8-bit grid; a pure function of
+        ``(size, seed)``.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    angle = rng.uniform(0, 2 * math.pi)
+    t = (np.cos(angle) * xx + np.sin(angle) * yy)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    c0, c1 = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
+    shade = 0.15 * np.sin(2 * math.pi * (rng.uniform(0.5, 2) * xx + rng.uniform(0.5, 2) * yy + rng.uniform()))
+    img = (c0 * (1 - t[..., None]) + c1 * t[..., None] + shade[..., None]) * 255
+    img = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
+
+    def colour() -> tuple[int, ...]:
+        return tuple(int(c) for c in rng.integers(0, 256, 3))
+
+    def point() -> tuple[int, int]:
+        return int(rng.integers(0, size)), int(rng.integers(0, size))
+
+    for _ in range(int(rng.integers(3, 8))):
+        kind = rng.integers(3)
+        layer = img.copy()
+        if kind == 0:
+            cv2.rectangle(layer, point(), point(), colour(), -1, cv2.LINE_AA)
+        elif kind == 1:
+            axes = (int(rng.integers(3, size // 3)), int(rng.integers(3, size // 3)))
+            cv2.ellipse(layer, point(), axes, float(rng.uniform(0, 180)), 0, 360, colour(), -1, cv2.LINE_AA)
+        else:
+            poly = np.array([point() for _ in range(int(rng.integers(3, 6)))], np.int32)
+            cv2.fillPoly(layer, [poly], colour(), cv2.LINE_AA)
+        if rng.random() < 0.3:  # a shape lit by a ramp
+            ramp = (0.7 + 0.6 * (xx if rng.random() < 0.5 else yy))[..., None]
+            changed = np.any(layer != img, axis=2, keepdims=True)
+            layer = np.where(changed, np.clip(layer * ramp, 0, 255), layer).astype(np.uint8)
+        img = layer
+    for _ in range(int(rng.integers(1, 5))):
+        cv2.line(img, point(), point(), colour(), int(rng.integers(1, max(2, size // 40))), cv2.LINE_AA)
+    for _ in range(int(rng.integers(1, 4))):
+        text = _WORDS[int(rng.integers(len(_WORDS)))]
+        origin = (int(rng.integers(0, size // 2)), int(rng.integers(size // 6, size)))
+        font = _FONTS[int(rng.integers(len(_FONTS)))]
+        scale = float(rng.uniform(0.3, 1.0)) * size / 160
+        cv2.putText(img, text, origin, font, scale, colour(), max(1, int(scale * 1.5)), cv2.LINE_AA)
+    low = rng.normal(0, 1, (max(2, size // 16), max(2, size // 16), 3)).astype(np.float32)
+    texture = cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC) * rng.uniform(2, 6)
+    out = np.clip(img.astype(np.float32) + texture, 0, 255).round()
+    return out / 255.0

@@ -1,0 +1,57 @@
+"""The training sampler: a seeded permutation per epoch, split across ranks, resumable mid-epoch."""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from ..seeding import derive_seed, generator
+
+
+class EpochSampler(Sampler):
+    """Yields ``(index, item_seed)`` for this rank's share of each epoch.
+
+    Each epoch draws a permutation of ``ceil(n * enlarge_ratio / world) * world`` positions
+    (indices taken modulo ``n``) from a generator seeded with (seed, epoch) — unlike BasicSR's
+    sampler, which seeds with the epoch alone so every run sees the same order — and rank r
+    takes positions r, r + world, ... ``item_seed`` drives the item's crop and flips.
+
+    Args:
+        length: dataset size n.  world, rank: distributed layout.  seed: the run's seed.
+        enlarge_ratio: BasicSR's ``dataset_enlarge_ratio``.
+    """
+
+    def __init__(self, length: int, seed: int, world: int = 1, rank: int = 0, enlarge_ratio: int = 1):
+        self.length, self.seed, self.world, self.rank = length, seed, world, rank
+        self.per_rank = math.ceil(length * enlarge_ratio / world)
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch; skip its first ``start`` items on this rank (mid-epoch resume)."""
+        self.epoch, self.start = epoch, start
+
+    def __len__(self) -> int:
+        return self.per_rank - self.start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        total = self.per_rank * self.world
+        order = torch.randperm(total, generator=generator(self.seed, "sampler", self.epoch)) % self.length
+        for position in range(self.rank + self.start * self.world, total, self.world):
+            yield int(order[position]), derive_seed(self.seed, "item", self.epoch, position)
+
+
+class WorkerSeeder:
+    """``worker_init_fn`` that seeds Python's and numpy's global RNGs per (seed, rank, epoch,
+    worker) for any third-party code that uses them (our datasets take explicit seeds)."""
+
+    def __init__(self, seed: int, rank: int):
+        self.seed, self.rank, self.epoch = seed, rank, 0
+
+    def __call__(self, worker_id: int) -> None:
+        value = derive_seed(self.seed, "worker", self.rank, self.epoch, worker_id)
+        random.seed(value)
+        np.random.seed(value % 2**32)

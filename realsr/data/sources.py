@@ -1,0 +1,93 @@
+"""Where images come from: folders (scanned or listed in meta_info) and BasicSR LMDBs.
+
+LMDB layout (BasicSR): ``<name>.lmdb/{data.mdb, lock.mdb, meta_info.txt}``; each meta_info
+line is ``<key>.<ext> (h,w,c) <compression>``; values are encoded image bytes. Keys are parsed
+from the right, so keys containing dots work (BasicSR cuts at the first dot).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..imageio import ImageReadError, decode_image, read_image
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+_LMDB_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\d+,\s*\d+,\s*\d+)\)\s+(?P<level>\S+)\s*$")
+
+
+def scan_folder(root: str | os.PathLike) -> list[str]:
+    """Image paths under ``root`` (recursive), relative to it, sorted; error if there are none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not names:
+        raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return names
+
+
+def read_meta_info(path: str | os.PathLike, paired: bool = False) -> list[str] | list[tuple[str, str]]:
+    """Lines of a meta_info file: the first token of each (``name (h,w,c)`` lines work too), or
+    ``(gt, lq)`` pairs from ``gt_path, lq_path`` lines when ``paired``."""
+    path = Path(path)
+    out: list = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if paired:
+            parts = [p.strip() for p in line.split(", ")]
+            if len(parts) != 2:
+                raise ValueError(f"{path}:{number}: expected 'gt_path, lq_path', got {line!r}")
+            out.append((parts[0], parts[1]))
+        else:
+            match = _LMDB_LINE.match(line)
+            out.append(match.group("name") if match else line.split(" ")[0])
+    if not out:
+        raise ValueError(f"{path}: meta_info lists no images")
+    return out
+
+
+def lmdb_keys(root: str | os.PathLike) -> list[str]:
+    """Keys of a BasicSR LMDB from its ``meta_info.txt`` (extension dropped), sorted."""
+    meta = Path(root) / "meta_info.txt"
+    if not meta.is_file():
+        raise FileNotFoundError(f"{meta}: missing; every LMDB needs its meta_info.txt (tools/create_lmdb.py writes it)")
+    keys = []
+    for number, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _LMDB_LINE.match(line.strip())
+        if not match:
+            raise ValueError(f"{meta}:{number}: expected '<key>.<ext> (h,w,c) <level>', got {line!r}")
+        keys.append(os.path.splitext(match.group("name"))[0])
+    return sorted(keys)
+
+
+class ImageReader:
+    """Reads images by name from a folder or an LMDB; opened lazily (fork-safe for workers)."""
+
+    def __init__(self, root: str | os.PathLike, backend: str = "disk"):
+        self.root, self.backend = Path(root).expanduser(), backend
+        self._env = None
+
+    def read(self, name: str) -> np.ndarray:
+        """``(H, W, 3)`` float32 RGB in [0, 1]; raises :class:`ImageReadError` naming the file."""
+        if self.backend == "disk":
+            return read_image(self.root / name)
+        if self._env is None:
+            import lmdb
+
+            self._env = lmdb.open(str(self.root), readonly=True, lock=False, readahead=False, meminit=False)
+        with self._env.begin(write=False) as txn:
+            data = txn.get(name.encode("ascii"))
+        if data is None:
+            raise ImageReadError(f"{self.root}: no key {name!r} in this LMDB")
+        return decode_image(data, f"{self.root}[{name}]")
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_env": None}

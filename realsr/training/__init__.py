@@ -1,0 +1,1 @@
+"""The one place that wires data, degradations, networks and losses into a training run."""

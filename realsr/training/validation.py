@@ -1,0 +1,101 @@
+"""Validation during training: metrics on a paired set, images, LQ / SR / GT grids."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..imageio import tensor_to_image, write_image
+from ..metrics import METRICS
+from ..options import MetricOptions
+
+logger = logging.getLogger(__name__)
+Pair = dict[str, torch.Tensor | str]
+
+
+def bicubic(lq: torch.Tensor, scale: int) -> torch.Tensor:
+    """The baseline: bicubic upsampling ``(B, C, h, w)`` -> ``(B, C, h*s, w*s)``, clamped to [0, 1]."""
+    return F.interpolate(lq, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def score(sr: np.ndarray, gt: np.ndarray, metrics: dict[str, MetricOptions]) -> dict[str, float]:
+    """Every configured metric of one uint8 RGB image pair."""
+    return {name: METRICS[m.type](sr, gt, crop_border=m.crop_border, test_y_channel=m.test_y_channel)
+            for name, m in metrics.items()}
+
+
+def grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
+    """Tile uint8 ``(H, W, 3)`` images row by row on a white background."""
+    heights = [max(img.shape[0] for img in row) for row in rows]
+    widths = [sum(img.shape[1] for img in row) + gap * (len(row) - 1) for row in rows]
+    canvas = np.full((sum(heights) + gap * (len(rows) - 1), max(widths), 3), 255, np.uint8)
+    top = 0
+    for row, h in zip(rows, heights):
+        left = 0
+        for img in row:
+            canvas[top : top + img.shape[0], left : left + img.shape[1]] = img
+            left += img.shape[1] + gap
+        top += h + gap
+    return canvas
+
+
+class Validator:
+    """Runs a network over validation pairs ``{lq, gt, name}`` (``(1, 3, h, w)`` tensors in
+    [0, 1]), averages the metrics, saves SR images and a LQ / SR / GT grid.
+
+    Args:
+        pairs: the validation pairs (a list, or a loader yielding batch-1 dicts).
+        metrics: ``val.metrics``.  scale: SR factor.  folder: ``visualization`` folder.
+        save_img: write every SR image.  grid_images: rows in the grid PNG (0: none).
+    """
+
+    def __init__(self, pairs: Iterable[Pair], metrics: dict[str, MetricOptions], scale: int, folder: Path,
+                 save_img: bool = True, grid_images: int = 4):
+        self.pairs, self.metrics, self.scale, self.folder = pairs, metrics, scale, folder
+        self.save_img, self.grid_images = save_img, grid_images
+        self.baseline: dict[str, float] | None = None
+
+    @torch.no_grad()
+    def run(self, net: nn.Module, iteration: int, device: torch.device,
+            forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+        """Returns ``{metric: mean}``; also fills :attr:`baseline` (bicubic) on the first call."""
+        was_training = net.training
+        net.eval()
+        try:
+            totals: dict[str, list[float]] = {k: [] for k in self.metrics}
+            base: dict[str, list[float]] = {k: [] for k in self.metrics}
+            rows = []
+            for i, pair in enumerate(self.pairs):
+                lq, gt, name = pair["lq"], pair["gt"], _name(pair)
+                lq = lq.to(device)
+                sr = (forward(net, lq) if forward else net(lq)).float().clamp(0, 1)
+                sr_img, gt_img = tensor_to_image(sr), tensor_to_image(gt)
+                for k, v in score(sr_img, gt_img, self.metrics).items():
+                    totals[k].append(v)
+                if self.baseline is None:
+                    for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics).items():
+                        base[k].append(v)
+                if self.save_img:
+                    write_image(self.folder / name / f"{name}_{iteration}.png", sr_img)
+                if i < self.grid_images:
+                    up = F.interpolate(lq, scale_factor=self.scale, mode="nearest")
+                    rows.append([tensor_to_image(up), sr_img, gt_img])
+        finally:
+            net.train(was_training)
+        if self.baseline is None:
+            self.baseline = {k: float(np.mean(v)) for k, v in base.items() if v}
+        if rows:
+            write_image(self.folder / f"grid_{iteration}.png", grid(rows))
+        return {k: float(np.mean(v)) for k, v in totals.items() if v}
+
+
+def _name(pair: Pair) -> str:
+    name = pair.get("name") or pair.get("gt_path") or "image"
+    if isinstance(name, (list, tuple)):
+        name = name[0]
+    return Path(str(name)).stem

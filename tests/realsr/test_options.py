@@ -1,0 +1,140 @@
+import glob
+from pathlib import Path
+
+import pytest
+import yaml
+
+from realsr.options import apply_overrides, dump_options, load_options, load_yaml, parse_options
+from realsr.registry import OptionError
+from realsr.training.schedule import cosine_restart, make_schedule, multistep_restart
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted(glob.glob(str(ROOT / "options" / "*.yml")))
+
+
+def base() -> dict:
+    return load_yaml(ROOT / "options" / "quickstart.yml")
+
+
+def error_of(data: dict, check_paths: bool = True) -> OptionError:
+    with pytest.raises(OptionError) as info:
+        parse_options(data, check_paths)
+    return info.value
+
+
+def test_all_shipped_options_files_parse():
+    assert len(SHIPPED) == 6
+    stages = {}
+    for path in SHIPPED:
+        opt = parse_options(load_yaml(path), check_paths=False)
+        stages[Path(path).stem] = opt.stage
+    assert stages["realesrnet_x4"] == "esrnet" and stages["realesrgan_x2"] == "esrgan"
+    assert stages["finetune_realesrgan_x4_paired"] == "esrgan"
+
+
+def test_shipped_files_carry_the_reference_values():
+    opt = parse_options(load_yaml(ROOT / "options" / "realesrgan_x4.yml"), check_paths=False)
+    assert opt.degradation.resize_prob == [0.2, 0.7, 0.1] and opt.degradation.blur_sigma2 == [0.2, 1.5]
+    assert opt.train.optim_g["lr"] == 1e-4 and opt.train.total_iter == 400000
+    assert opt.train.gan_opt["loss_weight"] == 0.1 and opt.logger.save_checkpoint_freq == 5000
+    assert (opt.l1_gt_usm, opt.percep_gt_usm, opt.gan_gt_usm) == (True, True, False)
+    x2 = parse_options(load_yaml(ROOT / "options" / "realesrnet_x2.yml"), check_paths=False)
+    assert x2.scale == 2 and x2.network_g["scale"] == 2
+
+
+def test_quickstart_parses_with_path_checks():
+    assert parse_options(base()).datasets["train"].type == "SyntheticDataset"
+
+
+@pytest.mark.parametrize("edit, key, hint", [
+    (lambda d: d.update(gt_sise=128), "gt_sise", "gt_size"),
+    (lambda d: d["datasets"]["train"].update(use_hflp=True), "datasets.train.use_hflp", "use_hflip"),
+    (lambda d: d["train"].update(totl_iter=5), "train.totl_iter", "total_iter"),
+    (lambda d: d["logger"].update(print_frq=5), "logger.print_frq", "print_freq"),
+    (lambda d: d["val"]["metrics"]["psnr"].update(crop_bordr=4), "val.metrics.psnr.crop_bordr", "crop_border"),
+])
+def test_typo_keys_name_the_path_and_suggest(edit, key, hint):
+    data = base()
+    edit(data)
+    err = error_of(data)
+    assert err.key == key and hint in str(err)
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d["train"].update(total_iter="many"), "train.total_iter"),
+    (lambda d: d["datasets"]["train"].update(use_rot="yes"), "datasets.train.use_rot"),
+    (lambda d: d.update(gt_size=130), "gt_size"),
+    (lambda d: d.update(resize_prob=[0.5, 0.6, 0.1]), "resize_prob"),
+    (lambda d: d["datasets"]["train"].update(kernel_prob=[1, 1, 0, 0, 0, 0]), "datasets.train.kernel_prob"),
+    (lambda d: d.update(model_type="RealESRGANModl"), "model_type"),
+    (lambda d: d["datasets"]["train"].update(type="RealESRGANDatset"), "datasets.train.type"),
+    (lambda d: d["val"]["metrics"]["psnr"].update(type="calculate_psrn"), "val.metrics.psnr.type"),
+    (lambda d: d["path"].update(pretrain_network_g="missing.pth"), "path.pretrain_network_g"),
+    (lambda d: d.update(model_type="RealESRGANModel"), "network_d"),
+])
+def test_wrong_types_and_impossible_values(edit, key):
+    data = base()
+    edit(data)
+    assert error_of(data).key == key
+
+
+def test_missing_dataset_folder_is_reported(tmp_path):
+    data = load_yaml(ROOT / "options" / "realesrnet_x4.yml")
+    err = error_of(data)
+    assert err.key == "datasets.train.dataroot_gt" and "datasets/DF2K" in str(err)
+    (tmp_path / "gt").mkdir()
+    data["datasets"]["train"].update(dataroot_gt=str(tmp_path / "gt"), meta_info=None)
+    assert parse_options(data).datasets["train"].dataroot_gt == str(tmp_path / "gt")
+
+
+def test_yaml11_float_strings_are_numbers():
+    data = base()
+    data["train"]["optim_g"]["lr"] = "1e-4"  # what YAML 1.1 gives for `lr: 1e-4`
+    data["train"]["ema_decay"] = "9.99e-1"
+    opt = parse_options(data)
+    assert opt.train.ema_decay == pytest.approx(0.999)
+
+
+def test_overrides_set_and_force_yml():
+    data = apply_overrides(base(), ["train.ema_decay=0", "network_g.num_feat=16", "logger.new_key=1e-4"],
+                           ["train:total_iter=7"])
+    assert data["train"]["ema_decay"] == 0 and data["network_g"]["num_feat"] == 16
+    assert data["logger"]["new_key"] == pytest.approx(1e-4) and data["train"]["total_iter"] == 7
+    with pytest.raises(OptionError, match="no such option"):
+        apply_overrides(base(), force_yml=["train:totl_iter=7"])
+    with pytest.raises(OptionError):
+        apply_overrides(base(), ["name=!!python/object/apply:os.system ['echo hacked']"])
+    assert apply_overrides(base(), ["path.resume_state=~"])["path"]["resume_state"] is None
+
+
+def test_debug_mode_and_dump_round_trip(tmp_path):
+    opt, _ = load_options(ROOT / "options" / "quickstart.yml", debug=True)
+    assert opt.name.startswith("debug_") and opt.logger.print_freq == 1 and opt.val.val_freq == 8
+    text = dump_options(opt, "python train.py")
+    assert text.startswith("# GENERATE TIME")
+    again = parse_options(yaml.safe_load(text))
+    assert again.degradation == opt.degradation and again.train == opt.train
+
+
+def test_multistep_schedule_matches_basicsr_semantics():
+    lr = make_schedule({"type": "MultiStepLR", "milestones": [3, 5], "gamma": 0.5}, 1.0, -1, 10)
+    # the counter at iteration i is i - 1: the milestone 3 takes effect at iteration 4
+    assert [lr(i) for i in range(1, 8)] == [1, 1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert multistep_restart(6, [2, 8], 0.5, restarts=[0, 5], restart_weights=[1, 0.3]) == pytest.approx(0.3)
+    warm = make_schedule(None, 2.0, 4, 10)
+    assert [warm(i) for i in (1, 2, 3, 4)] == [0.5, 1.0, 1.5, 2.0]
+
+
+def test_cosine_restart_schedule():
+    assert cosine_restart(0, [10, 10], [1, 0.5], 0.0, 1.0) == pytest.approx(1.0)
+    assert cosine_restart(5, [10, 10], [1, 0.5], 0.0, 1.0) == pytest.approx(0.5)
+    assert cosine_restart(10, [10, 10], [1, 0.5], 0.0, 1.0) == pytest.approx(0.0)
+    assert cosine_restart(11, [10, 10], [1, 0.5], 0.0, 1.0) == pytest.approx(0.5 * 0.5 * (1 + math_cos(0.1)))
+    with pytest.raises(OptionError, match="periods"):
+        make_schedule({"type": "CosineAnnealingRestartLR", "period": [5]}, 1.0, -1, 10)
+
+
+def math_cos(fraction: float) -> float:
+    import math
+
+    return math.cos(math.pi * fraction)

@@ -1,0 +1,127 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from realsr.archs import SRVGGNetCompact
+from realsr.options import parse_options
+from realsr.training import checkpoint
+from realsr.training.trainer import Trainer, TrainingError
+from realsr.weights import load_network, read_file
+
+
+def make(data: dict, exp: Path | None) -> Trainer:
+    return Trainer(parse_options(data), torch.device("cpu"), exp_dir=exp)
+
+
+def params(net) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def test_stage1_runs_and_writes_a_run_folder(tiny, tmp_path):
+    trainer = make(tiny(), tmp_path)
+    before = params(trainer.net_g)
+    assert trainer.train() == "done" and trainer.iteration == 6
+    assert any(not torch.equal(before[k], v) for k, v in trainer.net_g.state_dict().items())
+    models = tmp_path / "models"
+    assert {p.name for p in models.iterdir()} >= {"net_g_3.pth", "net_g_6.pth", "net_g_latest.pth"}
+    assert [i for i, _ in checkpoint.state_files(tmp_path / "training_states")] == [6, 3]
+    content = read_file(models / "net_g_latest.pth")
+    assert set(content) == {"params", "params_ema"}
+    net = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=4)
+    assert load_network(net, models / "net_g_latest.pth", "params_ema").ok
+    assert (tmp_path / "visualization" / "grid_3.png").is_file()
+    assert any((tmp_path / "visualization").glob("synthetic_9_00000/*_6.png"))
+    assert any((tmp_path / "tb_logger").iterdir())
+    assert "psnr" in trainer.last_validation and "psnr" in trainer.validator.baseline
+
+
+def test_stage2_starts_from_stage1_ema_and_trains_both_nets(tiny, tmp_path):
+    make(tiny(), tmp_path / "s1").train()
+    stage1 = tmp_path / "s1" / "models" / "net_g_latest.pth"
+    data = tiny("esrgan", path={"pretrain_network_g": str(stage1), "param_key_g": "params_ema"})
+    trainer = make(data, tmp_path / "s2")
+    ema = read_file(stage1)["params_ema"]
+    for k, v in trainer.net_g.state_dict().items():
+        assert torch.equal(v, ema[k])
+    d_before = params(trainer.net_d)
+    seen = {}
+    original = trainer.train_step
+
+    def spy(batch, iteration):
+        logs = original(batch, iteration)
+        seen.update(logs)
+        return logs
+
+    trainer.train_step = spy
+    assert trainer.train() == "done"
+    assert {"l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake"} <= set(seen)
+    assert all(torch.isfinite(v) for v in seen.values())
+    assert any(not torch.equal(d_before[k], v) for k, v in trainer.net_d.state_dict().items())
+    assert (tmp_path / "s2" / "models" / "net_d_latest.pth").is_file()
+
+
+@pytest.mark.parametrize("stage", ["esrnet", "esrgan"])
+def test_resume_is_bit_exact(tiny, tmp_path, stage):
+    data = tiny(stage, logger={"print_freq": 100, "save_checkpoint_freq": 3, "use_tb_logger": False}, val=None)
+    data["datasets"]["train"]["num_images"] = 5  # 2 iterations per epoch: the resume lands mid-epoch
+    straight = make(data, tmp_path / "a")
+    straight.train()
+    first = make(data, tmp_path / "b")
+    first.opt.train.total_iter = 3
+    first.train()
+    resumed = make(data, tmp_path / "c")
+    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "3.state"))
+    assert (resumed.iteration, resumed.epoch, resumed.batches_in_epoch) == (3, 1, 1)
+    resumed.train()
+    for a, b in [(straight.net_g, resumed.net_g), (straight.net_g_ema, resumed.net_g_ema)] + (
+            [(straight.net_d, resumed.net_d)] if stage == "esrgan" else []):
+        for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(v, w), k
+    for k, v in straight.pool.store.items():
+        assert torch.equal(v, resumed.pool.store[k])
+
+
+def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
+    trainer = make(tiny(val=None), None)
+    real = trainer.pixel_loss.forward
+    calls = {"n": 0}
+
+    def flaky(pred, target, weight=None):
+        calls["n"] += 1
+        loss = real(pred, target, weight)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    trainer.pixel_loss.forward = flaky
+    snapshots = []
+    original = trainer.train_step
+    trainer.train_step = lambda b, i: (snapshots.append(params(trainer.net_g)), original(b, i))[1]
+    trainer.train()
+    assert trainer.iteration == 6 and trainer.nan_streak == 0
+    after_skip = snapshots[2]  # weights at the start of iteration 3 = after the skipped iteration 2
+    assert all(torch.equal(after_skip[k], snapshots[1][k]) for k in after_skip)
+
+    stopping = make(tiny(val=None, train={"nan_patience": 2}), None)
+    stopping.pixel_loss.forward = lambda pred, target, weight=None: pred.sum() * float("nan")
+    with pytest.raises(TrainingError, match="2 non-finite losses in a row"):
+        stopping.train()
+
+
+def test_unreadable_images_are_skipped_until_the_share_is_exceeded(tiny, tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "gt"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    (folder / "2.png").write_bytes(b"\x89PNG broken")
+    train = {"type": "RealESRGANDataset", "dataroot_gt": str(folder), "crop_pad_size": 64, "batch_size_per_gpu": 2,
+             "max_bad_fraction": 0.5}
+    trainer = make(tiny(val=None, datasets={"train": train}), None)
+    trainer.train()
+    assert trainer.bad_files and "2.png" in next(iter(trainer.bad_files))
+    strict = make(tiny(val=None, datasets={"train": {**train, "max_bad_fraction": 0.1}}), None)
+    with pytest.raises(TrainingError, match="could not be read"):
+        strict.train()
