@@ -162,8 +162,6 @@ class Trainer:
             self.optimizers.append(build_optimizer(list(self.net_d.parameters()), t.optim_d, "train.optim_d"))
         self.schedules = [make_schedule(t.scheduler, o.param_groups[0]["lr"], t.warmup_iter, t.total_iter)
                           for o in self.optimizers]
-        if t.amp and self.device.type == "cpu":
-            logger.warning("train.amp=%s on CPU: autocast runs, but it is rarely faster than fp32 there", t.amp)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp or "")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
 

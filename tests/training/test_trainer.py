@@ -125,3 +125,14 @@ def test_unreadable_images_are_skipped_until_the_share_is_exceeded(tiny, tmp_pat
     strict = make(tiny(val=None, datasets={"train": {**train, "max_bad_fraction": 0.1}}), None)
     with pytest.raises(TrainingError, match="could not be read"):
         strict.train()
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_and_channels_last_train(tiny, amp):
+    trainer = make(tiny("esrgan", val=None, train={"amp": amp, "channels_last": True, "total_iter": 2}), None)
+    seen = {}
+    original = trainer.train_step
+    trainer.train_step = lambda b, i: seen.update(original(b, i)) or seen
+    trainer.train()
+    assert trainer.iteration == 2 and seen and all(torch.isfinite(v) for v in seen.values())
+    assert trainer.scaler.is_enabled() == (amp == "fp16")

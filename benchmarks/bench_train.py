@@ -1,0 +1,124 @@
+"""Training throughput of the x4 recipe: iterations/s, samples/s and the share of each step
+spent synthesising pairs (degradation + pool), for stage 1 (Real-ESRNet) or stage 2 (Real-ESRGAN),
+with and without AMP / channels_last. The data loader is left out: one GT batch is reused.
+
+    python benchmarks/bench_train.py --device cuda --stage 2 --json
+    python benchmarks/bench_train.py --device cpu --stage 1            (smaller defaults on CPU)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from realsr.options import parse_options  # noqa: E402
+from realsr.training.trainer import Trainer  # noqa: E402
+
+
+def options(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:
+    gan = args.stage == 2
+    data = {
+        "name": "bench", "model_type": "RealESRGANModel" if gan else "RealESRNetModel", "scale": 4,
+        "manual_seed": 0, "device": args.device, "gt_size": args.gt_size, "queue_size": 180,
+        "datasets": {"train": {"type": "SyntheticDataset", "num_images": 64, "image_size": args.gt_crop,
+                               "batch_size_per_gpu": args.batch_size}},
+        "network_g": {"type": "RRDBNet", "num_block": args.num_block},
+        "train": {"total_iter": 10**9, "ema_decay": 0.999, "optim_g": {"type": "Adam", "lr": 1e-4, "betas": [0.9, 0.99]},
+                  "pixel_opt": {"type": "L1Loss"}, "amp": amp, "channels_last": channels_last},
+        "logger": {"use_tb_logger": False},
+    }
+    if gan:
+        data["network_d"] = {"type": "UNetDiscriminatorSN", "num_feat": 64, "skip_connection": True}
+        data["train"].update(
+            optim_d={"type": "Adam", "lr": 1e-4, "betas": [0.9, 0.99]},
+            perceptual_opt={"type": "PerceptualLoss", "pretrained": False, "criterion": "l1",
+                            "layer_weights": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1, "conv4_4": 1, "conv5_4": 1}},
+            gan_opt={"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1})
+    return data
+
+
+def measure(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:
+    device = torch.device(args.device)
+    trainer = Trainer(parse_options(options(args, amp, channels_last)), device)
+    batch = next(iter(trainer.make_loader()))
+    synth_time = step_time = 0.0
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    original = trainer.synthesize
+
+    def timed_synthesize(b, i):
+        nonlocal synth_time
+        sync()
+        t0 = time.perf_counter()
+        out = original(b, i)
+        sync()
+        synth_time += time.perf_counter() - t0
+        return out
+
+    trainer.synthesize = timed_synthesize
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for i in range(args.warmup + args.iters):
+        if i == args.warmup:
+            synth_time = 0.0
+            sync()
+            start = time.perf_counter()
+        trainer.set_learning_rates(i + 1)
+        trainer.train_step(batch, i + 1)
+    sync()
+    step_time = (time.perf_counter() - start) / args.iters
+    return {
+        "amp": amp or "fp32", "channels_last": channels_last,
+        "iters_per_s": round(1 / step_time, 3), "samples_per_s": round(args.batch_size / step_time, 2),
+        "ms_per_iter": round(1000 * step_time, 1),
+        "degradation_share": round(synth_time / args.iters / step_time, 3),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--stage", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--batch-size", type=int, help="default 12 on GPU, 2 on CPU")
+    parser.add_argument("--gt-size", type=int, help="GT patch; default 256 on GPU, 128 on CPU")
+    parser.add_argument("--gt-crop", type=int, help="GT side before synthesis; default 400 on GPU, 160 on CPU")
+    parser.add_argument("--num-block", type=int, default=23)
+    parser.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
+                                           "(channels_last); default fp32 on CPU, all on CUDA")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    gpu = args.device.startswith("cuda")
+    args.batch_size = args.batch_size or (12 if gpu else 2)
+    args.gt_size = args.gt_size or (256 if gpu else 128)
+    args.gt_crop = args.gt_crop or (400 if gpu else 160)
+    args.iters = args.iters or (20 if gpu else 3)
+    variants = (args.variants or ("fp32,fp32-cl,bf16,bf16-cl,fp16-cl" if gpu else "fp32")).split(",")
+    results = []
+    for v in variants:
+        precision, _, cl = v.partition("-")
+        results.append(measure(args, None if precision == "fp32" else precision, cl == "cl"))
+        if not args.json:
+            r = results[-1]
+            print(f"{v:9s} {r['iters_per_s']:7.3f} it/s  {r['samples_per_s']:7.2f} samples/s  "
+                  f"degradation {100 * r['degradation_share']:.0f}% of the step"
+                  + (f"  peak {r['peak_memory_gib']} GiB" if r["peak_memory_gib"] else ""))
+    if args.json:
+        print(json.dumps({"device": args.device, "stage": args.stage, "batch_size": args.batch_size,
+                          "gt_size": args.gt_size, "gt_crop": args.gt_crop, "num_block": args.num_block,
+                          "threads": torch.get_num_threads(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

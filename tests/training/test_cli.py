@@ -1,0 +1,84 @@
+"""train.py end to end in subprocesses: signals, resume, run-folder safety, DDP on gloo."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from realsr.training import checkpoint
+from realsr.training.cli import main
+from realsr.weights import read_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_options(tmp_path: Path, data: dict) -> Path:
+    data = {**data, "path": {**data.get("path", {}), "experiments_root": str(tmp_path / "experiments")}}
+    path = tmp_path / "opt.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          timeout=300, cwd=kwargs.pop("cwd", None), **kwargs)
+
+
+def test_existing_run_folder_is_refused_then_archived(tiny, tmp_path):
+    opt = write_options(tmp_path, tiny(val=None, train={"total_iter": 2}))
+    assert main(["-opt", str(opt)]) == 0
+    assert main(["-opt", str(opt)]) == 2  # refuses to touch the finished run
+    assert main(["-opt", str(opt), "--archive"]) == 0
+    names = sorted(p.name for p in (tmp_path / "experiments").iterdir())
+    assert names[0] == "tiny" and names[1].startswith("tiny_archived_")
+
+
+def test_bad_options_exit_with_a_message(tiny, tmp_path, capsys):
+    opt = write_options(tmp_path, tiny(gt_sise=4))
+    assert main(["-opt", str(opt)]) == 2
+    assert "gt_sise" in capsys.readouterr().err
+
+
+def test_sigterm_saves_and_auto_resume_continues(tiny, tmp_path):
+    opt = write_options(tmp_path, tiny(val=None, train={"total_iter": 100000},
+                                       logger={"print_freq": 1, "save_checkpoint_freq": 100000}))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-opt", str(opt)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    exp = tmp_path / "experiments" / "tiny"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        logs = list(exp.glob("train_*.log"))
+        if logs and "iter:       3" in logs[0].read_text():
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    states = checkpoint.state_files(exp / "training_states")
+    assert len(states) == 1 and states[0][0] >= 3 and "Interrupted" in out
+    stopped = states[0][0]
+    result = run(["-opt", str(opt), "--auto_resume", "--set", f"train.total_iter={stopped + 2}"])
+    assert result.returncode == 0, result.stderr
+    assert checkpoint.state_files(exp / "training_states")[0][0] == stopped + 2
+    assert any("resumed from" in p.read_text() for p in exp.glob("train_*.log"))
+
+
+def test_two_process_gloo_ddp(tiny, tmp_path):
+    opt = write_options(tmp_path, tiny(train={"total_iter": 4}, logger={"print_freq": 2, "save_checkpoint_freq": 4}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(ROOT / "train.py"), "-opt", str(opt), "--launcher", "pytorch"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    exp = tmp_path / "experiments" / "tiny"
+    log = next(exp.glob("train_*.log")).read_text()
+    assert "2 process(es)" in log and "validation syn_val" in log
+    assert len(list(exp.glob("train_*.log"))) == 1  # only rank 0 logs to the file
+    content = read_file(exp / "models" / "net_g_latest.pth")
+    assert all(torch.isfinite(v).all() for v in content["params"].values())
+    state = checkpoint.load_state(exp / "training_states" / "4.state")
+    assert state["iter"] == 4 and state["options"]["world_size"] == 2
