@@ -248,3 +248,24 @@ def save_network(path: str | os.PathLike, params: nn.Module | Mapping[str, torch
     if params_ema is not None:
         content["params_ema"] = cpu_state_dict(params_ema)
     atomic_save(content, path)
+
+
+def blend_state_dicts(states: list[Mapping[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
+    """``sum_i w_i * state_i`` key by key (ESRGAN network interpolation / Real-ESRGAN's DNI).
+
+    All states must have the same keys and shapes; non-float tensors are taken from the first.
+    """
+    if len(states) != len(weights) or not states:
+        raise ValueError(f"need one weight per state dict, got {len(states)} states and {len(weights)} weights")
+    keys = list(states[0])
+    for i, s in enumerate(states[1:], 1):
+        if list(s) != keys or any(s[k].shape != states[0][k].shape for k in keys):
+            raise WeightLoadError(f"state dict {i} does not match the first one (different keys or shapes); "
+                                  "only networks of the same architecture can be blended")
+    out = {}
+    for k in keys:
+        if states[0][k].is_floating_point():
+            out[k] = sum(w * s[k].double() for s, w in zip(states, weights)).to(states[0][k].dtype)
+        else:
+            out[k] = states[0][k].clone()
+    return out

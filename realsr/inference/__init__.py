@@ -1,0 +1,1 @@
+"""Inference: the model zoo (names, architectures, downloads), tiling, and image formats."""

@@ -1,0 +1,108 @@
+"""Image formats around the network: 8/16-bit, gray, RGB, RGBA (alpha by the network or
+bicubic), arbitrary output scale. Arrays are OpenCV's (``IMREAD_UNCHANGED``: gray ``(H, W)``,
+BGR ``(H, W, 3)`` or BGRA ``(H, W, 4)``; uint8 or uint16) and come back in the same layout,
+channel count and bit depth.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..archs import build_network
+from ..weights import blend_state_dicts, compare, load_state_dict_file, WeightLoadError
+from .tiling import upscale
+from .zoo import detect_arch
+
+logger = logging.getLogger(__name__)
+_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None = None,
+                   arch: dict[str, Any] | None = None) -> tuple[nn.Module, int]:
+    """Build a generator from one weight file, or blend several (``weights``) of one architecture.
+
+    ``arch`` (zoo options) or, when None, the architecture detected from the first file.
+    ``params_ema`` is preferred over ``params``. Returns ``(network in eval mode, scale)``.
+    """
+    states = [load_state_dict_file(p, "params_ema") for p in paths]
+    state = states[0] if len(states) == 1 else blend_state_dicts(states, list(weights or []))
+    detected, scale = detect_arch(state)
+    opts = dict(arch) if arch is not None else detected
+    if arch is not None:
+        scale = int(arch.get("scale", arch.get("upscale", scale)))
+    net = build_network(opts, "model")
+    report = compare(state, net)
+    if not report.ok:
+        raise WeightLoadError(f"{paths[0]} does not fit {opts['type']}: {report}")
+    net.load_state_dict(state)
+    return net.eval(), scale
+
+
+class Upsampler:
+    """Upscale OpenCV images with a network.
+
+    Args:
+        net: generator (eval mode).  scale: its factor.  device: where it runs.
+        dtype: float32, float16 or bfloat16 on the device.  tile, tile_pad, pre_pad: see
+        :func:`realsr.inference.tiling.upscale`.  channels_last: run in channels-last layout.
+    """
+
+    def __init__(self, net: nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
+                 tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False):
+        self.scale, self.device, self.dtype = scale, device, dtype
+        self.tile, self.tile_pad, self.pre_pad, self.channels_last = tile, tile_pad, pre_pad, channels_last
+        self.net = net.to(device=device, dtype=dtype)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _run(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """``(H, W, 3)`` float RGB in [0, 1] -> ``(sH, sW, 3)`` float32 in [0, 1]."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+        out = upscale(self._forward, x, self.scale, self.tile, self.tile_pad, self.pre_pad, self.device, self.dtype,
+                      progress)
+        return out[0].clamp_(0, 1).permute(1, 2, 0).numpy()
+
+    def enhance(self, img: np.ndarray, outscale: float | None = None, alpha_upsampler: str = "realesrgan",
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Upscale by the network's factor, then resize (Lanczos, in float) to ``outscale``."""
+        if img.dtype not in _MAX:
+            raise ValueError(f"unsupported pixel type {img.dtype}; expected 8- or 16-bit images")
+        peak = _MAX[img.dtype]
+        h, w = img.shape[:2]
+        x = img.astype(np.float32) / peak
+        alpha = None
+        if x.ndim == 2 or x.shape[2] == 1:
+            rgb = np.repeat(x.reshape(h, w, 1), 3, axis=2)
+        else:
+            if x.shape[2] == 4:
+                alpha = x[..., 3]
+            rgb = x[..., 2::-1]  # BGR -> RGB
+        out = self._run(rgb, progress)
+        if img.ndim == 2 or img.shape[2] == 1:
+            out = cv2.cvtColor(out[..., ::-1].copy(), cv2.COLOR_BGR2GRAY)
+        else:
+            out = out[..., ::-1]
+            if alpha is not None:
+                if alpha_upsampler == "realesrgan":
+                    a = self._run(np.repeat(alpha[..., None], 3, axis=2)).mean(axis=2)
+                else:
+                    a = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
+                out = np.concatenate([out, a[..., None]], axis=2)
+        if outscale is not None and abs(outscale - self.scale) > 1e-9:
+            size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
+            out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
+        out = np.clip(out, 0, 1) * peak
+        out = out.round().astype(img.dtype)
+        return out.reshape(*out.shape[:2], 1) if img.ndim == 3 and img.shape[2] == 1 else out

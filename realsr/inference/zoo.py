@@ -1,0 +1,168 @@
+"""The model zoo: released Real-ESRGAN models by name, weight files found or downloaded, and the
+architecture read off any state dict.
+
+Weights are looked for, in order, at ``--model_path``, in the model folder (``--model_dir``,
+default ``$REALSR_WEIGHTS`` or ``~/.cache/realsr/weights``), in ``weights/`` and in
+``experiments/pretrained_models/``; otherwise they are downloaded into the model folder
+(temporary file, SHA-256 checked where known, then renamed). Files load with
+``weights_only=True`` (or safetensors).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ..weights import WeightFileError
+
+logger = logging.getLogger(__name__)
+_RELEASES = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooModel:
+    """A released model: architecture options, network scale and weight URL(s)."""
+
+    arch: dict[str, Any]
+    scale: int
+    urls: tuple[str, ...]
+    sha256: tuple[str | None, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(url.rsplit("/", 1)[-1] for url in self.urls)
+
+
+def _rrdb(num_block: int, scale: int) -> dict[str, Any]:
+    return {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": num_block,
+            "num_grow_ch": 32, "scale": scale}
+
+
+def _srvgg(num_conv: int) -> dict[str, Any]:
+    return {"type": "SRVGGNetCompact", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_conv": num_conv,
+            "upscale": 4, "act_type": "prelu"}
+
+
+MODELS: dict[str, ZooModel] = {
+    "RealESRGAN_x4plus": ZooModel(_rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.0/RealESRGAN_x4plus.pth",)),
+    "RealESRNet_x4plus": ZooModel(_rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.1/RealESRNet_x4plus.pth",)),
+    "RealESRGAN_x4plus_anime_6B": ZooModel(_rrdb(6, 4), 4, (f"{_RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",)),
+    "RealESRGAN_x2plus": ZooModel(_rrdb(23, 2), 2, (f"{_RELEASES}/v0.2.1/RealESRGAN_x2plus.pth",)),
+    "realesr-animevideov3": ZooModel(_srvgg(16), 4, (f"{_RELEASES}/v0.2.5.0/realesr-animevideov3.pth",)),
+    "realesr-general-x4v3": ZooModel(_srvgg(32), 4, (f"{_RELEASES}/v0.2.5.0/realesr-general-x4v3.pth",)),
+    "realesr-general-wdn-x4v3": ZooModel(_srvgg(32), 4, (f"{_RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth",)),
+    "ESRGAN_SRx4_DF2KOST_official": ZooModel(
+        _rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",)),
+}
+
+
+class ModelNotAvailable(FileNotFoundError):
+    """A zoo model is neither cached nor downloadable; the message says what to do."""
+
+
+def default_model_dir() -> Path:
+    return Path(os.environ.get("REALSR_WEIGHTS", Path.home() / ".cache" / "realsr" / "weights"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def expected_hash(file_name: str, known: str | None = None) -> str | None:
+    """The known SHA-256 (or prefix): given, or torch-hub style in the name (``name-ff704c30.pth``)."""
+    if known:
+        return known
+    match = re.search(r"-([0-9a-f]{8,64})\.(pth|safetensors)$", file_name)
+    return match.group(1) if match else None
+
+
+def download(url: str, target: Path, sha256: str | None = None) -> Path:
+    """Fetch ``url`` (http(s) or file://) to ``target`` with a progress bar; verify ``sha256``
+    (full hash or prefix) before the file appears under its name. Returns ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+        digest = sha256_of(tmp)
+        if sha256 and not digest.startswith(sha256.lower()):
+            raise WeightFileError(f"{url}: SHA-256 {digest} does not match the expected {sha256}; "
+                                  "the download is damaged or the file changed upstream (nothing was kept)")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    logger.info("downloaded %s (SHA-256 %s)", target, digest)
+    return target
+
+
+def find_weights(name: str, model_dir: Path | None = None, allow_download: bool = True) -> list[Path]:
+    """Local paths of a zoo model's weight files, downloading what is missing."""
+    if name not in MODELS:
+        close = [n for n in MODELS if n.lower() == name.lower()]
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ModelNotAvailable(f"unknown model name {name!r}; known: {', '.join(MODELS)}.{hint} "
+                                "For your own weights use --model_path")
+    model = MODELS[name]
+    model_dir = model_dir or default_model_dir()
+    paths = []
+    for i, (url, file_name) in enumerate(zip(model.urls, model.files)):
+        candidates = [model_dir / file_name, Path("weights") / file_name, Path("experiments/pretrained_models") / file_name]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            if not allow_download:
+                raise ModelNotAvailable(f"{file_name} is not in {model_dir}; download {url} there or pass --model_path")
+            known = model.sha256[i] if i < len(model.sha256) else None
+            try:
+                found = download(url, model_dir / file_name, expected_hash(file_name, known))
+            except (urllib.error.URLError, OSError) as err:
+                if isinstance(err, WeightFileError):
+                    raise
+                raise ModelNotAvailable(
+                    f"{name}: {file_name} is not cached in {model_dir} and downloading {url} failed ({err}). "
+                    f"Download it on a machine with internet access and pass --model_path FILE, or copy it "
+                    f"into {model_dir}") from err
+        paths.append(found)
+    return paths
+
+
+def detect_arch(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
+    """Architecture options and scale from a state dict's keys and shapes (RRDBNet or
+    SRVGGNetCompact), so ``--model_path`` works without ``-n``."""
+    if "conv_first.weight" in state and "body.0.rdb1.conv1.weight" in state:
+        in_ch = state["conv_first.weight"].shape[1]
+        scale = {3: 4, 12: 2, 48: 1}.get(int(in_ch))
+        if scale is None:
+            raise WeightFileError(f"RRDBNet with {in_ch} input channels: not a 3-channel x4/x2/x1 model")
+        blocks = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body.") and ".rdb" in k)
+        return ({"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": int(state["conv_last.weight"].shape[0]),
+                 "num_feat": int(state["conv_first.weight"].shape[0]), "num_block": blocks,
+                 "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}, scale)
+    convs = sorted(int(k.split(".")[1]) for k, v in state.items() if re.fullmatch(r"body\.\d+\.weight", k) and v.ndim == 4)
+    if convs and "body.0.weight" in state:
+        first, last = state["body.0.weight"], state[f"body.{convs[-1]}.weight"]
+        in_ch = int(first.shape[1])
+        upscale = int(round((last.shape[0] / in_ch) ** 0.5))
+        act = "prelu" if "body.1.weight" in state else "leakyrelu"
+        return ({"type": "SRVGGNetCompact", "num_in_ch": in_ch, "num_out_ch": in_ch, "num_feat": int(first.shape[0]),
+                 "num_conv": len(convs) - 2, "upscale": upscale, "act_type": act}, upscale)
+    raise WeightFileError("cannot tell the architecture from the weights (neither RRDBNet nor SRVGGNetCompact keys); "
+                          "pass -n with a known model name")
