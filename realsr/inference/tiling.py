@@ -76,7 +76,7 @@ def upscale_tiled(forward: Forward, image: torch.Tensor, scale: int, tile: int, 
         ky0, ky1, kx0, kx1 = max(y0 - half, 0), min(y1 + half, h), max(x0 - half, 0), min(x1 + half, w)
         iy0, iy1, ix0, ix1 = max(ky0 - tile_pad, 0), min(ky1 + tile_pad, h), max(kx0 - tile_pad, 0), min(kx1 + tile_pad, w)
         try:
-            with torch.no_grad():
+            with torch.inference_mode():
                 patch = image[..., iy0:iy1, ix0:ix1].to(device=device, dtype=dtype)
                 result = forward(patch).float().cpu()
         except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
@@ -119,7 +119,7 @@ def upscale(forward: Forward, image: torch.Tensor, scale: int, tile: int = 0, ti
     x = pad_right_bottom(image, pre_pad)
     if tile <= 0:
         try:
-            with torch.no_grad():
+            with torch.inference_mode():
                 out = forward(x.to(device=device, dtype=dtype)).float().cpu()
         except Exception as err:  # noqa: BLE001
             if not is_out_of_memory(err):

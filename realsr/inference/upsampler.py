@@ -72,7 +72,7 @@ class Upsampler:
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
         out = upscale(self._forward, x, self.scale, self.tile, self.tile_pad, self.pre_pad, self.device, self.dtype,
                       progress)
-        return out[0].clamp_(0, 1).permute(1, 2, 0).numpy()
+        return out[0].clamp(0, 1).permute(1, 2, 0).numpy()
 
     def enhance(self, img: np.ndarray, outscale: float | None = None, alpha_upsampler: str = "realesrgan",
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
