@@ -21,7 +21,8 @@ setup(
         "tensorboard>=2.12",
     ],
     extras_require={
-        "dev": ["pytest>=7.4", "scipy>=1.10"],
+        "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
+        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17"],
     },
     classifiers=[
         "License :: OSI Approved :: BSD License",

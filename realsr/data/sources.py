@@ -89,5 +89,11 @@ class ImageReader:
             raise ImageReadError(f"{self.root}: no key {name!r} in this LMDB")
         return decode_image(data, f"{self.root}[{name}]")
 
+    def close(self) -> None:
+        """Close the LMDB environment (reopened on the next read)."""
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_env": None}

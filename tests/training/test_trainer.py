@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from realsr.archs import SRVGGNetCompact
+from realsr.inference.upsampler import load_generator
 from realsr.options import parse_options
 from realsr.training import checkpoint
 from realsr.training.trainer import Trainer, TrainingError
@@ -30,6 +31,8 @@ def test_stage1_runs_and_writes_a_run_folder(tiny, tmp_path):
     assert set(content) == {"params", "params_ema"}
     net = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=4)
     assert load_network(net, models / "net_g_latest.pth", "params_ema").ok
+    detected, scale = load_generator([models / "net_g_latest.pth"])  # what inference.py --model_path does
+    assert scale == 4 and isinstance(detected, SRVGGNetCompact)
     assert (tmp_path / "visualization" / "grid_3.png").is_file()
     assert any((tmp_path / "visualization").glob("synthetic_9_00000/*_6.png"))
     assert any((tmp_path / "tb_logger").iterdir())

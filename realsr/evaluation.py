@@ -1,0 +1,114 @@
+"""Evaluating SR results: folders matched by file stem, and checkpoint sweeps with a plot."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .data.sources import scan_folder
+from .metrics import calculate_psnr, calculate_ssim
+
+_CHECKPOINT = re.compile(r"^net_g_(\d+)\.(pth|safetensors)$")
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """8-bit RGB ``(H, W, 3)`` (gray replicated, alpha dropped; 16-bit scaled to 8-bit)."""
+    img = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"{path}: cannot decode this file as an image")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., 2::-1])
+
+
+def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[Path, Path]], list[str]]:
+    """``(gt, sr)`` file pairs whose SR stem is the GT stem + ``sr_suffix``; and unmatched GT names."""
+    sr = {Path(n).stem: sr_dir / n for n in scan_folder(sr_dir)}
+    pairs, missing = [], []
+    for name in scan_folder(gt_dir):
+        match = sr.get(Path(name).stem + sr_suffix)
+        if match is None:
+            missing.append(name)
+        else:
+            pairs.append((gt_dir / name, match))
+    return pairs, missing
+
+
+def score_pair(gt: np.ndarray, sr: np.ndarray, crop_border: int, test_y_channel: bool) -> dict[str, float]:
+    if gt.shape != sr.shape:
+        raise ValueError(f"sizes differ: GT {gt.shape[1]}x{gt.shape[0]}, SR {sr.shape[1]}x{sr.shape[0]}")
+    return {"psnr": calculate_psnr(sr, gt, crop_border, test_y_channel),
+            "ssim": calculate_ssim(sr, gt, crop_border, test_y_channel)}
+
+
+def checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """``net_g_<iter>.pth`` / ``.safetensors`` files, by iteration."""
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name))]
+    return sorted(found)
+
+
+def sweep(folder: Path, pairs: list[tuple[Path, Path]], crop_border: int, test_y_channel: bool,
+          device: torch.device, tile: int = 0, progress: Callable[[], None] | None = None) -> list[dict[str, float]]:
+    """Mean PSNR/SSIM of every checkpoint in ``folder`` on ``(gt, lq)`` pairs (EMA weights first)."""
+    from .inference.upsampler import Upsampler, load_generator
+
+    rows = []
+    for iteration, path in checkpoints(folder):
+        net, scale = load_generator([path])
+        up = Upsampler(net, scale, device, tile=tile, channels_last=True)
+        scores = []
+        for gt_path, lq_path in pairs:
+            lq = cv2.imdecode(np.fromfile(str(lq_path), np.uint8), cv2.IMREAD_COLOR)
+            if lq is None:
+                raise ValueError(f"{lq_path}: cannot decode this file as an image")
+            sr = np.ascontiguousarray(up.enhance(lq)[..., ::-1])
+            gt = read_rgb(gt_path)
+            h, w = sr.shape[:2]
+            scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel))
+            if progress:
+                progress()
+        rows.append({"iter": iteration, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]}})
+    return rows
+
+
+def plot(rows: list[dict[str, float]], metric: str, path: Path, width: int = 640, height: int = 400) -> None:
+    """A line chart of ``metric`` against iteration, drawn with OpenCV, saved as PNG; the best
+    point is marked."""
+    img = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 70, 20, 30, 50
+    xs = np.array([r["iter"] for r in rows], float)
+    ys = np.array([r[metric] for r in rows], float)
+    x0, x1 = xs.min(), xs.max() if xs.max() > xs.min() else xs.min() + 1
+    pad = max((ys.max() - ys.min()) * 0.1, 1e-3)
+    y0, y1 = ys.min() - pad, ys.max() + pad
+
+    def to_px(x: float, y: float) -> tuple[int, int]:
+        return (int(left + (x - x0) / (x1 - x0) * (width - left - right)),
+                int(height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)))
+
+    black, font = (0, 0, 0), cv2.FONT_HERSHEY_SIMPLEX
+    cv2.line(img, (left, height - bottom), (width - right, height - bottom), black, 1)
+    cv2.line(img, (left, top), (left, height - bottom), black, 1)
+    for frac in (0, 0.5, 1):
+        yv = y0 + frac * (y1 - y0)
+        cv2.putText(img, f"{yv:.3f}", (5, to_px(x0, yv)[1] + 4), font, 0.4, black, 1, cv2.LINE_AA)
+        xv = x0 + frac * (x1 - x0)
+        cv2.putText(img, f"{int(xv)}", (to_px(xv, y0)[0] - 15, height - bottom + 18), font, 0.4, black, 1, cv2.LINE_AA)
+    points = [to_px(x, y) for x, y in zip(xs, ys)]
+    for a, b in zip(points, points[1:]):
+        cv2.line(img, a, b, (200, 80, 0), 2, cv2.LINE_AA)
+    for p in points:
+        cv2.circle(img, p, 3, (200, 80, 0), -1, cv2.LINE_AA)
+    best = int(np.argmax(ys)) if metric in ("psnr", "ssim") else int(np.argmin(ys))
+    cv2.circle(img, points[best], 7, (0, 0, 220), 2, cv2.LINE_AA)
+    cv2.putText(img, f"{metric} vs iteration (best {ys[best]:.4f} at {int(xs[best])})", (left, 20), font, 0.5,
+                black, 1, cv2.LINE_AA)
+    cv2.putText(img, "iteration", (width // 2 - 30, height - 10), font, 0.45, black, 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)

@@ -1,0 +1,51 @@
+"""meta_info files: GT lists (one relative path per line) and LQ/GT pair lists (``gt, lq``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..data.sources import scan_folder
+
+
+def check_image(path: Path) -> str:
+    """"" if the image decodes, else a message naming the file."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+        ok = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None
+    except OSError as err:
+        return f"{path}: {err}"
+    return "" if ok else f"{path}: cannot decode this file as an image"
+
+
+def gt_lines(folders: list[Path], roots: list[Path]) -> list[tuple[str, Path]]:
+    """``(line, file)`` for each image under each folder (sorted): its path relative to the
+    matching root, and the file itself."""
+    lines = []
+    for folder, root in zip(folders, roots):
+        for name in scan_folder(folder):
+            path = folder / name
+            lines.append((path.resolve().relative_to(root.resolve()).as_posix(), path))
+    return lines
+
+
+def pair_lines(gt: Path, lq: Path, gt_root: Path, lq_root: Path) -> tuple[list[str], list[str]]:
+    """``gt_rel, lq_rel`` lines for images matched by stem (LQ stems may end in x2/x3/x4/x8);
+    returns (lines, unmatched names)."""
+    from .subimages import base_name
+
+    lq_by_stem = {}
+    for name in scan_folder(lq):
+        lq_by_stem.setdefault(Path(name).with_suffix("").as_posix(), name)
+        lq_by_stem.setdefault(base_name(Path(name).with_suffix("").as_posix()), name)
+    lines, unmatched = [], []
+    for name in scan_folder(gt):
+        match = lq_by_stem.get(Path(name).with_suffix("").as_posix())
+        if match is None:
+            unmatched.append(name)
+            continue
+        g = (gt / name).resolve().relative_to(gt_root.resolve()).as_posix()
+        q = (lq / match).resolve().relative_to(lq_root.resolve()).as_posix()
+        lines.append(f"{g}, {q}")
+    return lines, unmatched

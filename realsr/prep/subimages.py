@@ -1,0 +1,50 @@
+"""Cropping large HR images into overlapping sub-images (Real-ESRGAN's ``extract_subimages``)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+_SCALE_SUFFIX = re.compile(r"(?<=\d)x[2348]$")
+
+
+def positions(length: int, crop: int, step: int, thresh: int) -> list[int]:
+    """Start offsets 0, step, 2*step, ... <= length - crop, plus ``length - crop`` when the
+    remaining margin exceeds ``thresh``. Empty when the image is shorter than ``crop``."""
+    if length < crop:
+        return []
+    starts = list(range(0, length - crop + 1, step))
+    if length - (starts[-1] + crop) > thresh:
+        starts.append(length - crop)
+    return starts
+
+
+def base_name(stem: str) -> str:
+    """The name without a DIV2K scale suffix after a digit (``0001x4`` -> ``0001``; ``box2`` stays)."""
+    return _SCALE_SUFFIX.sub("", stem)
+
+
+def crop_image(path: Path, output: Path, crop: int, step: int, thresh: int, compression: int) -> tuple[int, str]:
+    """Write the sub-images of one image as ``<name>_s<NNN><ext>``. Returns (count, problem or "")."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        return 0, f"{path}: cannot decode this file as an image"
+    h, w = img.shape[:2]
+    tops, lefts = positions(h, crop, step, thresh), positions(w, crop, step, thresh)
+    if not tops or not lefts:
+        return 0, f"{path}: {w}x{h} is smaller than the crop size {crop}"
+    params = [cv2.IMWRITE_PNG_COMPRESSION, compression] if path.suffix.lower() == ".png" else []
+    count = 0
+    for top in tops:
+        for left in lefts:
+            count += 1
+            patch = np.ascontiguousarray(img[top:top + crop, left:left + crop])
+            target = output / f"{base_name(path.stem)}_s{count:03d}{path.suffix}"
+            ok, buf = cv2.imencode(path.suffix, patch, params)
+            if not ok:
+                return count - 1, f"{target}: cannot encode"
+            buf.tofile(str(target))
+    return count, ""

@@ -1,0 +1,113 @@
+"""PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run.
+
+    python tools/evaluate.py --gt datasets/val/hr --sr results --sr_suffix _out --crop_border 4 --json
+    python tools/evaluate.py --models experiments/NAME/models --gt datasets/val/hr --lq datasets/val/lr -o sweep
+
+Folders are matched by file stem. The sweep upscales --lq with every net_g_<iter> checkpoint
+(EMA weights), writes <out>/sweep.csv and <out>/sweep_psnr.png / sweep_ssim.png (metric vs
+iteration, best marked) and prints the best checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from realsr.evaluation import checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep  # noqa: E402
+
+
+def evaluate_folders(args: argparse.Namespace) -> int:
+    pairs, missing = match_by_stem(args.gt, args.sr, args.sr_suffix)
+    if not pairs:
+        print(f"error: no SR image in {args.sr} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})", file=sys.stderr)
+        return 2
+    rows, failed = [], []
+    for gt_path, sr_path in tqdm(pairs, unit="img"):
+        try:
+            rows.append({"name": gt_path.stem, **score_pair(read_rgb(gt_path), read_rgb(sr_path), args.crop_border,
+                                                             args.test_y_channel)})
+        except ValueError as err:
+            failed.append(f"{gt_path.name}: {err}")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim")} if rows else {}
+    if args.json:
+        print(json.dumps({"images": rows, "mean": mean, "missing_sr": missing, "failed": failed}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['name']:30s} PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}")
+        if mean:
+            print(f"{'mean':30s} PSNR {mean['psnr']:8.4f} dB  SSIM {mean['ssim']:.6f}  ({len(rows)} images)")
+        for name in missing:
+            print(f"no SR image for {name}")
+        for line in failed:
+            print(f"failed: {line}")
+    return 1 if failed or missing else 0
+
+
+def evaluate_checkpoints(args: argparse.Namespace) -> int:
+    if args.lq is None or not args.lq.is_dir():
+        print("error: a checkpoint sweep needs --lq, the folder of LQ inputs paired with --gt", file=sys.stderr)
+        return 2
+    found = checkpoints(args.models)
+    if not found:
+        print(f"error: no net_g_<iter>.pth files in {args.models}", file=sys.stderr)
+        return 2
+    pairs, missing = match_by_stem(args.gt, args.lq, args.sr_suffix)
+    if not pairs:
+        print(f"error: no LQ image in {args.lq} matches a GT stem in {args.gt}", file=sys.stderr)
+        return 2
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    with tqdm(total=len(found) * len(pairs), unit="img") as bar:
+        rows = sweep(args.models, pairs, args.crop_border, args.test_y_channel, device, args.tile, bar.update)
+    out = args.output or args.models.parent / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["iter", "psnr", "ssim"])
+        writer.writeheader()
+        writer.writerows(rows)
+    for metric in ("psnr", "ssim"):
+        plot(rows, metric, out / f"sweep_{metric}.png")
+    best = max(rows, key=lambda r: r["psnr"])
+    if args.json:
+        print(json.dumps({"checkpoints": rows, "best_psnr": best, "csv": str(out / "sweep.csv")}, indent=2))
+    else:
+        for r in rows:
+            print(f"iter {r['iter']:>9d}  PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}")
+        print(f"best PSNR: iteration {best['iter']} ({best['psnr']:.4f} dB); table and plots in {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--gt", required=True, type=Path, help="GT folder")
+    p.add_argument("--sr", "-i", "--input", dest="sr", type=Path, help="SR folder to score")
+    p.add_argument("--sr_suffix", default="", help="SR (or LQ) stem = GT stem + this (e.g. _out)")
+    p.add_argument("--models", type=Path, help="checkpoint folder (experiments/NAME/models) for a sweep")
+    p.add_argument("--lq", type=Path, help="LQ folder for the sweep")
+    p.add_argument("-o", "--output", type=Path, help="sweep output folder (default: experiments/NAME/evaluation)")
+    p.add_argument("--crop_border", type=int, default=0)
+    p.add_argument("--test_y_channel", action="store_true")
+    p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if not args.gt.is_dir():
+        print(f"error: {args.gt}: no such folder", file=sys.stderr)
+        return 2
+    if args.models is not None:
+        return evaluate_checkpoints(args)
+    if args.sr is None or not args.sr.is_dir():
+        print(f"error: {args.sr}: no such SR folder (give --sr, or --models and --lq for a sweep)", file=sys.stderr)
+        return 2
+    return evaluate_folders(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
