@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from multiprocessing import Pool
 from pathlib import Path
-
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realsr.data.sources import scan_folder  # noqa: E402
+from realsr.prep import parallel_map  # noqa: E402
 from realsr.prep.subimages import crop_image  # noqa: E402
 
 
@@ -48,12 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     work = functools.partial(crop_image, output=args.output, crop=args.crop_size, step=args.step,
                              thresh=args.thresh_size, compression=args.compression_level)
     paths = [args.input / n for n in names]
-    total, problems = 0, []
-    with Pool(max(1, args.n_thread)) as pool:
-        for count, problem in tqdm(pool.imap(work, paths), total=len(paths), unit="img"):
-            total += count
-            if problem:
-                problems.append(problem)
+    results = parallel_map(work, paths, args.n_thread)
+    total, problems = sum(c for c, _ in results), [p for _, p in results if p]
     print(f"{total} sub-images from {len(paths) - len(problems)} of {len(paths)} images in {args.output}")
     for problem in problems:
         print(f"not cropped: {problem}")

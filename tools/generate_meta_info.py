@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from multiprocessing import Pool
 from pathlib import Path
-
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from realsr.prep import parallel_map  # noqa: E402
 from realsr.prep.metainfo import check_image, gt_lines, pair_lines  # noqa: E402
 
 
@@ -53,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     if not args.no_check:
         flat = [f for group in files for f in group]
-        with Pool(max(1, args.n_thread)) as pool:
-            results = list(tqdm(pool.imap(check_image, flat, chunksize=16), total=len(flat), unit="img"))
+        results = parallel_map(check_image, flat, args.n_thread, chunksize=16)
         bad = {str(f) for f, r in zip(flat, results) if r}
         problems = [r for r in results if r]
         lines = [line for line, group in zip(lines, files) if not any(str(f) in bad for f in group)]

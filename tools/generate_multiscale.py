@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from multiprocessing import Pool
 from pathlib import Path
-
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realsr.data.sources import scan_folder  # noqa: E402
+from realsr.prep import parallel_map  # noqa: E402
 from realsr.prep.multiscale import process  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,12 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(process, output=args.output, short_side=args.short_side)
-    total, problems = 0, []
-    with Pool(max(1, args.n_thread)) as pool:
-        for count, problem in tqdm(pool.imap(work, [args.input / n for n in names]), total=len(names), unit="img"):
-            total += count
-            if problem:
-                problems.append(problem)
+    results = parallel_map(work, [args.input / n for n in names], args.n_thread)
+    total, problems = sum(c for c, _ in results), [p for _, p in results if p]
     print(f"{total} images written to {args.output}")
     for problem in problems:
         print(f"skipped: {problem}")
