@@ -22,11 +22,12 @@ class EpochSampler(Sampler):
 
     Args:
         length: dataset size n.  world, rank: distributed layout.  seed: the run's seed.
-        enlarge_ratio: BasicSR's ``dataset_enlarge_ratio``.
+        enlarge_ratio: BasicSR's ``dataset_enlarge_ratio``.  shuffle: ``use_shuffle`` (False: dataset order).
     """
 
-    def __init__(self, length: int, seed: int, world: int = 1, rank: int = 0, enlarge_ratio: int = 1):
-        self.length, self.seed, self.world, self.rank = length, seed, world, rank
+    def __init__(self, length: int, seed: int, world: int = 1, rank: int = 0, enlarge_ratio: int = 1,
+                 shuffle: bool = True):
+        self.length, self.seed, self.world, self.rank, self.shuffle = length, seed, world, rank, shuffle
         self.per_rank = math.ceil(length * enlarge_ratio / world)
         self.epoch, self.start = 0, 0
 
@@ -39,7 +40,8 @@ class EpochSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         total = self.per_rank * self.world
-        order = torch.randperm(total, generator=generator(self.seed, "sampler", self.epoch)) % self.length
+        order = (torch.randperm(total, generator=generator(self.seed, "sampler", self.epoch)) if self.shuffle
+                 else torch.arange(total)) % self.length
         for position in range(self.rank + self.start * self.world, total, self.world):
             yield int(order[position]), derive_seed(self.seed, "item", self.epoch, position)
 

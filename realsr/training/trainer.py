@@ -111,6 +111,8 @@ class Trainer:
         self._build_networks()
         self._build_losses_and_optimizers()
         self._build_data()
+        if (opt.logger.wandb or {}).get("project"):
+            logger.warning("logger.wandb is not supported; use the TensorBoard logs in tb_logger/")
         self.board = Board(exp_dir / "tb_logger" if exp_dir is not None and rank == 0 and opt.logger.use_tb_logger
                            and not opt.name.startswith("debug_") else None)
 
@@ -174,7 +176,8 @@ class Trainer:
             sharpen = True if self.gan else opt.gt_usm
             self.pipeline = RealESRGANDegradation(opt.degradation, opt.scale, opt.gt_size, sharpen)
             self.pool = TrainingPairPool(opt.queue_size)
-        self.sampler = EpochSampler(len(self.dataset), self.seed, self.world, self.rank, ds_opt.dataset_enlarge_ratio)
+        self.sampler = EpochSampler(len(self.dataset), self.seed, self.world, self.rank, ds_opt.dataset_enlarge_ratio,
+                                    ds_opt.use_shuffle)
         self.batch_size = ds_opt.batch_size_per_gpu
         self.iters_per_epoch = self.sampler.per_rank // self.batch_size
         if self.iters_per_epoch == 0:

@@ -139,3 +139,5 @@ def test_sampler_splits_ranks_and_resumes():
     assert [i for i, _ in epoch1] != [i for i, _ in full[0]]
     s.set_epoch(1, start=2)
     assert list(s) == epoch1[2:] and len(s) == 3
+    ordered = EpochSampler(4, seed=1, shuffle=False)  # use_shuffle: false
+    assert [i for i, _ in ordered] == [0, 1, 2, 3]
