@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .data.sources import scan_folder
+from .imageio import ImageReadError, read_image
 from .metrics import calculate_psnr, calculate_ssim
 
 _CHECKPOINT = re.compile(r"^net_g_(\d+)\.(pth|safetensors)$")
@@ -17,14 +18,10 @@ _CHECKPOINT = re.compile(r"^net_g_(\d+)\.(pth|safetensors)$")
 
 def read_rgb(path: Path) -> np.ndarray:
     """8-bit RGB ``(H, W, 3)`` (gray replicated, alpha dropped; 16-bit scaled to 8-bit)."""
-    img = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"{path}: cannot decode this file as an image")
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., 2::-1])
+    try:
+        return (read_image(path) * 255.0).round().astype(np.uint8)
+    except ImageReadError as err:
+        raise ValueError(str(err)) from err
 
 
 def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -59,16 +56,16 @@ def sweep(folder: Path, pairs: list[tuple[Path, Path]], crop_border: int, test_y
     from .inference.upsampler import Upsampler, load_generator
 
     rows = []
+    gts = [read_rgb(gt_path) for gt_path, _ in pairs]  # read once for every checkpoint
     for iteration, path in checkpoints(folder):
         net, scale = load_generator([path])
         up = Upsampler(net, scale, device, tile=tile, channels_last=True)
         scores = []
-        for gt_path, lq_path in pairs:
+        for gt, (_, lq_path) in zip(gts, pairs):
             lq = cv2.imdecode(np.fromfile(str(lq_path), np.uint8), cv2.IMREAD_COLOR)
             if lq is None:
                 raise ValueError(f"{lq_path}: cannot decode this file as an image")
             sr = np.ascontiguousarray(up.enhance(lq)[..., ::-1])
-            gt = read_rgb(gt_path)
             h, w = sr.shape[:2]
             scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel))
             if progress:

@@ -3,20 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from ..data.sources import scan_folder
+from ..imageio import read_image
 
 
 def check_image(path: Path) -> str:
     """"" if the image decodes, else a message naming the file."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-        ok = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None
-    except OSError as err:
-        return f"{path}: {err}"
-    return "" if ok else f"{path}: cannot decode this file as an image"
+        read_image(path)
+    except OSError as err:  # ImageReadError names the file
+        return str(err)
+    return ""
 
 
 def gt_lines(folders: list[Path], roots: list[Path]) -> list[tuple[str, Path]]:
