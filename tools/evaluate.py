@@ -1,6 +1,7 @@
 """PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run.
 
     python tools/evaluate.py --gt datasets/val/hr --sr results --sr_suffix _out --crop_border 4 --json
+    python tools/evaluate.py --gt val/hr --sr results --niqe_params niqe_pris_params.npz     (adds NIQE)
     python tools/evaluate.py --models experiments/NAME/models --gt datasets/val/hr --lq datasets/val/lr -o sweep
 
 Folders are matched by file stem. The sweep upscales --lq with every net_g_<iter> checkpoint
@@ -22,6 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realsr.evaluation import checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep  # noqa: E402
+from realsr.niqe import calculate_niqe, load_params  # noqa: E402
 
 
 def evaluate_folders(args: argparse.Namespace) -> int:
@@ -29,21 +31,31 @@ def evaluate_folders(args: argparse.Namespace) -> int:
     if not pairs:
         print(f"error: no SR image in {args.sr} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})", file=sys.stderr)
         return 2
+    params = None
+    if args.niqe_params is not None:
+        try:
+            params = load_params(args.niqe_params)
+        except (OSError, ValueError) as err:
+            print(f"error: --niqe_params: {err}", file=sys.stderr)
+            return 2
     rows, failed = [], []
     for gt_path, sr_path in tqdm(pairs, unit="img"):
         try:
-            rows.append({"name": gt_path.stem, **score_pair(read_rgb(gt_path), read_rgb(sr_path), args.crop_border,
-                                                             args.test_y_channel)})
+            sr = read_rgb(sr_path)
+            row = {"name": gt_path.stem, **score_pair(read_rgb(gt_path), sr, args.crop_border, args.test_y_channel)}
+            if params is not None:
+                row["niqe"] = calculate_niqe(sr, params, args.crop_border)
+            rows.append(row)
         except ValueError as err:
             failed.append(f"{gt_path.name}: {err}")
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim")} if rows else {}
+    keys = ("psnr", "ssim") + (("niqe",) if params is not None else ())
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys} if rows else {}
     if args.json:
         print(json.dumps({"images": rows, "mean": mean, "missing_sr": missing, "failed": failed}, indent=2))
     else:
-        for r in rows:
-            print(f"{r['name']:30s} PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}")
-        if mean:
-            print(f"{'mean':30s} PSNR {mean['psnr']:8.4f} dB  SSIM {mean['ssim']:.6f}  ({len(rows)} images)")
+        for r in rows + ([{"name": f"mean of {len(rows)}", **mean}] if mean else []):
+            niqe = f"  NIQE {r['niqe']:.4f}" if "niqe" in r else ""
+            print(f"{r['name']:30s} PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}{niqe}")
         for name in missing:
             print(f"no SR image for {name}")
         for line in failed:
@@ -94,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", type=Path, help="sweep output folder (default: experiments/NAME/evaluation)")
     p.add_argument("--crop_border", type=int, default=0)
     p.add_argument("--test_y_channel", action="store_true")
+    p.add_argument("--niqe_params", type=Path, help="NIQE pristine-model .npz (mu_pris_param, cov_pris_param): "
+                                                    "adds NIQE of each SR image (lower is better)")
     p.add_argument("--tile", type=int, default=0)
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")

@@ -180,3 +180,23 @@ def test_export_onnx_runs_and_matches(tmp_path, capsys):
     except ImportError:
         pytest.skip("onnxruntime not installed: the numerical check is skipped")
     assert rc == 0 and "max |difference|" in out
+
+
+def test_evaluate_adds_niqe_with_a_parameter_file(tmp_path, capsys):
+    from realsr.data.synthetic import synthetic_scene
+    from realsr.niqe import features, gaussian_window
+
+    gt_dir, sr_dir = tmp_path / "gt", tmp_path / "sr"
+    gt_dir.mkdir()
+    sr_dir.mkdir()
+    img = (synthetic_scene(128, 3) * 255).round().astype(np.uint8)
+    cv2.imwrite(str(gt_dir / "x.png"), img)
+    cv2.imwrite(str(sr_dir / "x.png"), img)
+    own = np.concatenate([features(np.round((synthetic_scene(192, s) * 255).mean(axis=2)), gaussian_window())
+                          for s in range(3)])
+    np.savez(tmp_path / "p.npz", mu_pris_param=np.nanmean(own, axis=0)[None], cov_pris_param=np.cov(own, rowvar=False))
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--niqe_params", str(tmp_path / "p.npz"),
+                             "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mean"]["psnr"] == float("inf") and result["mean"]["niqe"] > 0
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--niqe_params", str(tmp_path / "none.npz")]) == 2

@@ -1,0 +1,138 @@
+"""NIQE (no-reference quality; lower is better), computed as BasicSR computes it, which
+matches the MATLAB release.
+
+The pristine model is not bundled: pass the ``.npz`` with ``mu_pris_param`` (1, 36),
+``cov_pris_param`` (36, 36) and optionally ``gaussian_window`` (7, 7) — BasicSR's
+``niqe_pris_params.npz``, made from the official ``modelparameters.mat`` (LIVE, UT Austin).
+Steps: luma (BT.601, [0, 255]) or gray, border crop, rounding; whole 96x96 blocks; at two scales
+(the second after a MATLAB-compatible antialiased bicubic halving) the MSCN coefficients of
+each block give 18 AGGD features; the distance between the pristine Gaussian and the image's
+feature Gaussian is the score.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import cv2
+import numpy as np
+
+from .metrics import rgb_to_y
+
+_SHAPES = np.arange(0.2, 10.001, 0.001)
+_R_SHAPES = np.array([math.gamma(2 / g) ** 2 / (math.gamma(1 / g) * math.gamma(3 / g)) for g in _SHAPES])
+
+
+def gaussian_window(size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
+    """The normalised ``size x size`` Gaussian NIQE filters with (centre 0.11739636 at 7, 7/6)."""
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def load_params(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(mu (36,), cov (36, 36), window (7, 7))`` from a NIQE parameter ``.npz``."""
+    data = np.load(path)
+    missing = [k for k in ("mu_pris_param", "cov_pris_param") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: not a NIQE parameter file (no {', '.join(missing)})")
+    window = data["gaussian_window"] if "gaussian_window" in data else gaussian_window()
+    return np.asarray(data["mu_pris_param"], np.float64).reshape(-1), np.asarray(data["cov_pris_param"], np.float64), window
+
+
+def aggd(x: np.ndarray) -> tuple[float, float, float]:
+    """Asymmetric generalised Gaussian fit: ``(shape alpha, left scale, right scale)``."""
+    x = x.ravel()
+    left, right = np.sqrt(np.mean(x[x < 0] ** 2)), np.sqrt(np.mean(x[x > 0] ** 2))
+    gamma_hat = left / right
+    r_hat = np.mean(np.abs(x)) ** 2 / np.mean(x**2)
+    r_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
+    alpha = float(_SHAPES[np.argmin((_R_SHAPES - r_norm) ** 2)])
+    ratio = math.sqrt(math.gamma(1 / alpha) / math.gamma(3 / alpha))
+    return alpha, float(left * ratio), float(right * ratio)
+
+
+def block_features(block: np.ndarray) -> list[float]:
+    """The 18 NIQE features of one MSCN block."""
+    alpha, bl, br = aggd(block)
+    feats = [alpha, (bl + br) / 2]
+    for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        alpha, bl, br = aggd(block * np.roll(block, shift, axis=(0, 1)))
+        feats += [alpha, (br - bl) * math.gamma(2 / alpha) / math.gamma(1 / alpha), bl, br]
+    return feats
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    return ((1.5 * a**3 - 2.5 * a**2 + 1) * (a <= 1)
+            + (-0.5 * a**3 + 2.5 * a**2 - 4 * a + 2) * ((a > 1) & (a <= 2)))
+
+
+def _resize_axis(img: np.ndarray, scale: float, axis: int) -> np.ndarray:
+    n = img.shape[axis]
+    out_len = math.ceil(n * scale)
+    width = 4.0 / scale if scale < 1 else 4.0
+    u = np.arange(1, out_len + 1) / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    taps = int(math.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]
+    dist = u[:, None] - idx
+    weights = scale * _cubic(dist * scale) if scale < 1 else _cubic(dist)
+    weights /= weights.sum(axis=1, keepdims=True)
+    j = idx.astype(np.int64) - 1  # MATLAB is 1-based; symmetric borders
+    j = np.where(j < 0, -j - 1, j)
+    j = np.where(j >= n, 2 * n - j - 1, j)
+    moved = np.moveaxis(img, axis, 0)
+    out = np.einsum("ot,ot...->o...", weights, moved[j])
+    return np.moveaxis(out, 0, axis)
+
+
+def imresize(img: np.ndarray, scale: float) -> np.ndarray:
+    """MATLAB ``imresize(img, scale)`` (bicubic, antialiased when shrinking) of a 2-D float array."""
+    return _resize_axis(_resize_axis(img.astype(np.float64), scale, 0), scale, 1)
+
+
+def features(img: np.ndarray, window: np.ndarray, block: int = 96) -> np.ndarray:
+    """``(blocks, 36)`` NIQE features of a rounded 2-D image in [0, 255] (18 per scale)."""
+    h, w = img.shape
+    nh, nw = h // block, w // block
+    if nh == 0 or nw == 0:
+        raise ValueError(f"NIQE needs at least {block}x{block} pixels after cropping, got {w}x{h}")
+    img = img[: nh * block, : nw * block].astype(np.float64)
+    per_scale = []
+    for scale in (1, 2):
+        mu = cv2.filter2D(img, -1, window, borderType=cv2.BORDER_REPLICATE)
+        sigma = np.sqrt(np.abs(cv2.filter2D(img * img, -1, window, borderType=cv2.BORDER_REPLICATE) - mu * mu))
+        mscn = (img - mu) / (sigma + 1)
+        b = block // scale
+        per_scale.append(np.array([block_features(mscn[y * b:(y + 1) * b, x * b:(x + 1) * b])
+                                  for x in range(nw) for y in range(nh)]))
+        if scale == 1:
+            img = imresize(img / 255.0, 0.5) * 255.0
+    return np.concatenate(per_scale, axis=1)
+
+
+def niqe_of_gray(img: np.ndarray, mu_pris: np.ndarray, cov_pris: np.ndarray, window: np.ndarray,
+                 block: int = 96) -> float:
+    """NIQE of a rounded 2-D image in [0, 255] (at least one whole ``block``)."""
+    dist = features(img, window, block)
+    mu_dist = np.nanmean(dist, axis=0)
+    clean = dist[~np.isnan(dist).any(axis=1)]
+    cov_dist = np.cov(clean, rowvar=False) if len(clean) > 1 else np.zeros_like(cov_pris)
+    diff = mu_pris - mu_dist
+    return float(np.sqrt(diff @ np.linalg.pinv((cov_pris + cov_dist) / 2) @ diff))
+
+
+def calculate_niqe(img: np.ndarray, params: tuple[np.ndarray, np.ndarray, np.ndarray], crop_border: int = 0,
+                   convert_to: str = "y", channel_order: str = "rgb") -> float:
+    """NIQE of an ``(H, W, 3)`` or ``(H, W)`` image in [0, 255] (see the module docstring)."""
+    x = img.astype(np.float32)
+    if x.ndim == 3 and x.shape[2] == 3:
+        if convert_to == "y":
+            x = rgb_to_y(x, channel_order).astype(np.float32)
+        else:
+            x = cv2.cvtColor(x if channel_order == "bgr" else x[..., ::-1].copy(), cv2.COLOR_BGR2GRAY)
+    x = np.squeeze(x)
+    if crop_border:
+        x = x[crop_border:-crop_border, crop_border:-crop_border]
+    return niqe_of_gray(x.round(), *params)
