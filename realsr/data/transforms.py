@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..metrics import rgb_to_y
+
 
 def crop_pad(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """Reflect-pad to at least ``size`` per side (BORDER_REFLECT_101), then a random ``size`` crop.
@@ -55,5 +57,4 @@ def augment(images: list[np.ndarray], hflip: bool, rot: bool, rng: np.random.Gen
 
 def to_y(img: np.ndarray) -> np.ndarray:
     """RGB float [0, 1] -> ``(H, W, 1)`` BT.601 studio-swing luma in [16/255, 235/255]."""
-    y = (16.0 + img[..., 0] * 65.481 + img[..., 1] * 128.553 + img[..., 2] * 24.966) / 255.0
-    return y[..., None].astype(np.float32)
+    return (rgb_to_y(img * 255.0) / 255.0)[..., None].astype(np.float32)

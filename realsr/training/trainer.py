@@ -191,7 +191,7 @@ class Trainer:
         if opt.val is None or "val" not in opt.datasets or self.rank != 0:
             return None
         ds_opt = opt.datasets["val"]
-        folder = (self.exp / "visualization") if self.exp is not None else Path("/nonexistent")
+        folder = (self.exp or Path(".")) / "visualization"  # written only when there is a run folder
         dataset = build_dataset(ds_opt, opt.scale, train=False)
         if ds_opt.type in ("SyntheticDataset", "RealESRGANDataset"):
             pairs = self._synthetic_pairs(dataset)
@@ -452,11 +452,8 @@ class Trainer:
                          f"@ iter {self.best[key]['iter']})")
         logger.info("validation %s @ iter %d: %s", name, iteration, "; ".join(parts))
         self.board.scalars(results, iteration, prefix=f"metrics/{name}/")
-        grid_png = self.validator.folder / f"grid_{iteration}.png"
-        if self.board.writer is not None and grid_png.is_file():
-            from ..imageio import read_image
-
-            self.board.image("val/lq_sr_gt", read_image(grid_png), iteration)
+        if self.validator.last_grid is not None:  # sent as it is, not read back from the PNG
+            self.board.image("val/lq_sr_gt", self.validator.last_grid, iteration)
         self.last_validation = results
         return results
 

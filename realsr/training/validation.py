@@ -59,6 +59,7 @@ class Validator:
         self.pairs, self.metrics, self.scale, self.folder = pairs, metrics, scale, folder
         self.save_img, self.grid_images = save_img, grid_images
         self.baseline: dict[str, float] | None = None
+        self.last_grid: np.ndarray | None = None  # the newest LQ / SR / GT grid, uint8 RGB
 
     @torch.no_grad()
     def run(self, net: nn.Module, iteration: int, device: torch.device,
@@ -90,7 +91,8 @@ class Validator:
         if self.baseline is None:
             self.baseline = {k: float(np.mean(v)) for k, v in base.items() if v}
         if rows:
-            write_image(self.folder / f"grid_{iteration}.png", grid(rows))
+            self.last_grid = grid(rows)
+            write_image(self.folder / f"grid_{iteration}.png", self.last_grid)
         return {k: float(np.mean(v)) for k, v in totals.items() if v}
 
 
