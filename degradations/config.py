@@ -21,11 +21,15 @@ _DEFAULT_KERNEL_PROB = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
 
 
 class DegradationConfigError(ValueError):
-    """A degradation option is missing, mistyped or impossible; ``key`` names it."""
+    """A degradation option is missing, mistyped or impossible.
 
-    def __init__(self, key: str, message: str):
-        super().__init__(f"{key}: {message}")
-        self.key = key
+    Same shape as ``realsr``'s user errors: ``key`` names the option, ``reason`` says what is
+    wrong, ``suggestion`` (possibly empty) what to do.
+    """
+
+    def __init__(self, key: str, reason: str, suggestion: str = ""):
+        self.key, self.reason, self.suggestion = key, reason, suggestion
+        super().__init__(f"{key}: {reason}" + (f"; {suggestion}" if suggestion else ""))
 
 
 @dataclasses.dataclass
@@ -103,8 +107,8 @@ class DegradationConfig:
         for key in values:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise DegradationConfigError(prefix + str(key), f"unknown degradation option{hint}")
+                hint = f"did you mean {close[0]!r}?" if close else ""
+                raise DegradationConfigError(prefix + str(key), "unknown degradation option", hint)
         kwargs = {k: _coerce(prefix + k, v, _field_type(k)) for k, v in values.items()}
         return cls(**kwargs)
 
@@ -124,6 +128,11 @@ class DegradationConfig:
 
     def validate(self) -> None:
         """Raise :class:`DegradationConfigError` naming the first impossible value."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise DegradationConfigError(f.name, f"values must be finite numbers, got {value}")
         for prob in ("gaussian_noise_prob", "gray_noise_prob", "second_blur_prob", "gaussian_noise_prob2",
                      "gray_noise_prob2", "sinc_prob", "sinc_prob2", "final_sinc_prob", "shuffle_prob",
                      "final_order_prob"):
@@ -171,8 +180,8 @@ def _coerce(key: str, value: Any, annotation: str) -> Any:
             raise bad("true or false")
         return value
     if annotation in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a finite number")
         if annotation == "int" and float(value) != int(value):
             raise bad("an integer")
         return int(value) if annotation == "int" else float(value)
@@ -186,8 +195,8 @@ def _coerce(key: str, value: Any, annotation: str) -> Any:
         if not all(isinstance(v, str) for v in value):
             raise bad("a list of names")
         return list(value)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise bad("a list of numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        raise bad("a list of finite numbers")
     return [int(v) for v in value] if annotation == "list[int]" else [float(v) for v in value]
 
 

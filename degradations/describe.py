@@ -54,3 +54,30 @@ def describe(row: dict) -> list[str]:
         if order is not None and list(order) != sorted(order):
             lines.append(f"{stage} order: " + ",".join(steps[i] for i in order))
     return lines
+
+
+_FINAL_ORDERS = ("resize_first", "jpeg_first")
+
+
+def named(row: dict) -> dict:
+    """The sample's parameters with codes spelled out (kernel family, resize direction and mode,
+    final order, stage orders), for JSON a person reads; other values unchanged.
+
+    >>> named({"blur1.family": 0, "resize1.direction": 1, "resize1.mode": 2, "final_order.choice": 1})
+    {'blur1.family': 'iso', 'resize1.direction': 'down', 'resize1.mode': 'bicubic', 'final_order.choice': 'jpeg_first'}
+    """
+    out = {}
+    for key, value in row.items():
+        field = key.rsplit(".", 1)[-1]
+        if field == "family":
+            value = KERNEL_FAMILIES[value]
+        elif field == "direction":
+            value = _DIRECTIONS[value]
+        elif field == "mode":
+            value = RESIZE_MODES[value]
+        elif key == "final_order.choice":
+            value = _FINAL_ORDERS[value]
+        elif field == "order" and key.split(".")[0] in _STAGE_STEPS:
+            value = [_STAGE_STEPS[key.split(".")[0]][i] for i in value]
+        out[key] = value
+    return out

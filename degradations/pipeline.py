@@ -18,6 +18,8 @@ Stage 2's resize is relative to the LQ size, so it lands at the same size wherev
 """
 from __future__ import annotations
 
+import math
+
 import dataclasses
 
 import torch
@@ -136,6 +138,7 @@ class RealESRGANDegradation:
         """
         _check_gt(gt)
         self.check_size(*gt.shape[-2:])
+        _check_trace(trace, gt.shape[0])
         gt_usm = Fn.usm_sharp(gt, self.config.usm_weight, self.config.usm_threshold, self.config.usm_radius) \
             if self.sharpen else gt
         batch = compose.Batch(gt_usm)
@@ -173,7 +176,18 @@ def _check_gt(gt: torch.Tensor) -> None:
     check_image(gt, "gt")
     if gt.shape[1] != 3:
         raise ValueError(f"gt must be RGB (B, 3, H, W), got {tuple(gt.shape)}")
-    low, high = torch.aminmax(gt.detach())
+    low, high = torch.aminmax(gt.detach())  # NaN propagates into both; one host sync for all checks
+    if math.isnan(float(low)) or math.isnan(float(high)):
+        raise ValueError("gt contains NaN values; degradations need finite images in [0, 1]")
     if float(low) < -1e-6 or float(high) > 1 + 1e-6:
         raise ValueError(f"gt values must lie in [0, 1], got [{float(low):.4g}, {float(high):.4g}]; "
                          "divide 8-bit images by 255")
+
+
+def _check_trace(trace: Trace, batch: int) -> None:
+    """A trace replays only on a batch of the size it was sampled for."""
+    sizes = {int(v.shape[0]) for v in trace.values() if isinstance(v, torch.Tensor) and v.ndim > 0}
+    if not trace or sizes - {batch}:
+        found = sorted(sizes) or ["empty"]
+        raise ValueError(f"trace was sampled for a batch of {found[0]} images, got {batch}; replay a trace on the "
+                         "batch it was drawn for, or sample a new one")

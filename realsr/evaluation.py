@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import torch
 
-from .data.sources import scan_folder
-from .imageio import ImageReadError, read_image
+from . import imageio
+from .errors import UserError
+from .imageio import read_image, scan_folder
 from .metrics import calculate_psnr, calculate_ssim
 
 _CHECKPOINT = re.compile(r"^net_g_(\d+)\.(pth|safetensors)$")
@@ -18,10 +19,7 @@ _CHECKPOINT = re.compile(r"^net_g_(\d+)\.(pth|safetensors)$")
 
 def read_rgb(path: Path) -> np.ndarray:
     """8-bit RGB ``(H, W, 3)`` (gray replicated, alpha dropped; 16-bit scaled to 8-bit)."""
-    try:
-        return (read_image(path) * 255.0).round().astype(np.uint8)
-    except ImageReadError as err:
-        raise ValueError(str(err)) from err
+    return (read_image(path) * 255.0).round().astype(np.uint8)
 
 
 def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -39,7 +37,7 @@ def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list
 
 def score_pair(gt: np.ndarray, sr: np.ndarray, crop_border: int, test_y_channel: bool) -> dict[str, float]:
     if gt.shape != sr.shape:
-        raise ValueError(f"sizes differ: GT {gt.shape[1]}x{gt.shape[0]}, SR {sr.shape[1]}x{sr.shape[0]}")
+        raise UserError(f"sizes differ: GT {gt.shape[1]}x{gt.shape[0]}, SR {sr.shape[1]}x{sr.shape[0]}")
     return {"psnr": calculate_psnr(sr, gt, crop_border, test_y_channel),
             "ssim": calculate_ssim(sr, gt, crop_border, test_y_channel)}
 
@@ -51,27 +49,44 @@ def checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 
 def sweep(folder: Path, pairs: list[tuple[Path, Path]], crop_border: int, test_y_channel: bool,
-          device: torch.device, tile: int = 0, progress: Callable[[], None] | None = None) -> list[dict[str, float]]:
-    """Mean PSNR/SSIM of every checkpoint in ``folder`` on ``(gt, lq)`` pairs (EMA weights first)."""
+          device: torch.device, tile: int = 0, progress: Callable[[int], None] | None = None
+          ) -> tuple[list[dict[str, float]], list[str]]:
+    """Mean PSNR/SSIM of every checkpoint in ``folder`` on ``(gt, lq)`` pairs (EMA weights first).
+
+    Returns ``(rows, problems)``: a damaged checkpoint, or an LQ image whose upscaled size does
+    not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), is reported in
+    ``problems`` and left out; the rest are scored.
+    """
     from .inference.upsampler import Upsampler, load_generator
 
-    rows = []
+    rows, problems = [], []
     gts = [read_rgb(gt_path) for gt_path, _ in pairs]  # read once for every checkpoint
+    lqs = [imageio.from_float_rgb(read_image(lq_path), np.uint8) for _, lq_path in pairs]  # BGR, as the reference
     for iteration, path in checkpoints(folder):
-        net, scale = load_generator([path])
+        try:
+            net, scale = load_generator([path])
+        except UserError as err:
+            problems.append(f"{path.name}: {err}")
+            if progress:
+                progress(len(pairs))
+            continue
         up = Upsampler(net, scale, device, tile=tile, channels_last=True)
         scores = []
-        for gt, (_, lq_path) in zip(gts, pairs):
-            lq = cv2.imdecode(np.fromfile(str(lq_path), np.uint8), cv2.IMREAD_COLOR)
-            if lq is None:
-                raise ValueError(f"{lq_path}: cannot decode this file as an image")
+        for gt, lq, (gt_path, lq_path) in zip(gts, lqs, pairs):
             sr = np.ascontiguousarray(up.enhance(lq)[..., ::-1])
             h, w = sr.shape[:2]
-            scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel))
+            if not (0 <= gt.shape[0] - h < scale and 0 <= gt.shape[1] - w < scale):
+                problem = (f"{lq_path.name}: x{scale} gives {w}x{h}, its GT {gt_path.name} is "
+                           f"{gt.shape[1]}x{gt.shape[0]}; the LQ folder does not match the GT folder")
+                if problem not in problems:
+                    problems.append(problem)
+            else:
+                scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel))
             if progress:
-                progress()
-        rows.append({"iter": iteration, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]}})
-    return rows
+                progress(1)
+        if scores:
+            rows.append({"iter": iteration, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]}})
+    return rows, problems
 
 
 def plot(rows: list[dict[str, float]], metric: str, path: Path, width: int = 640, height: int = 400) -> None:
@@ -107,5 +122,4 @@ def plot(rows: list[dict[str, float]], metric: str, path: Path, width: int = 640
     cv2.putText(img, f"{metric} vs iteration (best {ys[best]:.4f} at {int(xs[best])})", (left, 20), font, 0.5,
                 black, 1, cv2.LINE_AA)
     cv2.putText(img, "iteration", (width // 2 - 30, height - 10), font, 0.45, black, 1, cv2.LINE_AA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), img)
+    imageio.write_raw(path, img)

@@ -21,8 +21,8 @@ import yaml
 
 from degradations.config import DegradationConfig, DegradationConfigError
 
-from .registry import OptionError
-from .schema import from_dict, suggest, to_dict
+from .errors import OptionError, suggest
+from .schema import from_dict, to_dict
 
 GT_DATASETS = ("RealESRGANDataset", "SyntheticDataset")
 PAIRED_DATASETS = ("RealESRGANPairedDataset", "PairedImageDataset")
@@ -228,7 +228,7 @@ def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: S
                 node[part] = {}
             node = node[part]
         if not create and parts[-1] not in node:
-            raise OptionError(".".join(parts), f"no such option to override.{suggest(parts[-1], node)}")
+            raise OptionError(".".join(parts), "no such option to override.", suggest(parts[-1], node))
         node[parts[-1]] = value
     return data
 
@@ -265,15 +265,15 @@ def parse_options(data: Mapping[str, Any], check_paths: bool = True) -> Options:
         opt.degradation = DegradationConfig.from_options(data)
     except DegradationConfigError as err:
         in_train = err.key in ((datasets.get("train") or {}) if isinstance(datasets.get("train"), Mapping) else {})
-        raise OptionError(f"datasets.train.{err.key}" if in_train else err.key, str(err).split(": ", 1)[-1]) from err
+        raise OptionError(f"datasets.train.{err.key}" if in_train else err.key, err.reason, err.suggestion) from err
     _check(opt, check_paths)
     return opt
 
 
 def _check(opt: Options, check_paths: bool) -> None:
     if opt.model_type not in MODEL_TYPES:
-        raise OptionError("model_type", f"unknown model type {opt.model_type!r}; known: {sorted(MODEL_TYPES)}."
-                                        f"{suggest(opt.model_type, MODEL_TYPES)}")
+        raise OptionError("model_type", f"unknown model type {opt.model_type!r}; known: {sorted(MODEL_TYPES)}.",
+                          suggest(opt.model_type, MODEL_TYPES))
     if opt.scale not in (1, 2, 3, 4, 8):
         raise OptionError("scale", f"must be 1, 2, 3, 4 or 8, got {opt.scale}")
     if opt.gt_size % opt.scale:
@@ -316,7 +316,7 @@ def _check(opt: Options, check_paths: bool) -> None:
 def _check_dataset(path: str, ds: DatasetOptions, train: bool, check_paths: bool) -> None:
     known = GT_DATASETS + PAIRED_DATASETS
     if ds.type not in known:
-        raise OptionError(f"{path}.type", f"unknown dataset type {ds.type!r}; known: {list(known)}.{suggest(ds.type, known)}")
+        raise OptionError(f"{path}.type", f"unknown dataset type {ds.type!r}; known: {list(known)}.", suggest(ds.type, known))
     roots = [] if ds.type == "SyntheticDataset" else ["dataroot_gt"]
     if ds.type in PAIRED_DATASETS:
         roots.append("dataroot_lq")

@@ -1,18 +1,13 @@
 """Building objects from ``{type: Name, **kwargs}`` option dicts through explicit registries."""
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import OptionError, suggest
 
-class OptionError(ValueError):
-    """A bad option; ``key`` is its dotted path (e.g. ``network_g.num_block``)."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
+__all__ = ["OptionError", "build"]
 
 
 def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "") -> Any:
@@ -22,20 +17,16 @@ def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path:
         raise OptionError(path, f"{what} options need a 'type' key, got {opt!r}")
     name = opt["type"]
     if name not in registry:
-        close = difflib.get_close_matches(str(name), list(registry), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise OptionError(f"{path}.type" if path else "type",
-                          f"unknown {what} {name!r}; known: {sorted(registry)}.{hint}")
+        raise OptionError(f"{path}.type" if path else "type", f"unknown {what} {name!r}; known: {sorted(registry)}.",
+                          suggest(name, registry))
     cls = registry[name]
     kwargs = {k: v for k, v in opt.items() if k != "type"}
     params = inspect.signature(cls.__init__).parameters
     accepted = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
     for key in kwargs:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise OptionError(f"{path}.{key}" if path else key,
-                              f"{name} takes no argument {key!r}; accepted: {accepted}.{hint}")
+            raise OptionError(f"{path}.{key}" if path else key, f"{name} takes no argument {key!r}; accepted: {accepted}.",
+                              suggest(key, accepted))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:

@@ -1,7 +1,7 @@
 """Strict conversion of nested option dicts into dataclasses.
 
 ``from_dict(cls, data, path)`` builds ``cls`` from a mapping, checking every key against the
-dataclass fields (unknown keys raise :class:`~realsr.registry.OptionError` with the dotted path
+dataclass fields (unknown keys raise :class:`~realsr.errors.OptionError` with the dotted path
 and the closest valid name) and every value against the field's annotation. Supported
 annotations: ``int``, ``float``, ``bool``, ``str``, ``Any``, ``X | None``, ``list[T]``,
 ``dict[str, T]``, ``Literal[...]`` and nested dataclasses.
@@ -12,19 +12,12 @@ YAML 1.1 reads ``1e-4`` (no dot) as a string; float fields accept such strings, 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union
 
-from .registry import OptionError
-
-
-def suggest(name: str, choices: typing.Iterable[str]) -> str:
-    """`` Did you mean 'x'?`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+from .errors import OptionError, suggest
 
 
 def from_dict(cls: type, data: Any, path: str = "", ignore: typing.Collection[str] = ()) -> Any:
@@ -37,7 +30,7 @@ def from_dict(cls: type, data: Any, path: str = "", ignore: typing.Collection[st
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields and key not in ignore:
-            raise OptionError(_join(path, str(key)), f"unknown option.{suggest(key, fields)}")
+            raise OptionError(_join(path, str(key)), "unknown option.", suggest(key, fields))
     kwargs = {name: coerce(data[name], hints[name], _join(path, name)) for name in fields if name in data}
     missing = [name for name, f in fields.items() if name not in kwargs
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
@@ -64,7 +57,7 @@ def coerce(value: Any, annotation: Any, path: str) -> Any:
         raise errors[0] if len(errors) == 1 else OptionError(path, f"{value!r} is none of {_names(options)}")
     if origin is Literal:
         if value not in args:
-            raise OptionError(path, f"{value!r} is not one of {list(args)}.{suggest(value, map(str, args))}")
+            raise OptionError(path, f"{value!r} is not one of {list(args)}.", suggest(value, map(str, args)))
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):

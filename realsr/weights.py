@@ -12,7 +12,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,20 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from . import atomic
+from .errors import UserError
+
 logger = logging.getLogger(__name__)
 
 _PREFIXES = ("module.", "_orig_mod.")
 _CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
 
 
-class WeightFileError(OSError):
-    """A weight file is missing, truncated, unsafe or not a state dict; the message names it."""
+class WeightFileError(UserError, OSError):
+    """A weight file is missing, truncated, unsafe, non-finite or not a state dict; the message names it."""
 
 
-class WeightLoadError(RuntimeError):
+class WeightLoadError(UserError, RuntimeError):
     """A state dict does not fit a network; the message lists the differing keys."""
 
 
@@ -52,6 +54,9 @@ def read_file(path: str | os.PathLike) -> Any:
     except pickle.UnpicklingError as err:
         if "truncated" in str(err).lower():
             raise WeightFileError(f"{path}: the file is truncated (incomplete download or interrupted write)") from err
+        if "unsupported global" not in str(err).lower() and not _looks_like_pickle(path):
+            raise WeightFileError(str(path), "not a PyTorch or safetensors weight file (unrecognised content)",
+                                  "check that you passed the right file") from err
         raise WeightFileError(
             f"{path}: refused to load, the file contains Python objects other than tensors and plain "
             f"containers, which could run code when unpickled ({_first_line(err)}). Only use weight files "
@@ -60,6 +65,22 @@ def read_file(path: str | os.PathLike) -> Any:
         if _looks_truncated(path, err):
             raise WeightFileError(f"{path}: the file is truncated (incomplete download or interrupted write)") from err
         raise WeightFileError(f"{path}: not a PyTorch weight file ({_first_line(err)})") from err
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """A zip archive (``torch.save``) or a pickle stream (protocol 2+ starts with 0x80)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
+
+
+def check_finite(state: Mapping[str, torch.Tensor], name: str) -> None:
+    """Raise :class:`WeightFileError` naming the first tensor holding NaN or Inf."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise WeightFileError(name, f"tensor {key!r} holds {bad} NaN/Inf value(s); the weights are damaged "
+                                        "(often a diverged training run)", "use an earlier checkpoint")
 
 
 def _first_line(err: BaseException) -> str:
@@ -138,11 +159,13 @@ def strip_prefixes(key: str) -> str:
 def load_state_dict_file(path: str | os.PathLike, param_key: str | None = "params") -> dict[str, torch.Tensor]:
     """Read a weight file and return its state dict (see :func:`read_file`, :func:`unwrap`)."""
     try:
-        return unwrap(read_file(path), param_key)
+        state = unwrap(read_file(path), param_key)
     except WeightFileError as err:
         if str(err).startswith(str(path)):
             raise
         raise WeightFileError(f"{path}: {err}") from err
+    check_finite(state, str(path))
+    return state
 
 
 @dataclasses.dataclass
@@ -202,32 +225,8 @@ def cpu_state_dict(net: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, tor
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the target folder, fsync, then rename over ``path``:
     readers see the old file or the complete new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic.atomic_open(path) as f:
+        torch.save(obj, f)
 
 
 def save_network(path: str | os.PathLike, params: nn.Module | Mapping[str, torch.Tensor],
@@ -236,13 +235,11 @@ def save_network(path: str | os.PathLike, params: nn.Module | Mapping[str, torch
     EMA weights when given) atomically, with CPU tensors and no wrapper prefixes."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         state = {k: v.contiguous() for k, v in cpu_state_dict(params_ema if params_ema is not None else params).items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "param_key": "params_ema" if params_ema is not None else "params"})
-        os.replace(tmp, path)
+        key = "params_ema" if params_ema is not None else "params"
+        atomic.write_bytes(path, save(state, metadata={"format": "pt", "param_key": key}))
         return
     content = {"params": cpu_state_dict(params)}
     if params_ema is not None:

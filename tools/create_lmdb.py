@@ -1,60 +1,7 @@
-"""Pack an image folder into an LMDB in BasicSR's layout (readable by BasicSR and realsr).
-
-    python tools/create_lmdb.py -i datasets/DF2K/DF2K_HR_sub -o datasets/DF2K/DF2K_HR_sub.lmdb
-
-<out>.lmdb/ holds data.mdb, lock.mdb and meta_info.txt ('<key>.png (h,w,c) <level>' lines);
-keys are the relative paths without extension, values PNG bytes. Re-running continues an
-interrupted run (keys already stored are kept). Afterwards every key is read back and compared
-with its source image (--no_verify skips that).
-"""
-from __future__ import annotations
-
-import argparse
+"""Pack an image folder into an LMDB in BasicSR's layout (readable by BasicSR and realsr). (``realsr-create-lmdb``; ``--help`` for usage)."""
 import sys
-from pathlib import Path
 
-from tqdm import tqdm
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from realsr.data.sources import scan_folder  # noqa: E402
-from realsr.prep.lmdb_writer import verify_lmdb, write_lmdb  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", required=True, type=Path, help="image folder")
-    p.add_argument("-o", "--output", required=True, type=Path, help="LMDB folder, ending in .lmdb")
-    p.add_argument("--compression_level", type=int, default=1, help="PNG compression 0-9 (BasicSR: 1)")
-    p.add_argument("--map_size", type=int, help="LMDB map size in bytes (default 10x the estimated size)")
-    p.add_argument("--commit_every", type=int, default=5000)
-    p.add_argument("--no_verify", action="store_true")
-    args = p.parse_args(argv)
-    if args.output.suffix != ".lmdb":
-        print(f"error: {args.output}: the LMDB folder name must end with .lmdb (BasicSR checks this)", file=sys.stderr)
-        return 2
-    try:
-        names = scan_folder(args.input)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    args.output.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(names), unit="img", desc="writing") as bar:
-        try:
-            write_lmdb(args.input, names, args.output, args.compression_level, args.commit_every, args.map_size,
-                       progress=lambda: bar.update(1))
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-    if not args.no_verify:
-        problems = verify_lmdb(args.input, names, args.output)
-        if problems:
-            print(f"error: {len(problems)} keys do not read back equal to their source: {problems[:5]}", file=sys.stderr)
-            return 1
-        print(f"verified {len(names)} images")
-    print(f"{len(names)} images in {args.output}")
-    return 0
-
+from realsr.tools.create_lmdb import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,70 +1,7 @@
-"""Export a generator to ONNX with dynamic height and width.
-
-    python tools/export_onnx.py -i experiments/NAME/models/net_g_latest.pth -o model.onnx
-    python tools/export_onnx.py -n realesr-animevideov3 -o animevideov3.onnx --opset 17 --fp16
-
-Takes any of our checkpoints or a released file (EMA weights first; architecture detected or
-from -n). With onnxruntime installed, the export is checked against PyTorch on a random input
-(maximum absolute difference printed; non-zero exit above --atol).
-"""
-from __future__ import annotations
-
-import argparse
+"""Export a generator to ONNX with dynamic height and width. (``realsr-export-onnx``; ``--help`` for usage)."""
 import sys
-from pathlib import Path
 
-import numpy as np
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from realsr.inference.upsampler import load_generator  # noqa: E402
-from realsr.inference.zoo import MODELS, ModelNotAvailable, find_weights  # noqa: E402
-from realsr.weights import WeightFileError, WeightLoadError  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", type=Path, help="weights file")
-    p.add_argument("-n", "--model_name", help=f"zoo model ({', '.join(MODELS)})")
-    p.add_argument("-o", "--output", required=True, type=Path)
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--fp16", action="store_true", help="export float16 weights and inputs")
-    p.add_argument("--size", type=int, default=64, help="side of the example input used for tracing and the check")
-    p.add_argument("--atol", type=float, default=1e-3, help="largest accepted difference to PyTorch (fp32)")
-    args = p.parse_args(argv)
-    try:
-        if args.input is None and args.model_name is None:
-            p.error("give -i WEIGHTS or -n MODEL_NAME")
-        paths = [args.input] if args.input else find_weights(args.model_name)
-        net, scale = load_generator(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
-    except (WeightFileError, WeightLoadError, ModelNotAvailable, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    dtype = torch.float16 if args.fp16 else torch.float32
-    net = net.to(dtype)
-    example = torch.rand(1, 3, args.size, args.size, dtype=dtype)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(net, (example,), str(args.output), dynamo=False, opset_version=args.opset,
-                      input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                                    "output": {0: "batch", 2: "height", 3: "width"}})
-    print(f"{args.output}: x{scale}, opset {args.opset}, {'fp16' if args.fp16 else 'fp32'}, dynamic height/width")
-    try:
-        import onnxruntime
-    except ImportError:
-        print("onnxruntime is not installed: numerical check skipped (pip install onnxruntime)")
-        return 0
-    session = onnxruntime.InferenceSession(str(args.output), providers=["CPUExecutionProvider"])
-    check = torch.rand(1, 3, args.size + 7, args.size - 5, dtype=dtype)  # another size: dynamic axes
-    got = session.run(None, {"input": check.numpy()})[0]
-    with torch.no_grad():
-        want = net(check).float().numpy()
-    diff = float(np.abs(got.astype(np.float32) - want).max())
-    limit = args.atol * (20 if args.fp16 else 1)
-    print(f"onnxruntime vs PyTorch on {tuple(check.shape)}: max |difference| {diff:.2e} (limit {limit:.0e})")
-    return 0 if diff <= limit else 1
-
+from realsr.tools.export_onnx import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,40 +1,7 @@
-"""ESRGAN-style network interpolation: (1 - alpha) * A + alpha * B, for two checkpoints of one
-architecture (e.g. Real-ESRNet <-> Real-ESRGAN: alpha trades fidelity for sharpness).
-
-    python tools/interpolate_models.py -a RealESRNet_x4plus.pth -b RealESRGAN_x4plus.pth --alpha 0.6 -o interp_06.pth
-
-Both files' EMA weights are used when present (--param_key params for the raw ones). The result
-is saved as {params, params_ema} (.pth) or a bare state dict (.safetensors).
-"""
-from __future__ import annotations
-
-import argparse
+"""ESRGAN-style network interpolation: (1 - alpha) * A + alpha * B, for two checkpoints of one (``realsr-interpolate``; ``--help`` for usage)."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from realsr.weights import WeightFileError, WeightLoadError, blend_state_dicts, load_state_dict_file, save_network  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-a", "--input_a", "-i", dest="a", required=True, type=Path, help="network A (alpha = 0)")
-    p.add_argument("-b", "--input_b", dest="b", required=True, type=Path, help="network B (alpha = 1)")
-    p.add_argument("--alpha", type=float, required=True, help="weight of B, usually in [0, 1]")
-    p.add_argument("-o", "--output", required=True, type=Path)
-    p.add_argument("--param_key", default="params_ema")
-    args = p.parse_args(argv)
-    try:
-        a, b = load_state_dict_file(args.a, args.param_key), load_state_dict_file(args.b, args.param_key)
-        mixed = blend_state_dicts([a, b], [1 - args.alpha, args.alpha])
-    except (WeightFileError, WeightLoadError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    save_network(args.output, mixed, params_ema=mixed)
-    print(f"{args.output}: {1 - args.alpha:g} x {args.a.name} + {args.alpha:g} x {args.b.name}")
-    return 0
-
+from realsr.tools.interpolate_models import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""Where images come from: folders (scanned or listed in meta_info) and BasicSR LMDBs.
+"""Where training images come from: folders (scanned or listed in meta_info) and BasicSR LMDBs.
 
 LMDB layout (BasicSR): ``<name>.lmdb/{data.mdb, lock.mdb, meta_info.txt}``; each meta_info
 line is ``<key>.<ext> (h,w,c) <compression>``; values are encoded image bytes. Keys are parsed
@@ -12,22 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import ImageReadError, decode_image, read_image
+from ..imageio import ImageReadError, decode_image, read_image, scan_folder
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+__all__ = ["ImageReader", "lmdb_keys", "read_meta_info", "scan_folder"]
 _LMDB_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\d+,\s*\d+,\s*\d+)\)\s+(?P<level>\S+)\s*$")
-
-
-def scan_folder(root: str | os.PathLike) -> list[str]:
-    """Image paths under ``root`` (recursive), relative to it, sorted; error if there are none."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
-    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not names:
-        raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return names
 
 
 def read_meta_info(path: str | os.PathLike, paired: bool = False) -> list[str] | list[tuple[str, str]]:

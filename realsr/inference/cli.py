@@ -1,20 +1,28 @@
-"""``inference.py``: upscale images with a zoo model or any of our checkpoints."""
+"""``inference.py``: upscale images with a zoo model or any of our checkpoints.
+
+Exit codes: 0 every image written; 1 some images failed (each named), the rest written; 2 a usage,
+option or file error before any work (see the README, "Errors and exit codes").
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import sys
+import math
+import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.sources import IMAGE_EXTENSIONS
-from ..weights import WeightFileError, WeightLoadError
+from .. import atomic, imageio
+from ..devices import resolve_device
+from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
+from ..resources import apply_thread_policy, available_memory
+from .tiling import OutOfMemoryError
 from .upsampler import Upsampler, load_generator
-from .zoo import MODELS, ModelNotAvailable, find_weights, sha256_of
+from .zoo import MODELS, find_weights, sha256_of
 
 logger = logging.getLogger("realsr.inference")
 DEFAULT_MODEL = "RealESRGAN_x4plus"
@@ -46,18 +54,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA if available)")
     p.add_argument("--no_channels_last", action="store_true",
                    help="run in NCHW layout (channels-last measured 1.5x faster on CPU and is the default)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing files in the output folder (inputs are never replaced)")
+    p.add_argument("--max_pixels", type=int, default=imageio.DEFAULT_MAX_PIXELS,
+                   help=f"refuse inputs larger than this many pixels (default {imageio.DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for PyTorch (default: the cores this process may use; see README)")
     p.add_argument("--face_enhance", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
-def pick_device(args: argparse.Namespace) -> torch.device:
-    if args.device:
-        return torch.device(args.device)
-    if torch.cuda.is_available():
-        return torch.device("cuda", args.gpu_id or 0)
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+def check_args(args: argparse.Namespace) -> None:
+    """Every argument checked before any work: one :class:`UserError` naming the first bad one."""
+    check(args.tile >= 0, "-t/--tile", f"must be >= 0, got {args.tile}", "use 0 for whole images")
+    check(args.tile_pad >= 0, "--tile_pad", f"must be >= 0, got {args.tile_pad}")
+    check(args.pre_pad >= 0, "--pre_pad", f"must be >= 0, got {args.pre_pad}")
+    if args.outscale is not None:
+        check(math.isfinite(args.outscale) and args.outscale > 0, "-s/--outscale",
+              f"must be a positive number, got {args.outscale}", "leave it out to keep the network's scale")
+    check(math.isfinite(args.denoise_strength) and 0 <= args.denoise_strength <= 1, "-dn/--denoise_strength",
+          f"must be in [0, 1], got {args.denoise_strength}")
+    check(args.max_pixels > 0, "--max_pixels", f"must be > 0, got {args.max_pixels}")
+    check(args.gpu_id is None or args.gpu_id >= 0, "-g/--gpu-id", f"must be >= 0, got {args.gpu_id}")
+    check("/" not in args.suffix and os.sep not in args.suffix, "--suffix",
+          f"{args.suffix!r} contains a path separator", "use -o to choose the folder")
+    if args.blend:
+        parse_blend(args.blend)
+
+
+def parse_blend(text: str) -> tuple[list[Path], list[float]]:
+    """``A.pth:0.3,B.pth:0.7`` -> (paths, weights); each bad item is named."""
+    paths, weights = [], []
+    for part in text.split(","):
+        path, _, raw = part.rpartition(":")
+        try:
+            weight = float(raw)
+        except ValueError:
+            weight = math.nan
+        check(bool(path) and math.isfinite(weight), "--blend",
+              f"{part!r} is not FILE:WEIGHT with a numeric weight", "e.g. --blend A.pth:0.3,B.pth:0.7")
+        paths.append(Path(path))
+        weights.append(weight)
+    check(len(paths) >= 2, "--blend", "needs at least two FILE:WEIGHT items")
+    return paths, weights
 
 
 def pick_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:
@@ -73,13 +112,7 @@ def resolve_model(args: argparse.Namespace) -> tuple[list[Path], list[float] | N
     """(weight files, blend weights or None, zoo architecture or None)."""
     name = args.model_name.split(".")[0] if args.model_name else None
     if args.blend:
-        paths, weights = [], []
-        for part in args.blend.split(","):
-            path, _, w = part.rpartition(":")
-            if not path:
-                raise ValueError(f"--blend: expected FILE:WEIGHT items, got {part!r}")
-            paths.append(Path(path))
-            weights.append(float(w))
+        paths, weights = parse_blend(args.blend)
         return paths, weights, MODELS[name].arch if name in MODELS else None
     arch = MODELS[name].arch if name in MODELS else None
     if name and name not in MODELS and not args.model_path:
@@ -96,64 +129,128 @@ def resolve_model(args: argparse.Namespace) -> tuple[list[Path], list[float] | N
 
 
 def list_inputs(path: Path) -> list[Path]:
+    """The image files to process: ``path`` itself, or the images directly inside the folder."""
     if path.is_file():
         return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or folder")
+    check(path.is_dir(), "-i/--input", f"{path}: no such file or folder")
     files = sorted(p for p in path.iterdir() if p.is_file())
-    images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+    images = [p for p in files if imageio.is_image_name(p)]
     for p in files:
-        if p not in images:
-            logger.warning("skipping %s: not an image extension (%s)", p, ", ".join(IMAGE_EXTENSIONS))
+        if p not in images and not p.name.startswith("."):
+            logger.warning("skipping %s: not an image extension (%s)", p, ", ".join(imageio.IMAGE_EXTENSIONS))
+    check(bool(images), "-i/--input", f"{path}: no images in this folder ({', '.join(imageio.IMAGE_EXTENSIONS)})")
     return images
 
 
-def output_path(args: argparse.Namespace, src: Path, img: np.ndarray) -> Path:
+def output_path(args: argparse.Namespace, src: Path, img: np.ndarray | None = None) -> Path:
+    """Where the result of ``src`` goes (PNG when the result has alpha or 16 bits and JPEG was asked)."""
     ext = src.suffix.lstrip(".").lower() if args.ext == "auto" else args.ext
-    if img.ndim == 3 and img.shape[2] == 4 or (img.dtype == np.uint16 and ext in ("jpg", "jpeg")):
+    if img is not None and (img.ndim == 3 and img.shape[2] == 4 or (img.dtype == np.uint16 and ext in ("jpg", "jpeg"))):
         ext = "png"  # JPEG keeps neither alpha nor 16 bits
     stem = f"{src.stem}_{args.suffix}" if args.suffix else src.stem
     return Path(args.output) / f"{stem}.{ext}"
 
 
+class OutputGuard:
+    """Never write over an input, nor over a file that is not our own earlier output for the same
+    input (unless ``--overwrite``). What we wrote is remembered in ``<output>/.realsr-outputs.json``."""
+
+    LEDGER = ".realsr-outputs.json"
+
+    def __init__(self, folder: Path, inputs: list[Path], overwrite: bool):
+        self.folder, self.overwrite = folder, overwrite
+        self.inputs = {p.resolve() for p in inputs}
+        self.ledger_path = folder / self.LEDGER
+        try:
+            self.ledger: dict[str, str] = json.loads(self.ledger_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.ledger = {}
+
+    def refusal(self, target: Path, src: Path) -> str | None:
+        """Why ``target`` must not be written for ``src``, or None."""
+        if target.resolve() in self.inputs:
+            return f"{target} is an input image; choose another -o or a --suffix"
+        if target.exists() and not self.overwrite and self.ledger.get(target.name) != str(src.resolve()):
+            return f"{target} exists and is not this program's output for {src.name}; pass --overwrite to replace it"
+        return None
+
+    def record(self, target: Path, src: Path) -> None:
+        self.ledger[target.name] = str(src.resolve())
+        atomic.write_text(self.ledger_path, json.dumps(self.ledger, indent=0))
+
+
+def prepare_output(folder: Path) -> None:
+    """Create the output folder; a file in the way or a read-only place is a :class:`UserError`."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError("-o/--output", f"{folder} is an existing file, not a folder", "give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError("-o/--output", f"cannot create {folder}: {err.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError("-o/--output", f"{folder} is not writable", "choose another folder")
+    atomic.remove_stale_temporaries(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``inference.py``; exit 0 done, 1 some images failed, 2 usage or file error (see README)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if args.face_enhance:
-        print("error: --face_enhance (GFPGAN) is not supported by realsr", file=sys.stderr)
-        return 2
-    try:
-        if args.download:
-            for p in find_weights(args.model_name or DEFAULT_MODEL, args.model_dir):
-                print(f"{p}  sha256 {sha256_of(p)}")
-            return 0
-        paths, weights, arch = resolve_model(args)
-        net, scale = load_generator(paths, weights, arch)
-        inputs = list_inputs(Path(args.input))
-    except (ModelNotAvailable, WeightFileError, WeightLoadError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    device = pick_device(args)
+        raise UserError("--face_enhance", "GFPGAN face enhancement is not supported by realsr")
+    check_args(args)
+    if args.download:
+        for p in find_weights(args.model_name or DEFAULT_MODEL, args.model_dir):
+            print(f"{p}  sha256 {sha256_of(p)}")
+        return 0
+    device = resolve_device(args.device, args.gpu_id)
+    paths, weights, arch = resolve_model(args)
+    net, scale = load_generator(paths, weights, arch)
+    inputs = list_inputs(Path(args.input))
+    guard = OutputGuard(Path(args.output), inputs, args.overwrite)
+    clashes = [src for src in inputs if output_path(args, src).resolve() in guard.inputs]
+    check(not clashes, "-o/--output", f"the output for {clashes[0] if clashes else ''} would replace an input image",
+          "choose another -o or a non-empty --suffix")
+    prepare_output(Path(args.output))
+    threads = apply_thread_policy(args.threads)
+    logger.info("%s", threads.describe())
     upsampler = Upsampler(net, scale, device, pick_dtype(args, device), args.tile, args.tile_pad, args.pre_pad,
                           channels_last=not args.no_channels_last)
-    Path(args.output).mkdir(parents=True, exist_ok=True)
+    outscale = args.outscale or scale
     failed = []
     for src in tqdm(inputs, unit="img", desc="upscaling"):
         try:
-            data = np.fromfile(str(src), dtype=np.uint8)
-            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-            if img is None:
-                raise ValueError("cannot decode this file as an image")
-            out = upsampler.enhance(img, args.outscale or scale, args.alpha_upsampler)
+            img = imageio.read_raw(src, args.max_pixels)
+            check_output_memory(img, outscale, device)
+            out = upsampler.enhance(img, outscale, args.alpha_upsampler)
             target = output_path(args, src, out)
-            ok, buf = cv2.imencode(target.suffix, out)
-            if not ok:
-                raise ValueError(f"cannot encode {target.suffix}")
-            buf.tofile(str(target))
-        except (ValueError, OSError, RuntimeError) as err:
-            hint = " (try --tile 256)" if "out of memory" in str(err).lower() else ""
-            tqdm.write(f"failed: {src}: {err}{hint}")
+            refusal = guard.refusal(target, src)
+            if refusal:
+                raise UserError(refusal)
+            imageio.write_raw(target, out)
+            guard.record(target, src)
+        except Exception as err:  # noqa: BLE001 - a user's bad image is reported, a bug re-raised
+            message = describe_user_error(err)
+            if message is None:
+                raise
+            tqdm.write(f"failed: {src}: {message}" if str(src) not in message else f"failed: {message}")
             failed.append(src)
     print(f"{len(inputs) - len(failed)} of {len(inputs)} images written to {args.output}"
           + (f"; {len(failed)} failed" if failed else ""))
-    return 1 if failed else 0
+    return EXIT_PARTIAL if failed else 0
+
+
+def check_output_memory(img: np.ndarray, outscale: float, device: torch.device) -> None:
+    """Refuse an image whose result cannot fit in memory (the float result and its copies)."""
+    h, w = img.shape[:2]
+    oh, ow = round(h * outscale), round(w * outscale)
+    check(oh >= 1 and ow >= 1, "-s/--outscale", f"{outscale:g} makes a {w}x{h} image {ow}x{oh} pixels")
+    need = oh * ow * (4 * 4 * 3 + 4)  # float RGBA result, a clamped copy, a resized copy, the tile weights
+    have = available_memory()
+    if have is not None and need > have:
+        raise OutOfMemoryError("-s/--outscale", f"the {ow}x{oh} result needs about {need / 2**30:.1f} GiB, "
+                                                f"{have / 2**30:.1f} GiB are free", "lower -s or shrink the input")

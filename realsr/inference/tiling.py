@@ -18,13 +18,35 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
+
 logger = logging.getLogger(__name__)
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
+class OutOfMemoryError(UserError, RuntimeError):
+    """An image needs more memory than the device (or the CPU) has, even in the smallest tiles."""
+
+
+_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
 def is_out_of_memory(err: BaseException) -> bool:
-    return isinstance(err, torch.cuda.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+    """CUDA out-of-memory, a CPU allocation failure (PyTorch's allocator or ``MemoryError``), or ours."""
+    return isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError, OutOfMemoryError)) or (
+        isinstance(err, RuntimeError) and any(t in str(err).lower() for t in _OOM_TEXT))
+
+
+def _zeros(*shape: int) -> torch.Tensor:
+    """A CPU buffer for the output; an allocation failure says how large the output is."""
+    try:
+        return torch.zeros(*shape)
+    except (RuntimeError, MemoryError) as err:
+        if not is_out_of_memory(err):
+            raise
+        gib = math.prod(shape) * 4 / 2**30
+        raise OutOfMemoryError("output", f"the {shape[-1]}x{shape[-2]} result needs {gib:.1f} GiB of memory",
+                               "lower -s/--outscale or shrink the input") from None
 
 
 def pad_right_bottom(x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -82,8 +104,9 @@ def upscale_tiled(forward: Forward, image: torch.Tensor, scale: int, tile: int, 
         except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
             if not is_out_of_memory(err):
                 raise
-            if tile // 2 < min_tile:
-                raise RuntimeError(f"out of memory even with {tile}x{tile} tiles; use a smaller --tile or the CPU") from err
+            if tile // 2 < min_tile or isinstance(err, OutOfMemoryError):
+                raise OutOfMemoryError("--tile", f"out of memory even with {tile}x{tile} tiles",
+                                       "use a smaller --tile, another device, or a smaller image") from None
             tile //= 2
             logger.warning("out of memory; continuing with %dx%d tiles", tile, tile)
             if torch.cuda.is_available():
@@ -91,8 +114,8 @@ def upscale_tiled(forward: Forward, image: torch.Tensor, scale: int, tile: int, 
             todo = [piece for c in todo for piece in _split(c, tile)]
             continue
         if out is None:
-            out = torch.zeros(1, result.shape[1], h * scale, w * scale)
-            weight = torch.zeros(1, 1, h * scale, w * scale)
+            out = _zeros(1, result.shape[1], h * scale, w * scale)
+            weight = _zeros(1, 1, h * scale, w * scale)
         keep = result[..., (ky0 - iy0) * scale:(ky1 - iy0) * scale, (kx0 - ix0) * scale:(kx1 - ix0) * scale]
         wy = _ramp(ky1 - ky0, ky0, y0 if y0 > 0 else None, y1 if y1 < h else None, half, scale)
         wx = _ramp(kx1 - kx0, kx0, x0 if x0 > 0 else None, x1 if x1 < w else None, half, scale)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .. import imageio
 from ..archs import build_network
 from ..weights import blend_state_dicts, compare, load_state_dict_file, WeightLoadError
 from .tiling import upscale
@@ -76,33 +77,27 @@ class Upsampler:
 
     def enhance(self, img: np.ndarray, outscale: float | None = None, alpha_upsampler: str = "realesrgan",
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Upscale by the network's factor, then resize (Lanczos, in float) to ``outscale``."""
+        """Upscale by the network's factor, then resize (Lanczos, in float) to ``outscale``.
+
+        An alpha channel goes through the network as a gray image and is reduced to one channel
+        by BT.601 luma (as Real-ESRGAN does), or is upsampled bicubically (``"bicubic"``).
+        """
         if img.dtype not in _MAX:
             raise ValueError(f"unsupported pixel type {img.dtype}; expected 8- or 16-bit images")
-        peak = _MAX[img.dtype]
         h, w = img.shape[:2]
-        x = img.astype(np.float32) / peak
-        alpha = None
-        if x.ndim == 2 or x.shape[2] == 1:
-            rgb = np.repeat(x.reshape(h, w, 1), 3, axis=2)
-        else:
-            if x.shape[2] == 4:
-                alpha = x[..., 3]
-            rgb = x[..., 2::-1]  # BGR -> RGB
-        out = self._run(rgb, progress)
-        if img.ndim == 2 or img.shape[2] == 1:
-            out = cv2.cvtColor(out[..., ::-1].copy(), cv2.COLOR_BGR2GRAY)
-        else:
-            out = out[..., ::-1]
-            if alpha is not None:
-                if alpha_upsampler == "realesrgan":
-                    a = self._run(np.repeat(alpha[..., None], 3, axis=2)).mean(axis=2)
-                else:
-                    a = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
-                out = np.concatenate([out, a[..., None]], axis=2)
+        gray = img.ndim == 2 or img.shape[2] == 1
+        x = imageio.to_float_rgb(img, drop_alpha=False)
+        out = self._run(x[..., :3], progress)
+        if x.shape[2] == 4:
+            alpha = x[..., 3]
+            if alpha_upsampler == "realesrgan":
+                a = imageio.luma(self._run(np.repeat(alpha[..., None], 3, axis=2)))
+            else:
+                a = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
+            out = np.concatenate([out, a[..., None]], axis=2)
         if outscale is not None and abs(outscale - self.scale) > 1e-9:
             size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
             out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
-        out = np.clip(out, 0, 1) * peak
-        out = out.round().astype(img.dtype)
+            out = out.reshape(size[1], size[0], -1)
+        out = imageio.from_float_rgb(out, img.dtype, gray=gray)
         return out.reshape(*out.shape[:2], 1) if img.ndim == 3 and img.shape[2] == 1 else out

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ..errors import UserError
 from ..weights import WeightFileError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ MODELS: dict[str, ZooModel] = {
 }
 
 
-class ModelNotAvailable(FileNotFoundError):
+class ModelNotAvailable(UserError, FileNotFoundError):
     """A zoo model is neither cached nor downloadable; the message says what to do."""
 
 

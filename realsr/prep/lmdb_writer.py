@@ -9,17 +9,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import atomic, imageio
+from ..errors import UserError
+
 
 def encode(path: Path, compression: int) -> tuple[bytes, tuple[int, int, int]]:
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError(f"{path}: cannot decode this file as an image")
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
-    if not ok:
-        raise ValueError(f"{path}: cannot encode as PNG")
+    """PNG bytes of one image (bit depth and channels kept) and its ``(h, w, c)``."""
+    img = imageio.read_raw(path)
     shape = (img.shape[0], img.shape[1], 1 if img.ndim == 2 else img.shape[2])
-    return buf.tobytes(), shape
+    return imageio.encode(img, ".png", [cv2.IMWRITE_PNG_COMPRESSION, compression], str(path)), shape
 
 
 def write_lmdb(folder: Path, names: list[str], target: Path, compression: int = 1, commit_every: int = 5000,
@@ -30,7 +28,7 @@ def write_lmdb(folder: Path, names: list[str], target: Path, compression: int = 
     keys = [Path(n).with_suffix("").as_posix() for n in names]
     bad = [k for k in keys if " " in k]
     if bad:
-        raise ValueError(f"LMDB keys cannot contain spaces: {bad[:3]}")
+        raise UserError(str(folder), f"LMDB keys cannot contain spaces: {bad[:3]}", "rename those files")
     if map_size is None:
         first, _ = encode(folder / names[0], compression)
         map_size = max(len(first) * len(names) * 10, 1 << 24)
@@ -54,14 +52,14 @@ def write_lmdb(folder: Path, names: list[str], target: Path, compression: int = 
                 lines.append(f"{key}.png ({h},{w},{c}) {compression}")
             if (i + 1) % commit_every == 0:
                 txn.commit()
-                meta.write_text("\n".join(lines) + "\n")
+                atomic.write_text(meta, "\n".join(lines) + "\n")
                 txn = env.begin(write=True)
             if progress:
                 progress()
         txn.commit()
     finally:
         env.close()
-    meta.write_text("\n".join(lines) + "\n")
+    atomic.write_text(meta, "\n".join(lines) + "\n")
     return lines
 
 
@@ -75,8 +73,11 @@ def verify_lmdb(folder: Path, names: list[str], target: Path) -> list[str]:
         for name in names:
             key = Path(name).with_suffix("").as_posix()
             value = txn.get(key.encode())
-            stored = cv2.imdecode(np.frombuffer(value, np.uint8), cv2.IMREAD_UNCHANGED) if value else None
-            source = cv2.imdecode(np.fromfile(str(folder / name), np.uint8), cv2.IMREAD_UNCHANGED)
+            try:
+                stored = imageio.decode_raw(value or b"", f"{target}[{key}]", max_pixels=None)
+            except imageio.ImageReadError:
+                stored = None
+            source = imageio.read_raw(folder / name, max_pixels=None)
             if stored is None or stored.shape != source.shape or not np.array_equal(stored, source):
                 problems.append(key)
     env.close()

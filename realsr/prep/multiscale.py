@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .. import imageio
 
 SCALES = (0.75, 0.5, 1 / 3)
 
@@ -22,14 +23,14 @@ def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def process(path: Path, output: Path, short_side: int) -> tuple[int, str]:
     torch.set_num_threads(1)
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        return 0, f"{path}: cannot decode this file as an image"
+    try:
+        img = imageio.read_raw(path)
+    except imageio.ImageReadError as err:
+        return 0, str(err)
     h, w = img.shape[:2]
     sizes = [(int(w * s), int(h * s)) for s in SCALES]
     if min(h, w) > short_side:
         sizes.append((short_side, int(short_side * h / w)) if w < h else (int(short_side * w / h), short_side))
     for i, (tw, th) in enumerate(sizes):
-        cv2.imencode(".png", resize(img, tw, th))[1].tofile(str(output / f"{path.stem}T{i}.png"))
+        imageio.write_raw(output / f"{path.stem}T{i}.png", resize(img, tw, th))
     return len(sizes), ""

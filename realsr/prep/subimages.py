@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import imageio
+
 _SCALE_SUFFIX = re.compile(r"(?<=\d)x[2348]$")
 
 
@@ -28,10 +30,10 @@ def base_name(stem: str) -> str:
 
 def crop_image(path: Path, output: Path, crop: int, step: int, thresh: int, compression: int) -> tuple[int, str]:
     """Write the sub-images of one image as ``<name>_s<NNN><ext>``. Returns (count, problem or "")."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        return 0, f"{path}: cannot decode this file as an image"
+    try:
+        img = imageio.read_raw(path)
+    except imageio.ImageReadError as err:
+        return 0, str(err)
     h, w = img.shape[:2]
     tops, lefts = positions(h, crop, step, thresh), positions(w, crop, step, thresh)
     if not tops or not lefts:
@@ -43,8 +45,8 @@ def crop_image(path: Path, output: Path, crop: int, step: int, thresh: int, comp
             count += 1
             patch = np.ascontiguousarray(img[top:top + crop, left:left + crop])
             target = output / f"{base_name(path.stem)}_s{count:03d}{path.suffix}"
-            ok, buf = cv2.imencode(path.suffix, patch, params)
-            if not ok:
-                return count - 1, f"{target}: cannot encode"
-            buf.tofile(str(target))
+            try:
+                imageio.write_raw(target, patch, params)
+            except imageio.ImageWriteError as err:
+                return count - 1, str(err)
     return count, ""

@@ -13,8 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..registry import OptionError
-from ..schema import suggest
+from ..errors import OptionError, suggest
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +49,13 @@ def make_schedule(opt: Mapping[str, Any] | None, base_lr: float, warmup_iter: in
     opt = dict(opt or {"type": "MultiStepLR", "milestones": []})
     kind = opt.pop("type", None)
     if kind not in SCHEDULERS:
-        raise OptionError(f"{path}.type", f"unknown scheduler {kind!r}; known: {list(SCHEDULERS)}.{suggest(kind, SCHEDULERS)}")
+        raise OptionError(f"{path}.type", f"unknown scheduler {kind!r}; known: {list(SCHEDULERS)}.", suggest(kind, SCHEDULERS))
     allowed = {"MultiStepLR": {"milestones", "gamma"},
                "MultiStepRestartLR": {"milestones", "gamma", "restarts", "restart_weights"},
                "CosineAnnealingRestartLR": {"periods", "restart_weights", "eta_min"}}[kind]
     for key in opt:
         if key not in allowed:
-            raise OptionError(f"{path}.{key}", f"{kind} takes no option {key!r}; accepted: {sorted(allowed)}.{suggest(key, allowed)}")
+            raise OptionError(f"{path}.{key}", f"{kind} takes no option {key!r}; accepted: {sorted(allowed)}.", suggest(key, allowed))
     try:
         if kind == "CosineAnnealingRestartLR":
             periods = [int(p) for p in opt["periods"]]

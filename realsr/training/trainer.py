@@ -36,8 +36,8 @@ from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..losses import build_loss
 from ..options import Options
-from ..registry import OptionError
-from ..schema import suggest, to_dict
+from ..errors import OptionError, suggest
+from ..schema import to_dict
 from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict, load_network, save_network
 from . import checkpoint
@@ -64,11 +64,11 @@ def build_optimizer(params: list[nn.Parameter], opt: dict[str, Any], path: str) 
     kwargs = dict(opt)
     kind = kwargs.pop("type", None)
     if kind not in OPTIMIZERS:
-        raise OptionError(f"{path}.type", f"unknown optimizer {kind!r}; known: {sorted(OPTIMIZERS)}.{suggest(kind, OPTIMIZERS)}")
+        raise OptionError(f"{path}.type", f"unknown optimizer {kind!r}; known: {sorted(OPTIMIZERS)}.", suggest(kind, OPTIMIZERS))
     accepted = [p for p in inspect.signature(OPTIMIZERS[kind]).parameters if p != "params"]
     for key in kwargs:
         if key not in accepted:
-            raise OptionError(f"{path}.{key}", f"{kind} takes no argument {key!r}.{suggest(key, accepted)}")
+            raise OptionError(f"{path}.{key}", f"{kind} takes no argument {key!r}.", suggest(key, accepted))
     if "lr" not in kwargs:
         raise OptionError(f"{path}.lr", "a learning rate is required")
     kwargs["lr"] = float(kwargs["lr"])

@@ -193,7 +193,7 @@ def test_config_validation_names_the_key():
         DegradationConfig(kernel_list=["iso", "box"], kernel_prob=[0.5, 0.5])
     with pytest.raises(DegradationConfigError, match="did you mean 'second_blur_prob'"):
         DegradationConfig.from_dict({"second_blur_prb": 0.5})
-    with pytest.raises(DegradationConfigError, match="sinc_prob: expected a number"):
+    with pytest.raises(DegradationConfigError, match="sinc_prob: expected a finite number"):
         DegradationConfig.from_dict({"sinc_prob": "high"})
     with pytest.raises(DegradationConfigError, match="kernel_range"):
         DegradationConfig(kernel_range=[8, 21])

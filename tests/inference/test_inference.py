@@ -158,7 +158,7 @@ def test_cli_skips_bad_files_and_exits_nonzero(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "inference.py"), "-i", str(src), "-o", str(tmp_path / "out"),
                              "--model_path", str(model), "-t", "8", "-s", "2"], capture_output=True, text=True)
     assert result.returncode == 1 and "broken.png" in result.stdout + result.stderr
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
     assert names == ["a_out.jpg", "b_out.png"]
     assert cv2.imread(str(tmp_path / "out" / "a_out.jpg")).shape == (48, 40, 3)
     assert cv2.imread(str(tmp_path / "out" / "b_out.png"), cv2.IMREAD_UNCHANGED).shape == (48, 40, 4)

@@ -44,7 +44,7 @@ def test_preview_takes_options_file(image, tmp_path):
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["scale"] == 2
-    assert all(s["resize1.direction"] == 2 and not s["blur1.sinc"] for s in report["samples"])
+    assert all(s["resize1.direction"] == "keep" and not s["blur1.sinc"] for s in report["samples"])
 
 
 def test_preview_bad_inputs(tmp_path, image):

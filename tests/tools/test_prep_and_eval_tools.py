@@ -69,11 +69,15 @@ def test_generate_meta_info_gt_and_pairs(tmp_path, capsys):
     meta = tmp_path / "meta.txt"
     assert tool("generate_meta_info")(["-i", str(hr), "-o", str(meta)]) == 1
     assert "0003.png" in capsys.readouterr().out
-    assert meta.read_text().splitlines() == ["hr/0000.png", "hr/0001.png", "hr/0002.png"]
+    # lines resolve against the folder given (the options' dataroot_gt), which the tool prints
+    assert meta.read_text().splitlines() == ["0000.png", "0001.png", "0002.png"]
+    assert all((hr / line).is_file() for line in meta.read_text().splitlines())
+    assert tool("generate_meta_info")(["-i", str(hr), "-o", str(meta), "--root", str(hr.parent)]) == 1
+    assert meta.read_text().splitlines()[0] == "hr/0000.png"
     pairs = tmp_path / "pairs.txt"
     assert tool("generate_meta_info")(["--pairs", "-i", str(hr), str(lr), "-o", str(pairs), "--no_check"]) == 0
     lines = read_meta_info(pairs, paired=True)
-    assert lines[0] == ("hr/0000.png", "lr/0000x4.png") and len(lines) == 3
+    assert lines[0] == ("0000.png", "0000x4.png") and len(lines) == 3
 
 
 def test_create_lmdb_reads_back_equal_and_resumes(tmp_path):

@@ -1,0 +1,109 @@
+"""Errors a user can cause, and how the command-line entry points report them.
+
+Every error a user can cause (a bad option, a missing or damaged file, an unavailable device) is
+a :class:`UserError`: it carries ``key`` (the option, argument or file it is about), ``reason``
+and an optional ``suggestion`` (what to do), and prints as one line. The degradation engine's
+:class:`degradations.DegradationConfigError` has the same three attributes, so neither side ever
+parses the other's message.
+
+Exit codes of every command (see the README, "Errors and exit codes"):
+
+* ``0`` everything was done;
+* ``1`` some inputs failed (each was reported), the rest were done;
+* ``2`` a usage, option or file error: nothing was done;
+* ``130`` interrupted (Ctrl-C).
+
+Anything else (a bug of ours) keeps its traceback.
+
+>>> err = UserError("--tile", "must be >= 0, got -5", "use 0 for whole images")
+>>> str(err)
+'--tile: must be >= 0, got -5; use 0 for whole images'
+>>> err.key, err.reason
+('--tile', 'must be >= 0, got -5')
+"""
+from __future__ import annotations
+
+import difflib
+import errno
+import logging
+import sys
+from collections.abc import Callable, Iterable
+
+from degradations.config import DegradationConfigError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UserError(Exception):
+    """An error the user can fix; ``key`` names the option, argument or file.
+
+    ``UserError(key, reason, suggestion)``, or ``UserError(message)`` for a message that already
+    names its culprit (``key`` is then empty and ``reason`` is the message).
+    """
+
+    def __init__(self, key: str, reason: str | None = None, suggestion: str = ""):
+        if reason is None:
+            key, reason = "", key
+        self.key, self.reason, self.suggestion = key, reason, suggestion.strip()
+        text = f"{key}: {reason}" if key else reason
+        if self.suggestion:
+            text += ("" if self.suggestion[0].isupper() and text.endswith(".") else ";") + " " + self.suggestion
+        super().__init__(text)
+
+
+class OptionError(UserError, ValueError):
+    """A bad option; ``key`` is its dotted path (``network_g.num_block``) or the argument."""
+
+
+def suggest(name: object, choices: Iterable[str]) -> str:
+    """``Did you mean 'x'?`` for the closest choice, or an empty string.
+
+    >>> suggest("use_hflp", ["use_hflip", "use_rot"])
+    "Did you mean 'use_hflip'?"
+    """
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f"Did you mean {close[0]!r}?" if close else ""
+
+
+def check(condition: bool, key: str, reason: str, suggestion: str = "") -> None:
+    """Raise :class:`UserError` unless ``condition`` holds (for argument checks)."""
+    if not condition:
+        raise UserError(key, reason, suggestion)
+
+
+_ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOSPC,
+                       errno.EROFS, errno.ENOENT, errno.EDQUOT, errno.ENAMETOOLONG}
+
+
+def describe_user_error(err: BaseException) -> str | None:
+    """The one-line message for an error the user can fix, or None for anything else (a bug)."""
+    if isinstance(err, (UserError, DegradationConfigError)):
+        return str(err)
+    if isinstance(err, OSError) and err.errno in _ENVIRONMENT_ERRNOS and err.filename is not None:
+        hint = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some disk space",
+                errno.EACCES: "check the folder's permissions or choose another location",
+                errno.EPERM: "check the folder's permissions or choose another location",
+                errno.EROFS: "choose a writable location",
+                errno.EEXIST: "a file is in the way of a folder: remove or rename it",
+                errno.ENOTDIR: "a file is in the way of a folder: remove or rename it"}.get(err.errno, "")
+        return f"{err.filename}: {err.strerror}" + (f"; {hint}" if hint else "")
+    return None
+
+
+def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Call an entry point's ``main(argv)`` and turn user errors into one line and exit code 2.
+
+    Errors that are not the user's (bugs) propagate with their traceback. Ctrl-C exits with 130.
+    """
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - re-raised unless it is the user's
+        message = describe_user_error(err)
+        if message is None:
+            raise
+        logging.getLogger("realsr").debug("user error", exc_info=True)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE

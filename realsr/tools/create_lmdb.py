@@ -1,0 +1,61 @@
+"""Pack an image folder into an LMDB in BasicSR's layout (readable by BasicSR and realsr).
+
+    python tools/create_lmdb.py -i datasets/DF2K/DF2K_HR_sub -o datasets/DF2K/DF2K_HR_sub.lmdb
+
+<out>.lmdb/ holds data.mdb, lock.mdb and meta_info.txt ('<key>.png (h,w,c) <level>' lines);
+keys are the relative paths without extension, values PNG bytes. Re-running continues an
+interrupted run (keys already stored are kept). Afterwards every key is read back and compared
+with its source image (--no_verify skips that).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import UserError, check, run_cli
+from ..imageio import scan_folder
+from ..prep.lmdb_writer import verify_lmdb, write_lmdb
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 1 some inputs failed, 2 usage or file error."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-i", "--input", required=True, type=Path, help="image folder")
+    p.add_argument("-o", "--output", required=True, type=Path, help="LMDB folder, ending in .lmdb")
+    p.add_argument("--compression_level", type=int, default=1, help="PNG compression 0-9 (BasicSR: 1)")
+    p.add_argument("--map_size", type=int, help="LMDB map size in bytes (default 10x the estimated size)")
+    p.add_argument("--commit_every", type=int, default=5000)
+    p.add_argument("--no_verify", action="store_true")
+    args = p.parse_args(argv)
+    check(args.output.suffix == ".lmdb", "-o/--output", f"{args.output}: the LMDB folder name must end with .lmdb "
+                                                         "(BasicSR checks this)")
+    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
+    check(0 <= args.compression_level <= 9, "--compression_level", f"must be 0-9, got {args.compression_level}")
+    check(args.commit_every >= 1, "--commit_every", f"must be >= 1, got {args.commit_every}")
+    check(args.map_size is None or args.map_size > 0, "--map_size", f"must be > 0, got {args.map_size}")
+    names = scan_folder(args.input)
+    args.output.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(names), unit="img", desc="writing") as bar:
+        try:
+            write_lmdb(args.input, names, args.output, args.compression_level, args.commit_every, args.map_size,
+                       progress=lambda: bar.update(1))
+        except UserError as err:
+            print(f"error: {err} (the images before it are stored; fix it and run again to continue)",
+                  file=sys.stderr)
+            return 1
+    if not args.no_verify:
+        problems = verify_lmdb(args.input, names, args.output)
+        if problems:
+            print(f"error: {len(problems)} keys do not read back equal to their source: {problems[:5]}", file=sys.stderr)
+            return 1
+        print(f"verified {len(names)} images")
+    print(f"{len(names)} images in {args.output}")
+    return 0
+

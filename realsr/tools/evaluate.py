@@ -1,0 +1,127 @@
+"""PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run.
+
+    python tools/evaluate.py --gt datasets/val/hr --sr results --sr_suffix _out --crop_border 4 --json
+    python tools/evaluate.py --gt val/hr --sr results --niqe_params niqe_pris_params.npz     (adds NIQE)
+    python tools/evaluate.py --models experiments/NAME/models --gt datasets/val/hr --lq datasets/val/lr -o sweep
+
+Folders are matched by file stem. The sweep upscales --lq with every net_g_<iter> checkpoint
+(EMA weights), writes <out>/sweep.csv and <out>/sweep_psnr.png / sweep_ssim.png (metric vs
+iteration, best marked) and prints the best checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import atomic
+from ..devices import resolve_device
+from ..errors import EXIT_PARTIAL, UserError, check, run_cli
+from ..evaluation import checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
+from ..niqe import calculate_niqe, load_params
+
+
+def evaluate_folders(args: argparse.Namespace) -> int:
+    pairs, missing = match_by_stem(args.gt, args.sr, args.sr_suffix)
+    check(bool(pairs), "--sr", f"no SR image in {args.sr} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})")
+    params = None
+    if args.niqe_params is not None:
+        try:
+            params = load_params(args.niqe_params)
+        except (OSError, ValueError) as err:
+            raise UserError("--niqe_params", str(err)) from err
+    rows, failed = [], []
+    for gt_path, sr_path in tqdm(pairs, unit="img"):
+        try:
+            sr = read_rgb(sr_path)
+            row = {"name": gt_path.stem, **score_pair(read_rgb(gt_path), sr, args.crop_border, args.test_y_channel)}
+            if params is not None:
+                row["niqe"] = calculate_niqe(sr, params, args.crop_border)
+            rows.append(row)
+        except UserError as err:
+            failed.append(f"{gt_path.name}: {err}")
+    keys = ("psnr", "ssim") + (("niqe",) if params is not None else ())
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys} if rows else {}
+    if args.json:
+        print(json.dumps({"images": rows, "mean": mean, "missing_sr": missing, "failed": failed}, indent=2))
+    else:
+        for r in rows + ([{"name": f"mean of {len(rows)}", **mean}] if mean else []):
+            niqe = f"  NIQE {r['niqe']:.4f}" if "niqe" in r else ""
+            print(f"{r['name']:30s} PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}{niqe}")
+        for name in missing:
+            print(f"no SR image for {name}")
+        for line in failed:
+            print(f"failed: {line}")
+    return 1 if failed or missing else 0
+
+
+def evaluate_checkpoints(args: argparse.Namespace) -> int:
+    check(args.lq is not None and args.lq.is_dir(), "--lq",
+          f"{args.lq}: a checkpoint sweep needs --lq, the folder of LQ inputs paired with --gt")
+    check(args.models.is_dir(), "--models", f"{args.models}: no such folder")
+    found = checkpoints(args.models)
+    check(bool(found), "--models", f"no net_g_<iter>.pth files in {args.models}")
+    pairs, missing = match_by_stem(args.gt, args.lq, args.sr_suffix)
+    check(bool(pairs), "--lq", f"no LQ image in {args.lq} matches a GT stem in {args.gt}")
+    device = resolve_device(args.device)
+    out = args.output or args.models.parent / "evaluation"
+    check(not out.exists() or out.is_dir(), "-o/--output", f"{out} is an existing file")
+    with tqdm(total=len(found) * len(pairs), unit="img") as bar:
+        rows, problems = sweep(args.models, pairs, args.crop_border, args.test_y_channel, device, args.tile, bar.update)
+    for problem in problems:
+        print(f"failed: {problem}", file=sys.stderr)
+    check(bool(rows), "--models", "no checkpoint could be scored (see above)")
+    out.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["iter", "psnr", "ssim"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(out / "sweep.csv", text.getvalue())
+    for metric in ("psnr", "ssim"):
+        plot(rows, metric, out / f"sweep_{metric}.png")
+    best = max(rows, key=lambda r: r["psnr"])
+    if args.json:
+        print(json.dumps({"checkpoints": rows, "best_psnr": best, "csv": str(out / "sweep.csv")}, indent=2))
+    else:
+        for r in rows:
+            print(f"iter {r['iter']:>9d}  PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}")
+        print(f"best PSNR: iteration {best['iter']} ({best['psnr']:.4f} dB); table and plots in {out}")
+    return EXIT_PARTIAL if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 1 some images or checkpoints failed, 2 usage or file error."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--gt", required=True, type=Path, help="GT folder")
+    p.add_argument("--sr", "-i", "--input", dest="sr", type=Path, help="SR folder to score")
+    p.add_argument("--sr_suffix", default="", help="SR (or LQ) stem = GT stem + this (e.g. _out)")
+    p.add_argument("--models", type=Path, help="checkpoint folder (experiments/NAME/models) for a sweep")
+    p.add_argument("--lq", type=Path, help="LQ folder for the sweep")
+    p.add_argument("-o", "--output", type=Path, help="sweep output folder (default: experiments/NAME/evaluation)")
+    p.add_argument("--crop_border", type=int, default=0)
+    p.add_argument("--test_y_channel", action="store_true")
+    p.add_argument("--niqe_params", type=Path, help="NIQE pristine-model .npz (mu_pris_param, cov_pris_param): "
+                                                    "adds NIQE of each SR image (lower is better)")
+    p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    check(args.gt.is_dir(), "--gt", f"{args.gt}: no such folder")
+    check(args.crop_border >= 0, "--crop_border", f"must be >= 0, got {args.crop_border}")
+    check(args.tile >= 0, "--tile", f"must be >= 0, got {args.tile}")
+    if args.models is not None:
+        return evaluate_checkpoints(args)
+    check(args.sr is not None and args.sr.is_dir(), "--sr",
+          f"{args.sr}: no such SR folder (give --sr, or --models and --lq for a sweep)")
+    return evaluate_folders(args)
+

@@ -1,0 +1,72 @@
+"""Export a generator to ONNX with dynamic height and width.
+
+    python tools/export_onnx.py -i experiments/NAME/models/net_g_latest.pth -o model.onnx
+    python tools/export_onnx.py -n realesr-animevideov3 -o animevideov3.onnx --opset 17 --fp16
+
+Takes any of our checkpoints or a released file (EMA weights first; architecture detected or
+from -n). With onnxruntime installed, the export is checked against PyTorch on a random input
+(maximum absolute difference printed; non-zero exit above --atol).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..inference.upsampler import load_generator
+from .. import atomic
+from ..errors import check, run_cli
+from ..inference.zoo import MODELS, find_weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 1 some inputs failed, 2 usage or file error."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-i", "--input", type=Path, help="weights file")
+    p.add_argument("-n", "--model_name", help=f"zoo model ({', '.join(MODELS)})")
+    p.add_argument("-o", "--output", required=True, type=Path)
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--fp16", action="store_true", help="export float16 weights and inputs")
+    p.add_argument("--size", type=int, default=64, help="side of the example input used for tracing and the check")
+    p.add_argument("--atol", type=float, default=1e-3, help="largest accepted difference to PyTorch (fp32)")
+    args = p.parse_args(argv)
+    if args.input is None and args.model_name is None:
+        p.error("give -i WEIGHTS or -n MODEL_NAME")
+    check(args.size >= 8, "--size", f"must be >= 8, got {args.size}")
+    check(args.opset >= 11, "--opset", f"must be >= 11, got {args.opset}")
+    check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file name")
+    paths = [args.input] if args.input else find_weights(args.model_name)
+    net, scale = load_generator(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
+    dtype = torch.float16 if args.fp16 else torch.float32
+    net = net.to(dtype)
+    example = torch.rand(1, 3, args.size, args.size, dtype=dtype)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()  # written whole, then renamed into place
+    torch.onnx.export(net, (example,), buffer, dynamo=False, opset_version=args.opset,
+                      input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                    "output": {0: "batch", 2: "height", 3: "width"}})
+    atomic.write_bytes(args.output, buffer.getvalue())
+    print(f"{args.output}: x{scale}, opset {args.opset}, {'fp16' if args.fp16 else 'fp32'}, dynamic height/width")
+    try:
+        import onnxruntime
+    except ImportError:
+        print("onnxruntime is not installed: numerical check skipped (pip install onnxruntime)")
+        return 0
+    session = onnxruntime.InferenceSession(str(args.output), providers=["CPUExecutionProvider"])
+    probe = torch.rand(1, 3, args.size + 7, args.size - 5, dtype=dtype)  # another size: dynamic axes
+    got = session.run(None, {"input": probe.numpy()})[0]
+    with torch.no_grad():
+        want = net(probe).float().numpy()
+    diff = float(np.abs(got.astype(np.float32) - want).max())
+    limit = args.atol * (20 if args.fp16 else 1)
+    print(f"onnxruntime vs PyTorch on {tuple(probe.shape)}: max |difference| {diff:.2e} (limit {limit:.0e})")
+    return 0 if diff <= limit else 1
+

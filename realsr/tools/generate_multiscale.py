@@ -1,0 +1,45 @@
+"""Multi-scale copies of an HR set (Real-ESRGAN's DF2K recipe).
+
+    python tools/generate_multiscale.py -i datasets/DF2K/DF2K_HR -o datasets/DF2K/DF2K_multiscale
+
+For every image: <name>T0/T1/T2.png at scales 0.75, 1/2 and 1/3, and <name>T3.png with the
+shortest side 400 — written only when that shrinks the image (the reference also upsamples
+small images). Downscaling is antialiased bicubic (torch) in float, then rounded.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+
+from ..errors import check, run_cli
+from ..imageio import scan_folder
+from ..prep import parallel_map
+from ..prep.multiscale import process
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 1 some inputs failed, 2 usage or file error."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-i", "--input", required=True, type=Path)
+    p.add_argument("-o", "--output", required=True, type=Path)
+    p.add_argument("--short_side", type=int, default=400, help="shortest side of the T3 copy")
+    p.add_argument("--n_thread", type=int, default=2)
+    args = p.parse_args(argv)
+    check(args.short_side >= 1, "--short_side", f"must be >= 1, got {args.short_side}")
+    check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
+    names = scan_folder(args.input)
+    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
+    check(args.output.resolve() != args.input.resolve(), "-o/--output", "must differ from the input folder")
+    args.output.mkdir(parents=True, exist_ok=True)
+    work = functools.partial(process, output=args.output, short_side=args.short_side)
+    results = parallel_map(work, [args.input / n for n in names], args.n_thread)
+    total, problems = sum(c for c, _ in results), [p for _, p in results if p]
+    print(f"{total} images written to {args.output}")
+    for problem in problems:
+        print(f"skipped: {problem}")
+    return 1 if problems else 0
+

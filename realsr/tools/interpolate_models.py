@@ -1,0 +1,41 @@
+"""ESRGAN-style network interpolation: (1 - alpha) * A + alpha * B, for two checkpoints of one
+architecture (e.g. Real-ESRNet <-> Real-ESRGAN: alpha trades fidelity for sharpness).
+
+    python tools/interpolate_models.py -a RealESRNet_x4plus.pth -b RealESRGAN_x4plus.pth --alpha 0.6 -o interp_06.pth
+
+Both files' EMA weights are used when present (--param_key params for the raw ones). The result
+is saved as {params, params_ema} (.pth) or a bare state dict (.safetensors).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..errors import check, run_cli
+from ..weights import blend_state_dicts, load_state_dict_file, save_network
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 1 some inputs failed, 2 usage or file error."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-a", "--input_a", "-i", dest="a", required=True, type=Path, help="network A (alpha = 0)")
+    p.add_argument("-b", "--input_b", dest="b", required=True, type=Path, help="network B (alpha = 1)")
+    p.add_argument("--alpha", type=float, required=True, help="weight of B, usually in [0, 1]")
+    p.add_argument("-o", "--output", required=True, type=Path)
+    p.add_argument("--param_key", default="params_ema")
+    args = p.parse_args(argv)
+    check(math.isfinite(args.alpha), "--alpha", f"must be a finite number, got {args.alpha}")
+    check(args.output.resolve() not in (args.a.resolve(), args.b.resolve()), "-o/--output",
+          "must not be one of the inputs")
+    check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file name")
+    a, b = load_state_dict_file(args.a, args.param_key), load_state_dict_file(args.b, args.param_key)
+    mixed = blend_state_dicts([a, b], [1 - args.alpha, args.alpha])
+    save_network(args.output, mixed, params_ema=mixed)
+    print(f"{args.output}: {1 - args.alpha:g} x {args.a.name} + {args.alpha:g} x {args.b.name}")
+    return 0
+
