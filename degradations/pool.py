@@ -64,9 +64,24 @@ class TrainingPairPool:
         return out
 
     def state_dict(self) -> dict:
-        """Plain tensors and ints (safe for ``torch.load(weights_only=True)``), on CPU."""
-        return {"size": self.size, "count": self.count,
-                "store": {k: v[: self.count].cpu() for k, v in self.store.items()}}
+        """Plain tensors and ints (safe for ``torch.load(weights_only=True)``), on CPU.
+
+        Tensors whose values all lie exactly on the 8-bit grid (``k / 255``: the quantized LQ, GT
+        read from 8-bit files) are stored as uint8, a quarter of the size; restoring them gives
+        the same float bits, so a resumed run stays bit-exact. Others are stored as they are.
+        """
+        store, packed = {}, []
+        for k, v in self.store.items():
+            v = v[: self.count].cpu()
+            if v.is_floating_point() and v.numel():
+                q = (v.float() * 255).round_()
+                low, high = torch.aminmax(q)
+                if 0 <= float(low) and float(high) <= 255 and torch.equal(q / 255, v):  # rebuilt the same way on load
+                    store[k], v = q.to(torch.uint8), None
+                    packed.append(k)
+            if v is not None:
+                store[k] = v
+        return {"size": self.size, "count": self.count, "store": store, "uint8": packed}
 
     def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
         """Restore a pool saved by :meth:`state_dict` (onto ``device`` if given)."""
@@ -74,7 +89,10 @@ class TrainingPairPool:
             raise ValueError(f"saved pool has size {state['size']}, this one {self.size}; keep queue_size on resume")
         self.count = int(state["count"])
         self.store = {}
+        packed = set(state.get("uint8", ()))
         for k, v in state["store"].items():
+            if k in packed:
+                v = v.float() / 255
             full = torch.empty((self.size, *v.shape[1:]), dtype=v.dtype, device=device or v.device)
             full[: self.count] = v.to(full.device)
             self.store[k] = full

@@ -54,7 +54,7 @@ class DatasetOptions:
     std: list[float] | None = None
     color: Literal["y"] | None = None
     use_shuffle: bool = True
-    num_worker_per_gpu: int = 0
+    num_worker_per_gpu: int | Literal["auto"] = "auto"  # auto: from the thread policy (realsr.resources)
     batch_size_per_gpu: int = 1
     dataset_enlarge_ratio: int = 1
     prefetch_mode: Literal["cpu", "cuda"] | None = None
@@ -135,7 +135,7 @@ class LoggerOptions:
     use_tb_logger: bool = True
     wandb: dict[str, Any] | None = None
     # ours
-    keep_checkpoints: int = 0  # keep the newest K model/state files (0 = all)
+    keep_checkpoints: int = 3  # keep the newest K training states (0 = all); model files are all kept
     save_safetensors: bool = False
     histogram_freq: int = 0  # degradation-parameter histograms (0 = at print_freq)
 
@@ -172,6 +172,7 @@ class Options:
     dist_params: DistOptions = dataclasses.field(default_factory=DistOptions)
     # ours
     device: str | None = None  # "cpu", "cuda", "cuda:1", "mps"; None: from num_gpu
+    num_threads: int | None = None  # intra-op CPU threads; None: OMP_NUM_THREADS, else the cores available
     # derived keys BasicSR injects (accepted so a copied options file parses again)
     is_train: bool | None = None
     dist: bool | None = None
@@ -198,8 +199,8 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise OptionError("-opt", f"{path}: no such options file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise OptionError("-opt", f"{path}: not valid YAML: {err}") from err
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise OptionError("-opt", f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(data, dict):
         raise OptionError("-opt", f"{path}: expected a mapping of options at the top level")
     return data
@@ -302,6 +303,8 @@ def _check(opt: Options, check_paths: bool) -> None:
         raise OptionError("train.total_iter", f"must be >= 1, got {t.total_iter}")
     if not 0 <= t.ema_decay < 1:
         raise OptionError("train.ema_decay", f"must be in [0, 1), got {t.ema_decay}")
+    if opt.num_threads is not None and opt.num_threads < 1:
+        raise OptionError("num_threads", f"must be >= 1, got {opt.num_threads}")
     for key in ("print_freq", "save_checkpoint_freq"):
         if getattr(opt.logger, key) < 1:
             raise OptionError(f"logger.{key}", "must be >= 1")
@@ -335,6 +338,11 @@ def _check_dataset(path: str, ds: DatasetOptions, train: bool, check_paths: bool
             raise OptionError(f"{path}.{key}", f"{value}: no such file")
     if ds.batch_size_per_gpu < 1:
         raise OptionError(f"{path}.batch_size_per_gpu", "must be >= 1")
+    if ds.num_worker_per_gpu != "auto" and ds.num_worker_per_gpu < 0:
+        raise OptionError(f"{path}.num_worker_per_gpu", f"must be >= 0 or auto, got {ds.num_worker_per_gpu}")
+    for key in ("num_images", "image_size", "dataset_enlarge_ratio", "crop_pad_size"):
+        if getattr(ds, key) < 1:
+            raise OptionError(f"{path}.{key}", f"must be >= 1, got {getattr(ds, key)}")
     if not 0 <= ds.max_bad_fraction <= 1:
         raise OptionError(f"{path}.max_bad_fraction", f"must be in [0, 1], got {ds.max_bad_fraction}")
     if train and ds.type in PAIRED_DATASETS and ds.gt_size is None:
@@ -342,14 +350,14 @@ def _check_dataset(path: str, ds: DatasetOptions, train: bool, check_paths: bool
 
 
 def load_options(path: str | os.PathLike, sets: Sequence[str] = (), force_yml: Sequence[str] = (),
-                 debug: bool = False) -> tuple[Options, dict[str, Any]]:
+                 debug: bool = False, check_paths: bool = True) -> tuple[Options, dict[str, Any]]:
     """Read, override, validate. Returns the options and the raw (overridden) dict.
 
     ``debug`` (or a name containing ``debug``) prefixes the name with ``debug_`` (once) and
     shrinks intervals: validation and checkpoints every 8 iterations, logs every iteration.
     """
     raw = apply_overrides(load_yaml(path), sets, force_yml)
-    opt = parse_options(raw)
+    opt = parse_options(raw, check_paths)
     if debug or "debug" in opt.name:
         if not opt.name.startswith("debug_"):
             opt.name = "debug_" + opt.name
@@ -366,7 +374,7 @@ def dump_options(opt: Options, command: str) -> str:
     header = f"# GENERATE TIME: {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n# CMD:\n# {command}\n\n"
     data = to_dict(opt)
     degradation = data.pop("degradation")
-    for key in ("is_train", "dist", "rank", "world_size", "auto_resume", "root_path", "device"):
+    for key in ("is_train", "dist", "rank", "world_size", "auto_resume", "root_path", "device", "num_threads"):
         if data[key] is None:
             data.pop(key)
     return header + yaml.safe_dump({**data, **degradation}, sort_keys=False)

@@ -12,6 +12,7 @@ YAML 1.1 reads ``1e-4`` (no dot) as a string; float fields accept such strings, 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -84,14 +85,19 @@ def _scalar(value: Any, kind: type, path: str) -> Any:
             return int(value)  # BasicSR files write counts as !!float 5e3
         raise OptionError(path, f"expected an integer, got {value!r}")
     if kind is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise OptionError(path, f"expected a number, got {value!r}")
+        if number is None:
+            raise OptionError(path, f"expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise OptionError(path, f"expected a finite number, got {value!r}")
+        return number
     if kind is str:
         if isinstance(value, str):
             return value

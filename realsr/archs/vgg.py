@@ -55,9 +55,9 @@ def load_vgg_weights(vgg_type: str = "vgg19", path: str | os.PathLike | None = N
     """torchvision VGG state dict from ``path``, the default locations, or (``download``) the URL.
 
     Raises:
-        FileNotFoundError: no weight file, with the URL and the places looked in.
+        WeightFileError: no weight file, with the URL and the places looked in.
     """
-    from ..weights import load_state_dict_file  # local: archs stay importable on their own
+    from ..weights import WeightFileError, load_state_dict_file  # local: archs stay importable on their own
 
     candidates = [Path(path)] if path is not None else default_weight_paths(vgg_type)
     for candidate in candidates:
@@ -68,7 +68,7 @@ def load_vgg_weights(vgg_type: str = "vgg19", path: str | os.PathLike | None = N
         logger.info("downloading %s weights from %s", vgg_type, url)
         return torch.hub.load_state_dict_from_url(url, progress=True, weights_only=True)
     looked = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(
+    raise WeightFileError(
         f"{vgg_type} weights not found (looked in: {looked}). Download {url} into one of those places, "
         f"or set the perceptual loss option vgg_weights to its path")
 

@@ -18,23 +18,25 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..atomic import remove_stale_temporaries
+from ..errors import OptionError
 from ..weights import WeightFileError, atomic_save, read_file
 
 logger = logging.getLogger(__name__)
 _STATE = re.compile(r"^(\d+)\.state$")
-_MODEL = re.compile(r"^net_(g|d)_(\d+)\.(pth|safetensors)$")
 
 
 def state_files(folder: Path) -> list[tuple[int, Path]]:
     """``(iteration, path)`` of the ``<iter>.state`` files in ``folder``, newest first."""
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STATE.match(p.name))]
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STATE.match(p.name)) and p.is_file()]
     return sorted(found, reverse=True)
 
 
@@ -45,39 +47,146 @@ def save_state(state: dict[str, Any], folder: Path, iteration: int) -> Path:
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Load a training state (``weights_only``); damaged files raise :class:`WeightFileError`."""
+    """Load a training state (``weights_only``); damaged files raise :class:`WeightFileError`.
+
+    A state saved in a run folder names its networks' model files (``networks``, relative to
+    the run folder) instead of holding a second copy; they are read here and put back under
+    ``net_g``, ``net_g_ema`` and ``net_d``, so the result is the same either way.
+    """
+    path = Path(path)
     state = read_file(path)
-    if not isinstance(state, dict) or "iter" not in state or "net_g" not in state:
+    if not isinstance(state, dict) or "iter" not in state or ("net_g" not in state and "networks" not in state):
         raise WeightFileError(f"{path}: not a realsr training state (no 'iter' / 'net_g')")
+    run = path.resolve().parent.parent
+    for key, (file, param_key) in state.pop("networks", {}).items():
+        content = read_file(run / file)
+        if not isinstance(content, dict) or not isinstance(content.get(param_key), dict):
+            raise WeightFileError(f"{path}: its network file {run / file} has no {param_key!r}")
+        state[key] = content[param_key]
     return state
 
 
+def network_files(iteration: int, has_ema: bool, has_d: bool) -> dict[str, tuple[str, str]]:
+    """What a state saved at ``iteration`` refers to: ``{state key: (file in the run, param key)}``."""
+    files = {"net_g": (f"models/net_g_{iteration}.pth", "params")}
+    if has_ema:
+        files["net_g_ema"] = (f"models/net_g_{iteration}.pth", "params_ema")
+    if has_d:
+        files["net_d"] = (f"models/net_d_{iteration}.pth", "params")
+    return files
+
+
+def looks_complete(path: Path) -> bool:
+    """A cheap structural check: a non-empty zip archive whose central directory reads (a
+    truncated or zero-byte file fails). Full validation is loading it (:func:`load_state`)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename a damaged state to ``<name>.damaged`` (never deleted: it may still be recoverable)."""
+    target = path.with_name(path.name + ".damaged")
+    n = 1
+    while target.exists():
+        target, n = path.with_name(f"{path.name}.damaged{n}"), n + 1
+    path.rename(target)
+    logger.warning("training state %s is damaged (%s); renamed to %s and passed over", path, reason, target.name)
+    return target
+
+
 def latest_state(folder: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest training state in ``folder`` that loads completely; damaged ones are logged
-    and passed over. None if there is none."""
+    """The newest training state in ``folder`` that loads completely; damaged ones are renamed
+    aside (:func:`set_aside`). None if there is none."""
     for _, path in state_files(folder):
         try:
             return path, load_state(path)
         except WeightFileError as err:
-            logger.warning("passing over a damaged training state: %s", err)
+            set_aside(path, str(err).removeprefix(f"{path}: "))
     return None
 
 
 def prune(exp: Path, keep: int) -> None:
-    """Keep the newest ``keep`` iterations of numbered models and states (0 keeps everything)."""
+    """Keep the newest ``keep`` complete training states (0 keeps everything); damaged ones are
+    set aside first, so they never take a good state's place. Model files are all kept."""
     if keep <= 0:
         return
-    states = state_files(exp / "training_states")
-    for _, path in states[keep:]:
+    good = []
+    for _, path in state_files(exp / "training_states"):
+        if looks_complete(path):
+            good.append(path)
+        else:
+            set_aside(path, "incomplete file")
+    for path in good[keep:]:
         path.unlink(missing_ok=True)
-    models = exp / "models"
-    if not models.is_dir():
-        return
-    numbered = [(int(m.group(2)), p) for p in models.iterdir() if (m := _MODEL.match(p.name))]
-    iterations = sorted({i for i, _ in numbered}, reverse=True)[:keep]
-    for i, path in numbered:
-        if i not in iterations:
-            path.unlink(missing_ok=True)
+
+
+def clean_run_folder(exp: Path) -> None:
+    """Remove temporaries that killed writes left in a run folder."""
+    for sub in ("models", "training_states", "visualization", ""):
+        remove_stale_temporaries(exp / sub)
+
+
+# Option changes between a saved state and this run. Changing a key in FATAL makes the state
+# unloadable or the run something else; the rest are allowed and listed in the log.
+FATAL = ("network_g", "network_d", "scale", "model_type", "gt_size", "queue_size", "high_order_degradation",
+         "train.optim_g.type", "train.optim_d.type", "train.ema_decay", "train.amp")
+
+
+def option_changes(saved: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``(fatal, harmless)`` lines ``key: saved -> current`` between two option dicts."""
+    fatal, harmless = [], []
+    for key in sorted(set(_flatten(saved)) | set(_flatten(current))):
+        a, b = _flatten(saved).get(key, "(unset)"), _flatten(current).get(key, "(unset)")
+        if a == b or key in ("name", "manual_seed", "rank", "world_size", "dist", "auto_resume", "is_train"):
+            continue
+        line = f"{key}: {a!r} -> {b!r}"
+        (fatal if any(key == f or key.startswith(f + ".") for f in FATAL) else harmless).append(line)
+    return fatal, harmless
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def resume(exp: Path, auto_resume: bool, resume_state: str | None, current: dict[str, Any]
+           ) -> tuple[Path, dict[str, Any]] | None:
+    """The training state to continue from, loaded and checked against this run's options.
+
+    ``--auto_resume``: the newest loadable state in the run's own folder (damaged ones set
+    aside); none there: None (a fresh start). Else ``path.resume_state`` when set. A state whose
+    saved options differ in a way that cannot work (network shape, scale, ...) is an
+    :class:`OptionError` naming the keys; harmless changes are logged.
+    """
+    found = None
+    if auto_resume:
+        found = latest_state(exp / "training_states")
+        if found is None:
+            logger.info("--auto_resume: no loadable training state in %s; starting afresh", exp / "training_states")
+    if found is None and resume_state:
+        path = Path(resume_state).expanduser()
+        if not path.is_file():
+            raise OptionError("path.resume_state", f"{path}: no such training state")
+        found = path, load_state(path)
+    if found is None:
+        return None
+    saved = found[1].get("options")
+    if isinstance(saved, dict):
+        fatal, harmless = option_changes(saved, current)
+        if fatal:
+            raise OptionError(fatal[0].split(":")[0], f"changed since {found[0]} was saved ({'; '.join(fatal)}); "
+                              "a training state continues only the run that wrote it",
+                              "restore the option, or start a new run (--set name=...)")
+        for line in harmless:
+            logger.info("option changed since the saved state: %s", line)
+    return found
 
 
 def rng_states() -> dict[str, Any]:

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
-from ..options import Options, dump_options, load_options
-from ..registry import OptionError
-from ..weights import WeightFileError
+from .. import __version__, atomic
+from ..devices import resolve_device
+from ..errors import OptionError, run_cli
+from ..options import dump_options, load_options
+from ..resources import apply_thread_policy
+from ..schema import to_dict
 from . import checkpoint
 from .distributed import init_from_env
 from .logs import setup_logging
-from .trainer import Trainer, TrainingError, pick_device
+from .preflight import PreflightError, preflight
+from .trainer import Trainer
 
 logger = logging.getLogger("realsr.train")
 
@@ -36,67 +39,82 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--force_yml", nargs="+", default=[], metavar="A:B=VALUE", help="BasicSR-style overrides")
     p.add_argument("--archive", action="store_true",
                    help="rename an existing run folder of the same name to <name>_archived_<time> and start afresh")
+    p.add_argument("--check", action="store_true",
+                   help="only run the preflight: report every missing prerequisite of the options, then exit")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)  # torch.distributed.launch
     return p.parse_args(argv)
 
 
-def prepare_run_folder(opt: Options, resuming: bool, archive: bool) -> Path:
-    """The run folder; an existing one is kept when resuming, archived with ``--archive``, and
-    otherwise an error (BasicSR silently renames it)."""
-    exp = opt.experiment_dir
-    if exp.exists() and any(exp.iterdir()) and not resuming:
-        if not archive:
-            raise OptionError("name", f"{exp} already exists; continue it with --auto_resume, start afresh with "
-                                      "--archive (it is renamed, not deleted), or pick another name (--set name=...)")
+def check_run_folder(exp: Path, auto_resume: bool, archive: bool) -> None:
+    """Refuse to start over a run that has training states, unless resuming or archiving.
+
+    A folder with no training state (a run stopped before its first save, or one whose states
+    are all damaged) holds nothing to continue: it is reused.
+    """
+    if not exp.exists():
+        return
+    if not exp.is_dir():
+        raise OptionError("name", f"{exp} is a file; remove it or pick another name (--set name=...)")
+    states = checkpoint.state_files(exp / "training_states")
+    if states and not auto_resume and not archive:
+        raise OptionError("name", f"{exp} already holds a run (training state at iteration {states[0][0]})",
+                          "continue it with --auto_resume, start afresh with --archive (it is renamed, not "
+                          "deleted), or pick another name (--set name=...)")
+
+
+def prepare_run_folder(exp: Path, archive: bool) -> Path:
+    """Create the run folder (archiving an existing one with ``--archive``); clear stale temporaries."""
+    if archive and exp.exists() and any(exp.iterdir()):
         target = exp.with_name(f"{exp.name}_archived_{datetime.datetime.now():%Y%m%d_%H%M%S}")
         shutil.move(str(exp), str(target))
+        print(f"archived the previous run to {target}")
     for sub in ("models", "training_states", "visualization"):
         (exp / sub).mkdir(parents=True, exist_ok=True)
+    checkpoint.clean_run_folder(exp)
     return exp
 
 
-def find_resume_state(opt: Options, auto_resume: bool) -> Path | None:
-    if auto_resume:
-        found = checkpoint.state_files(opt.experiment_dir / "training_states")
-        if found:
-            return found[0][1]
-        logger.info("--auto_resume: no training state in %s; starting afresh", opt.experiment_dir / "training_states")
-    if opt.path.resume_state:
-        path = Path(opt.path.resume_state).expanduser()
-        if not path.is_file():
-            raise OptionError("path.resume_state", f"{path}: no such training state")
-        return path
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
+    """``train.py``; exit 0 done or stopped with a saved state, 2 option or file error, 130 Ctrl-C twice."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
-    try:
-        opt, _ = load_options(args.opt, args.set, args.force_yml, args.debug)
-        rank, world, local_rank = 0, 1, 0
-        if args.launcher == "pytorch":
-            rank, world, local_rank = init_from_env(opt.dist_params.backend)
-        opt.rank, opt.world_size, opt.dist = rank, world, world > 1
-        resume_path = find_resume_state(opt, args.auto_resume)
-        exp = prepare_run_folder(opt, resume_path is not None, args.archive) if rank == 0 else opt.experiment_dir
-        log_file = setup_logging(exp, opt.name, rank)
+    setup_logging(None, "", 0)
+    opt, _ = load_options(args.opt, args.set, args.force_yml, args.debug, check_paths=False)
+    rank, world, local_rank = 0, 1, 0
+    if args.launcher == "pytorch":
+        rank, world, local_rank = init_from_env(opt.dist_params.backend)
+    opt.rank, opt.world_size, opt.dist = rank, world, world > 1
+    problems = preflight(opt)
+    if problems:
+        raise PreflightError(args.opt, problems)
+    if args.check:
+        print(f"{args.opt}: ready to train (data, weights, sizes and scale checked)")
+        return 0
+    exp = opt.experiment_dir
+    if rank == 0:
+        check_run_folder(exp, args.auto_resume, args.archive)
+    device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), local_rank, key="device")
+    ds = opt.datasets["train"]
+    policy = apply_thread_policy(opt.num_threads, None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
+    trainer = Trainer(opt, device, rank, world, None, policy)
+    found = checkpoint.resume(exp, args.auto_resume and not args.archive, opt.path.resume_state, to_dict(opt))
+    if rank == 0:
+        prepare_run_folder(exp, args.archive)
+    log_file = setup_logging(exp, opt.name, rank)
+    if rank == 0:
         command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
-        if rank == 0:
-            (exp / f"{opt.name}.yml").write_text(dump_options(opt, command), encoding="utf-8")
-        device = pick_device(opt, local_rank)
-        logger.info("realsr %s, torch %s, Python %s, device %s, %d process(es); log %s", __version__,
-                    torch.__version__, platform.python_version(), device, world, log_file)
-        trainer = Trainer(opt, device, rank, world, exp)
-        if resume_path is not None:
-            state = checkpoint.latest_state(resume_path.parent) if args.auto_resume else (resume_path, checkpoint.load_state(resume_path))
-            if state is None:
-                raise TrainingError(f"no training state in {resume_path.parent} loads completely")
-            trainer.load_state_dict(state[1])
-            logger.info("resumed from %s (iteration %d, epoch %d)", state[0], trainer.iteration, trainer.epoch)
-        outcome = trainer.train()
-    except (OptionError, TrainingError, WeightFileError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        atomic.write_text(exp / f"{opt.name}.yml", dump_options(opt, command))
+    logger.info("realsr %s, torch %s, Python %s, device %s, %d process(es); log %s", __version__,
+                torch.__version__, platform.python_version(), device, world, log_file)
+    logger.info("%s", policy.describe())
+    trainer.attach_run_folder(exp)
+    if found is not None:
+        trainer.load_state_dict(found[1])
+        logger.info("resumed from %s (iteration %d, epoch %d)", found[0], trainer.iteration, trainer.epoch)
+    outcome = trainer.train()
     if rank == 0:
         _summary(trainer, outcome)
     return 0

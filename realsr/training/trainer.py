@@ -15,6 +15,7 @@ import copy
 import inspect
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -36,6 +37,7 @@ from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..losses import build_loss
 from ..options import Options
+from ..resources import ThreadGovernor, ThreadPolicy, available_cores, decide
 from ..errors import OptionError, suggest
 from ..schema import to_dict
 from ..seeding import derive_seed, generator
@@ -71,8 +73,11 @@ def build_optimizer(params: list[nn.Parameter], opt: dict[str, Any], path: str) 
             raise OptionError(f"{path}.{key}", f"{kind} takes no argument {key!r}.", suggest(key, accepted))
     if "lr" not in kwargs:
         raise OptionError(f"{path}.lr", "a learning rate is required")
-    kwargs["lr"] = float(kwargs["lr"])
-    return OPTIMIZERS[kind](params, **kwargs)
+    try:
+        kwargs["lr"] = float(kwargs["lr"])
+        return OPTIMIZERS[kind](params, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise OptionError(path, f"{kind} refuses these settings: {err}") from None
 
 
 def pick_device(opt: Options, local_rank: int) -> torch.device:
@@ -98,8 +103,10 @@ class Trainer:
     """
 
     def __init__(self, opt: Options, device: torch.device, rank: int = 0, world: int = 1,
-                 exp_dir: Path | None = None):
+                 exp_dir: Path | None = None, threads: ThreadPolicy | None = None):
         self.opt, self.device, self.rank, self.world, self.exp = opt, device, rank, world, exp_dir
+        self.threads = threads or decide(available_cores(), None, {}, None)
+        self.governor = ThreadGovernor((torch.get_num_threads(), 1)) if device.type == "cpu" else None
         self.seed = int(opt.manual_seed or 0)
         self.gan = opt.stage == "esrgan"
         self.iteration, self.epoch, self.batches_in_epoch = 0, 0, 0
@@ -113,8 +120,20 @@ class Trainer:
         self._build_data()
         if (opt.logger.wandb or {}).get("project"):
             logger.warning("logger.wandb is not supported; use the TensorBoard logs in tb_logger/")
-        self.board = Board(exp_dir / "tb_logger" if exp_dir is not None and rank == 0 and opt.logger.use_tb_logger
-                           and not opt.name.startswith("debug_") else None)
+        self.board = Board(None)
+        if exp_dir is not None:
+            self.attach_run_folder(exp_dir)
+
+    def attach_run_folder(self, exp: Path) -> None:
+        """Write into ``exp`` from now on (validation images, TensorBoard, checkpoints). The trainer
+        is built first, so every configuration error surfaces before the run folder exists."""
+        self.exp = exp
+        if self.validator is not None:
+            self.validator.folder = exp / "visualization"
+            self.validator.save_img = self.opt.val.save_img
+            self.validator.grid_images = self.opt.val.grid_images
+        self.board = Board(exp / "tb_logger" if self.rank == 0 and self.opt.logger.use_tb_logger
+                           and not self.opt.name.startswith("debug_") else None)
 
     # ------------------------------------------------------------------ construction
     def _build_networks(self) -> None:
@@ -170,7 +189,10 @@ class Trainer:
     def _build_data(self) -> None:
         opt = self.opt
         ds_opt = opt.datasets["train"]
-        self.dataset = build_dataset(ds_opt, opt.scale, train=True)
+        try:
+            self.dataset = build_dataset(ds_opt, opt.scale, train=True)
+        except (ValueError, FileNotFoundError) as err:
+            raise OptionError("datasets.train", str(err)) from None
         self.pipeline = None
         if opt.high_order_degradation:
             sharpen = True if self.gan else opt.gt_usm
@@ -191,15 +213,17 @@ class Trainer:
         if opt.val is None or "val" not in opt.datasets or self.rank != 0:
             return None
         ds_opt = opt.datasets["val"]
-        folder = (self.exp or Path(".")) / "visualization"  # written only when there is a run folder
-        dataset = build_dataset(ds_opt, opt.scale, train=False)
-        if ds_opt.type in ("SyntheticDataset", "RealESRGANDataset"):
-            pairs = self._synthetic_pairs(dataset)
-        else:
-            pairs = [dataset[i] for i in range(len(dataset))]
-            pairs = [{"lq": p["lq"][None], "gt": p["gt"][None], "name": p["gt_path"]} for p in pairs]
-        return Validator(pairs, opt.val.metrics, opt.scale, folder, opt.val.save_img and self.exp is not None,
-                         opt.val.grid_images if self.exp is not None else 0)
+        try:
+            dataset = build_dataset(ds_opt, opt.scale, train=False)
+            if ds_opt.type in ("SyntheticDataset", "RealESRGANDataset"):
+                pairs = self._synthetic_pairs(dataset)
+            else:
+                pairs = [dataset[i] for i in range(len(dataset))]
+                pairs = [{"lq": p["lq"][None], "gt": p["gt"][None], "name": p["gt_path"]} for p in pairs]
+        except (ValueError, FileNotFoundError) as err:  # e.g. images too small for the degradations
+            raise OptionError("datasets.val", str(err)) from None
+        # nothing is written until a run folder is attached (attach_run_folder)
+        return Validator(pairs, opt.val.metrics, opt.scale, Path("visualization"), False, 0)
 
     def _synthetic_pairs(self, dataset) -> list[dict[str, Any]]:
         """A fixed validation set from GT-only images: each degraded once with the training
@@ -224,7 +248,8 @@ class Trainer:
         if self.pipeline is None:
             lq = batch["lq"].to(self.device, non_blocking=True)
             return {"lq": lq, "gt": gt, "gt_usm": usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius)}
-        result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
+        with self.governor or contextlib.nullcontext():
+            result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
         self.trace = result.trace
         pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
         if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
@@ -340,7 +365,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def make_loader(self) -> DataLoader:
         ds = self.opt.datasets["train"]
-        workers = ds.num_worker_per_gpu
+        workers = self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
         return DataLoader(self.dataset, batch_sampler=BatchSampler(self.sampler, self.batch_size, drop_last=True),
                           num_workers=workers, worker_init_fn=self.seeder if workers else None,
                           pin_memory=ds.pin_memory and self.device.type == "cuda",
@@ -399,7 +424,12 @@ class Trainer:
             return
 
         def handler(signum, frame):  # noqa: ARG001
+            if self.stop_signal is not None:  # the second one: stop now, the last saved state stays as it was
+                raise KeyboardInterrupt
             self.stop_signal = signum
+            if self.rank == 0:
+                os.write(2, f"\nstopping after iteration {self.iteration + 1}, then saving a training state "
+                            "(press Ctrl-C again to stop at once without saving)\n".encode())
 
         previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -458,21 +488,26 @@ class Trainer:
         return results
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (loads with ``weights_only=True``)."""
+    def state_dict(self, networks: bool = True) -> dict[str, Any]:
+        """Everything needed to continue exactly (loads with ``weights_only=True``).
+
+        ``networks=False`` leaves out the network weights (:meth:`save` stores them once, in the
+        model files the state then names).
+        """
         state = {
             "iter": self.iteration, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch,
-            "net_g": cpu_state_dict(self.net_g),
             "optimizers": [o.state_dict() for o in self.optimizers],
             "scaler": self.scaler.state_dict(),
             "rng": checkpoint.rng_states(),
             "best": self.best, "nan_streak": self.nan_streak, "bad_files": sorted(self.bad_files),
             "options": to_dict(self.opt),
         }
-        if self.net_g_ema is not None:
-            state["net_g_ema"] = cpu_state_dict(self.net_g_ema)
-        if self.net_d is not None:
-            state["net_d"] = cpu_state_dict(self.net_d)
+        nets = {"net_g": self.net_g, "net_g_ema": self.net_g_ema, "net_d": self.net_d}
+        if networks:
+            state.update({key: cpu_state_dict(net) for key, net in nets.items() if net is not None})
+        else:
+            state["networks"] = checkpoint.network_files(self.iteration, self.net_g_ema is not None,
+                                                         self.net_d is not None)
         if self.pipeline is not None:
             state["pool"] = self.pool.state_dict()
         return state
@@ -507,7 +542,7 @@ class Trainer:
                 save_network(models / f"net_g_{tag}{suffix}", self.net_g, self.net_g_ema)
                 if self.net_d is not None:
                     save_network(models / f"net_d_{tag}{suffix}", self.net_d)
-        checkpoint.save_state(self.state_dict(), self.exp / "training_states", iteration)
+        checkpoint.save_state(self.state_dict(networks=False), self.exp / "training_states", iteration)
         checkpoint.prune(self.exp, self.opt.logger.keep_checkpoints)
         logger.info("saved models and training state at iteration %d", iteration)
 

@@ -47,6 +47,20 @@ def test_state_dict_round_trip_continues_identically():
         assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"])
 
 
+def test_8bit_values_are_stored_as_uint8_and_restored_bit_exactly():
+    gen = torch.Generator().manual_seed(2)
+    pool = TrainingPairPool(4)
+    lq = torch.randint(0, 256, (4, 3, 2, 2), generator=gen).float() / 255  # on the 8-bit grid
+    gt = torch.rand(4, 3, 8, 8, generator=gen)  # not on it (like USM-sharpened GT)
+    pool.swap({"lq": lq, "gt": gt}, gen)
+    state = pool.state_dict()
+    assert state["uint8"] == ["lq"] and state["store"]["lq"].dtype == torch.uint8
+    assert state["store"]["gt"].dtype == torch.float32
+    restored = TrainingPairPool(4)
+    restored.load_state_dict(state)
+    assert torch.equal(restored.store["lq"], lq) and torch.equal(restored.store["gt"], gt)
+
+
 def test_pool_errors():
     gen = torch.Generator()
     with pytest.raises(ValueError, match="queue_size"):

@@ -64,7 +64,7 @@ def test_perceptual_loss_loads_torchvision_weight_file_by_path(tmp_path):
 
 
 def test_missing_vgg_weights_say_where_to_get_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"vgg19-dcbb9e9d.pth.*vgg_weights"):
+    with pytest.raises(OSError, match=r"vgg19-dcbb9e9d.pth.*vgg_weights"):
         PerceptualLoss(LAYERS, vgg_weights=tmp_path / "none.pth")
 
 

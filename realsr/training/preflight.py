@@ -1,0 +1,247 @@
+"""Preflight: everything a training configuration needs, checked before the run folder exists.
+
+:func:`preflight` looks at the data (folders, a sample of ``meta_info`` entries resolved against
+``dataroot_gt``, LMDB files, a few images actually decoded), the weight files (pretrained
+networks, VGG19 for the perceptual loss) with where each one comes from, the batch size against
+the dataset, the image sizes against the degradations, the network's scale against ``scale``,
+and the experiments folder. It returns every problem it finds, so one run names them all
+(``python train.py -opt FILE --check`` runs only this).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from degradations.pipeline import RealESRGANDegradation
+
+from ..archs import build_network
+from ..archs.vgg import VGG_URLS, default_weight_paths
+from ..data.sources import ImageReader, lmdb_keys, read_meta_info
+from ..errors import UserError
+from ..imageio import ImageReadError, scan_folder
+from ..inference.zoo import MODELS
+from ..options import GT_DATASETS, PAIRED_DATASETS, DatasetOptions, Options
+
+logger = logging.getLogger(__name__)
+_SAMPLE = 5  # meta_info entries and images checked per dataset
+_STAGE1_OUTPUTS = {"RealESRNet_x4plus.pth": "options/realesrnet_x4.yml", "RealESRNet_x2plus.pth": "options/realesrnet_x2.yml"}
+
+
+class PreflightError(UserError):
+    """One or more prerequisites of a training configuration are missing; the message lists all."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(str(source), f"{len(problems)} problem(s) to fix before training:\n{listed}")
+
+
+def preflight(opt: Options) -> list[str]:
+    """Every problem of ``opt`` that would stop training later; empty when ready to run."""
+    problems: list[str] = []
+    sizes: dict[str, int] = {}
+    for phase, ds in opt.datasets.items():
+        count = _check_dataset(f"datasets.{phase}", ds, problems)
+        if count is not None:
+            sizes[phase] = count
+    train = opt.datasets.get("train")
+    if train is not None and "train" in sizes:
+        share = sizes["train"] * train.dataset_enlarge_ratio // max(1, opt.world_size or 1)
+        if train.batch_size_per_gpu > share:
+            problems.append(f"datasets.train.batch_size_per_gpu: {train.batch_size_per_gpu} is larger than the "
+                            f"{share} training images per process; lower it or add images")
+    problems += _check_weights(opt)
+    problems += _check_sizes(opt)
+    problems += _check_scale(opt)
+    problems += _check_experiments(opt)
+    return problems
+
+
+def _resolve(root: Path, name: str) -> bool:
+    return (root / name).is_file()
+
+
+def _spread(items: list, n: int = _SAMPLE) -> list:
+    if len(items) <= n:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
+
+
+def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | None:
+    """Problems of one dataset entry appended to ``problems``; returns its image count if known."""
+    if ds.type == "SyntheticDataset":
+        return ds.num_images
+    roots = ["dataroot_gt"] + (["dataroot_lq"] if ds.type in PAIRED_DATASETS else [])
+    ok = True
+    for name in roots:
+        value = getattr(ds, name)
+        if value is None:
+            problems.append(f"{key}.{name}: {ds.type} needs it")
+            ok = False
+        elif not Path(value).expanduser().is_dir():
+            problems.append(f"{key}.{name}: {value}: no such folder (see the README, 'Train on real data', for the "
+                            "layout and tools/prepare_dataset.py)")
+            ok = False
+    if not ok:
+        return None
+    root = Path(ds.dataroot_gt).expanduser()
+    if ds.io_backend.type == "lmdb":
+        for name in roots:
+            folder = Path(getattr(ds, name)).expanduser()
+            for needed in ("data.mdb", "meta_info.txt"):
+                if not (folder / needed).is_file():
+                    problems.append(f"{key}.{name}: {folder} has no {needed}; not an LMDB made by "
+                                    "tools/create_lmdb.py")
+                    return None
+        try:
+            names = lmdb_keys(root)
+        except (UserError, ValueError, OSError) as err:
+            problems.append(f"{key}.dataroot_gt: {err}")
+            return None
+        return _check_reads(key, ImageReader(root, "lmdb"), names, problems)
+    listing = ds.meta_info_file or ds.meta_info
+    if listing is not None:
+        path = Path(listing).expanduser()
+        which = "meta_info_file" if ds.meta_info_file else "meta_info"
+        if not path.is_file():
+            problems.append(f"{key}.{which}: {listing}: no such file (tools/generate_meta_info.py writes it)")
+            return None
+        paired = ds.type == "RealESRGANPairedDataset" and ds.meta_info is not None
+        try:
+            entries = read_meta_info(path, paired=paired)
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            problems.append(f"{key}.{which}: {err}")
+            return None
+        names = [e[0] if isinstance(e, tuple) else e for e in entries]
+        missing = [n for n in _spread(names) if not _resolve(root, n)]
+        if missing:
+            problems.append(_unresolved(key, which, listing, root, missing, len(names)))
+            return len(names)
+        return _check_reads(key, ImageReader(root), names, problems)
+    try:
+        names = scan_folder(root)
+    except ImageReadError as err:
+        problems.append(f"{key}.dataroot_gt: {err.reason if err.key else err}")
+        return None
+    return _check_reads(key, ImageReader(root), names, problems)
+
+
+def _unresolved(key: str, which: str, listing: str, root: Path, missing: list[str], total: int) -> str:
+    """The message for meta_info entries that are not under ``dataroot_gt``, with the likely fix."""
+    first = missing[0]
+    head = first.split("/", 1)[0]
+    fix = "regenerate it with tools/generate_meta_info.py -i <the image folder> and set dataroot_gt to that folder"
+    if head == root.name and _resolve(root.parent, first):
+        fix = (f"its lines already start with '{head}/': set dataroot_gt: {root.parent}, or regenerate the file "
+               f"with tools/generate_meta_info.py -i {root}")
+    elif _resolve(root, first.split("/", 1)[-1]):
+        fix = f"its lines carry an extra '{head}/' prefix; regenerate it with tools/generate_meta_info.py -i {root}"
+    return (f"{key}.{which}: {listing} lists {total} images, but e.g. {first!r} is not under dataroot_gt "
+            f"{root}; {fix}")
+
+
+def _check_reads(key: str, reader: ImageReader, names: list[str], problems: list[str]) -> int:
+    """Decode a few images; every one failing is a problem (some failing is left to training)."""
+    failures = []
+    for name in _spread(names, 3):
+        try:
+            reader.read(name)
+        except (UserError, OSError, ValueError) as err:
+            failures.append(str(err))
+    reader.close()
+    if failures and len(failures) == len(_spread(names, 3)):
+        problems.append(f"{key}: none of the sampled images could be read, e.g. {failures[0]}")
+    return len(names)
+
+
+def _weight_origin(path: str) -> str:
+    name = Path(path).name
+    hints = []
+    for zoo_name, model in MODELS.items():
+        for url, file in zip(model.urls, model.files):
+            if file == name:
+                hints.append(f"download {url} (or: python inference.py -n {zoo_name} --download)")
+    if name in _STAGE1_OUTPUTS:
+        hints.append(f"or train stage 1 first (python train.py -opt {_STAGE1_OUTPUTS[name]}) and point it at "
+                     "experiments/<name>/models/net_g_latest.pth")
+    if "experiments" in Path(path).parts:
+        hints.append("it is the output of an earlier training run: train that run first")
+    return "; ".join(hints) or "check the path, or set it to ~ to start from random weights"
+
+
+def _check_weights(opt: Options) -> list[str]:
+    problems = []
+    for key in ("pretrain_network_g", "pretrain_network_d"):
+        value = getattr(opt.path, key)
+        if value is not None and not Path(value).expanduser().is_file():
+            problems.append(f"path.{key}: {value}: no such file; {_weight_origin(value)}")
+    percep = opt.train.perceptual_opt
+    if percep and percep.get("pretrained", True) and not percep.get("download", False):
+        vgg = percep.get("vgg_type", "vgg19")
+        given = percep.get("vgg_weights")
+        places = [Path(given).expanduser()] if given else default_weight_paths(vgg)
+        if not any(p.is_file() for p in places):
+            problems.append(f"train.perceptual_opt: the {vgg} weights are not in {' or '.join(map(str, places))}; "
+                            f"download {VGG_URLS.get(vgg, '')} there, or set train.perceptual_opt.vgg_weights "
+                            "to the file (or download: true on a machine with internet)")
+    return problems
+
+
+def _check_sizes(opt: Options) -> list[str]:
+    problems = []
+    train = opt.datasets.get("train")
+    if train is None or not opt.high_order_degradation or train.type not in GT_DATASETS:
+        return problems
+    side = train.image_size if train.type == "SyntheticDataset" else train.crop_pad_size
+    if side < opt.gt_size:
+        what = "image_size" if train.type == "SyntheticDataset" else "crop_pad_size"
+        problems.append(f"datasets.train.{what}: {side} is smaller than gt_size {opt.gt_size}")
+        return problems
+    try:
+        RealESRGANDegradation(opt.degradation, opt.scale, opt.gt_size).check_size(side - side % opt.scale,
+                                                                                 side - side % opt.scale)
+    except ValueError as err:
+        problems.append(f"gt_size / degradations: {err}")
+    val = opt.datasets.get("val")
+    if val is not None and val.type in GT_DATASETS and val.type == "SyntheticDataset":
+        vside = val.image_size - val.image_size % opt.scale
+        try:
+            RealESRGANDegradation(opt.degradation, opt.scale, None).check_size(vside, vside)
+        except ValueError as err:
+            problems.append(f"datasets.val.image_size: {err}")
+    return problems
+
+
+def _check_scale(opt: Options) -> list[str]:
+    """Build ``network_g`` on the CPU and check that it upscales by ``scale``."""
+    try:
+        net = build_network(opt.network_g, "network_g").eval()
+    except (UserError, ValueError, TypeError) as err:
+        return [str(err)]
+    in_ch = int(opt.network_g.get("num_in_ch", 3))
+    side = 16
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(1, in_ch, side, side))
+    except RuntimeError as err:
+        return [f"network_g: a test forward pass failed ({str(err).splitlines()[0]})"]
+    out = out[-1] if isinstance(out, (list, tuple)) else out
+    if out.shape[-1] != side * opt.scale:
+        return [f"scale: {opt.scale}, but network_g ({opt.network_g.get('type')}) upscales by "
+                f"{out.shape[-1] / side:g}; make them agree"]
+    return []
+
+
+def _check_experiments(opt: Options) -> list[str]:
+    root = Path(opt.path.experiments_root or "experiments").expanduser()
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return [f"path.experiments_root: {probe} is a file, not a folder"]
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return [f"path.experiments_root: {probe} is not writable; set path.experiments_root to a writable folder"]
+    return []
