@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from .. import imageio
 from ..archs import build_network
-from ..weights import blend_state_dicts, compare, load_state_dict_file, WeightLoadError
+from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_state_dict_file
 from .tiling import upscale
 from .zoo import detect_arch
 
@@ -34,7 +34,12 @@ def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None 
     """
     states = [load_state_dict_file(p, "params_ema") for p in paths]
     state = states[0] if len(states) == 1 else blend_state_dicts(states, list(weights or []))
-    detected, scale = detect_arch(state)
+    try:
+        detected, scale = detect_arch(state)
+    except WeightFileError as err:
+        if arch is None:
+            raise WeightFileError(str(paths[0]), str(err)) from None
+        detected, scale = {}, 0
     opts = dict(arch) if arch is not None else detected
     if arch is not None:
         scale = int(arch.get("scale", arch.get("upscale", scale)))

@@ -75,6 +75,11 @@ def build_optimizer(params: list[nn.Parameter], opt: dict[str, Any], path: str) 
         raise OptionError(f"{path}.lr", "a learning rate is required")
     try:
         kwargs["lr"] = float(kwargs["lr"])
+    except (TypeError, ValueError):
+        raise OptionError(f"{path}.lr", f"expected a number, got {kwargs['lr']!r}") from None
+    if not math.isfinite(kwargs["lr"]) or kwargs["lr"] < 0:
+        raise OptionError(f"{path}.lr", f"must be a finite number >= 0, got {kwargs['lr']}")
+    try:
         return OPTIMIZERS[kind](params, **kwargs)
     except (TypeError, ValueError) as err:
         raise OptionError(path, f"{kind} refuses these settings: {err}") from None
