@@ -28,6 +28,9 @@ from ..options import GT_DATASETS, PAIRED_DATASETS, DatasetOptions, Options
 logger = logging.getLogger(__name__)
 _SAMPLE = 5  # meta_info entries and images checked per dataset
 _STAGE1_OUTPUTS = {"RealESRNet_x4plus.pth": "options/realesrnet_x4.yml", "RealESRNet_x2plus.pth": "options/realesrnet_x2.yml"}
+# runs of the shipped recipes whose models other recipes start from: run name -> (recipe, released file)
+_SHIPPED_RUNS = {"train_RealESRNetx4plus_1000k_B12G4": ("options/realesrnet_x4.yml", "RealESRNet_x4plus.pth"),
+                 "train_RealESRNetx2plus_1000k_B12G4": ("options/realesrnet_x2.yml", None)}
 
 
 class PreflightError(UserError):
@@ -85,7 +88,12 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
             problems.append(f"{key}.{name}: {value}: no such folder (see the README, 'Train on real data', for the "
                             "layout and tools/prepare_dataset.py)")
             ok = False
+    listing = ds.meta_info_file or ds.meta_info
     if not ok:
+        if listing is not None and not Path(listing).expanduser().is_file():
+            which = "meta_info_file" if ds.meta_info_file else "meta_info"
+            problems.append(f"{key}.{which}: {listing}: no such file (tools/prepare_dataset.py or "
+                            "tools/generate_meta_info.py writes it)")
         return None
     root = Path(ds.dataroot_gt).expanduser()
     if ds.io_backend.type == "lmdb":
@@ -102,7 +110,6 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
             problems.append(f"{key}.dataroot_gt: {err}")
             return None
         return _check_reads(key, ImageReader(root, "lmdb"), names, problems)
-    listing = ds.meta_info_file or ds.meta_info
     if listing is not None:
         path = Path(listing).expanduser()
         which = "meta_info_file" if ds.meta_info_file else "meta_info"
@@ -167,8 +174,18 @@ def _weight_origin(path: str) -> str:
     if name in _STAGE1_OUTPUTS:
         hints.append(f"or train stage 1 first (python train.py -opt {_STAGE1_OUTPUTS[name]}) and point it at "
                      "experiments/<name>/models/net_g_latest.pth")
-    if "experiments" in Path(path).parts:
-        hints.append("it is the output of an earlier training run: train that run first")
+    parts = Path(path).parts
+    if "experiments" in parts and parts.index("experiments") + 1 < len(parts):
+        run = parts[parts.index("experiments") + 1]
+        if run in _SHIPPED_RUNS:
+            recipe, released = _SHIPPED_RUNS[run]
+            url = next((u for m in MODELS.values() for u, f in zip(m.urls, m.files) if f == released), "")
+            hint = f"it is the output of stage 1: run python train.py -opt {recipe} first"
+            if released:
+                hint += f", or start from the released {released} ({url}) by setting path.pretrain_network_g to it"
+            hints.append(hint)
+        else:
+            hints.append(f"it is the output of the training run {run!r}: train that run first")
     return "; ".join(hints) or "check the path, or set it to ~ to start from random weights"
 
 

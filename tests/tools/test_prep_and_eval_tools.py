@@ -204,3 +204,30 @@ def test_evaluate_adds_niqe_with_a_parameter_file(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["mean"]["psnr"] == float("inf") and result["mean"]["niqe"] > 0
     assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--niqe_params", str(tmp_path / "none.npz")]) == 2
+
+
+def test_prepare_dataset_feeds_the_shipped_recipe_and_resumes(tmp_path, capsys):
+    from realsr.data.synthetic import synthetic_scene
+    from realsr.training.cli import main as train_main
+
+    for folder, n in (("DF2K_HR", 2), ("OST", 1)):
+        (tmp_path / "raw" / folder).mkdir(parents=True)
+        for i in range(n):
+            img = (synthetic_scene(300, i + 7 * n)[..., ::-1] * 255).round().astype(np.uint8)
+            cv2.imwrite(str(tmp_path / "raw" / folder / f"{i:04d}.png"), img)
+    out = tmp_path / "DF2K"
+    args = ["-i", str(tmp_path / "raw" / "DF2K_HR"), str(tmp_path / "raw" / "OST"), "-o", str(out),
+            "--crop_size", "128", "--step", "96"]
+    assert tool("prepare_dataset")(args) == 0
+    meta = out / "meta_info" / "meta_info_DF2Kmultiscale+OST_sub.txt"
+    lines = meta.read_text().splitlines()
+    assert lines and all((out / line).is_file() for line in lines)  # resolve against dataroot_gt = out
+    assert {line.split("/")[0] for line in lines} == {"DF2K_HR_sub", "DF2K_HR_multiscale_sub", "OST_sub",
+                                                      "OST_multiscale_sub"}
+    capsys.readouterr()
+    assert tool("prepare_dataset")(args) == 0  # a second run finds everything done
+    assert "already done" in capsys.readouterr().out and meta.read_text().splitlines() == lines
+    check = ["-opt", "options/realesrnet_x4.yml", "--check", "--set", f"datasets.train.dataroot_gt={out}",
+             "--set", f"datasets.train.meta_info={meta}", "--set", "datasets.train.crop_pad_size=128",
+             "--set", "gt_size=128"]
+    assert train_main(check) == 0, capsys.readouterr().err

@@ -1,0 +1,131 @@
+"""Prepare training data in one command: HR folders -> multiscale copies -> sub-images -> meta_info.
+
+    python tools/prepare_dataset.py -i datasets/DF2K/DF2K_HR datasets/DF2K/OST -o datasets/DF2K
+    python tools/prepare_dataset.py -i my_photos -o datasets/mine --no_multiscale      (your own photos)
+    python tools/prepare_dataset.py -i datasets/DF2K/DF2K_HR -o datasets/DF2K --lmdb   (an LMDB instead)
+
+For every input folder NAME, written under the output folder (the options' ``dataroot_gt``):
+``NAME_multiscale/`` (Real-ESRGAN's copies at 0.75, 1/2, 1/3 and a 400-px short side; skipped with
+--no_multiscale), ``NAME_sub/`` and ``NAME_multiscale_sub/`` (overlapping --crop_size crops), then
+one meta_info file listing every crop relative to the output folder — by default
+``meta_info/meta_info_DF2Kmultiscale+OST_sub.txt``, the file the shipped options read — or, with
+--lmdb, one LMDB ``train_sub.lmdb`` holding them all. Interrupted runs continue where they
+stopped (``.prepare_progress.json`` records the images done). Prints the option lines to use.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .. import atomic
+from ..errors import EXIT_PARTIAL, check, run_cli
+from ..imageio import scan_folder
+from ..prep import parallel_map
+from ..prep.lmdb_writer import verify_lmdb, write_lmdb
+from ..prep.metainfo import gt_lines
+from ..prep.multiscale import process
+from ..prep.subimages import crop_image
+
+DEFAULT_META = "meta_info/meta_info_DF2Kmultiscale+OST_sub.txt"
+PROGRESS = ".prepare_progress.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 1 some images failed (listed, left out), 2 usage or file error."""
+    return run_cli(_main, argv)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-i", "--input", nargs="+", required=True, type=Path, help="folders of HR images")
+    p.add_argument("-o", "--output", required=True, type=Path, help="dataset folder (the options' dataroot_gt)")
+    p.add_argument("--no_multiscale", action="store_true", help="skip the multiscale copies")
+    p.add_argument("--crop_size", type=int, default=400, help="sub-image side (default 400, as Real-ESRGAN)")
+    p.add_argument("--step", type=int, default=200, help="stride between sub-images (default 200)")
+    p.add_argument("--thresh_size", type=int, default=0, help="smallest border margin that gets its own crop")
+    p.add_argument("--meta_info", default=DEFAULT_META, help=f"meta_info path under the output (default {DEFAULT_META})")
+    p.add_argument("--lmdb", action="store_true", help="pack every crop into <output>/train_sub.lmdb instead")
+    p.add_argument("--n_thread", type=int, default=2, help="worker processes (default 2)")
+    return p.parse_args(argv)
+
+
+def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str]], ledger: Path,
+              n_thread: int) -> list[str]:
+    """Apply ``work`` to the sources not yet done; record each finished one; return problems."""
+    done = set(progress.setdefault(what, []))
+    todo = [p for p in sources if str(p) not in done]
+    if not todo:
+        print(f"{what}: all {len(sources)} image(s) already done")
+        return []
+    print(f"{what}: {len(todo)} image(s) ({len(sources) - len(todo)} already done)")
+    problems = []
+    for path, (_, problem) in zip(todo, parallel_map(work, todo, n_thread)):
+        if problem:
+            problems.append(problem)
+        progress[what].append(str(path))
+    atomic.write_text(ledger, json.dumps(progress))
+    return problems
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parse_args(argv)
+    for folder in args.input:
+        check(folder.is_dir(), "-i/--input", f"{folder}: no such folder")
+    check(len({f.name for f in args.input}) == len(args.input), "-i/--input", "input folders need distinct names")
+    check(args.crop_size >= 16, "--crop_size", f"must be >= 16, got {args.crop_size}")
+    check(args.step >= 1, "--step", f"must be >= 1, got {args.step}")
+    check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
+    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = out / PROGRESS
+    try:
+        progress = json.loads(ledger.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        progress = {}
+    problems: list[str] = []
+    sub_folders = []
+    for folder in args.input:
+        name = folder.name
+        sources = {"": [folder / n for n in scan_folder(folder)]}
+        if not args.no_multiscale:
+            multi = out / f"{name}_multiscale"
+            multi.mkdir(exist_ok=True)
+            problems += _run_step(f"{name}: multiscale", functools.partial(process, output=multi, short_side=400),
+                                  sources[""], progress, ledger, args.n_thread)
+            sources["_multiscale"] = [multi / n for n in scan_folder(multi)] if any(multi.iterdir()) else []
+        for tag, paths in sources.items():
+            sub = out / f"{name}{tag}_sub"
+            sub.mkdir(exist_ok=True)
+            work = functools.partial(crop_image, output=sub, crop=args.crop_size, step=args.step,
+                                     thresh=args.thresh_size, compression=3)
+            problems += _run_step(f"{name}{tag}: sub-images", work, paths, progress, ledger, args.n_thread)
+            sub_folders.append(sub)
+    sub_folders = [s for s in sub_folders if any(s.iterdir())]
+    check(bool(sub_folders), "-i/--input", "no sub-images were made (are the images smaller than --crop_size?)")
+    names = [line for line, _ in gt_lines(sub_folders, [out] * len(sub_folders))]
+    if args.lmdb:
+        target = out / "train_sub.lmdb"
+        with tqdm(total=len(names), unit="img", desc="LMDB") as bar:
+            write_lmdb(out, names, target, progress=lambda: bar.update(1))
+        bad = verify_lmdb(out, names, target)
+        check(not bad, str(target), f"{len(bad)} keys do not read back equal, e.g. {bad[:3]}")
+        print(f"{len(names)} sub-images in {target}\nin the options (datasets.train):\n"
+              f"  dataroot_gt: {target}\n  io_backend: {{type: lmdb}}\n  meta_info: ~")
+    else:
+        meta = out / args.meta_info
+        atomic.write_text(meta, "\n".join(names) + "\n")
+        print(f"{len(names)} sub-images listed in {meta}\nin the options (datasets.train):\n"
+              f"  dataroot_gt: {out}\n  meta_info: {meta}")
+    small = [p for p in problems if p.endswith(f"smaller than the crop size {args.crop_size}")]
+    problems = [p for p in problems if p not in small]
+    if small:
+        print(f"{len(small)} image(s) smaller than --crop_size {args.crop_size} gave no sub-image (expected for "
+              "the smallest multiscale copies)")
+    for problem in problems:
+        print(f"left out: {problem}")
+    return EXIT_PARTIAL if problems else 0
