@@ -5,24 +5,27 @@ the paired crop (GT 400 -> 256 / LQ 64 at x4) and the pool swap; prints pairs/s 
 breakdown. Example::
 
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --json
+    python benchmarks/bench_degradations.py --batch-size 12 --device cpu --busy 2   (quiet, busy, ratio)
+
+On the CPU, synthesis runs under the same :class:`realsr.resources.ThreadGovernor` as training
+(``--no-governor`` to measure a fixed thread count).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import torch
+from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool  # noqa: E402
-from degradations import compose  # noqa: E402
-from degradations.functional import usm_sharp  # noqa: E402
-from realsr.data.synthetic import synthetic_images  # noqa: E402
+from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool, compose
+from degradations.functional import usm_sharp
+from realsr.data.synthetic import synthetic_images
+from realsr.devices import resolve_device
+from realsr.resources import ThreadGovernor
 
 
 def _sync(device: torch.device) -> None:
@@ -48,22 +51,8 @@ def instrument(degrade: RealESRGANDegradation, device: torch.device, timings: di
             node.apply = timed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=12)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--gt-crop", type=int, default=400, help="GT side before synthesis (crop_pad_size)")
-    parser.add_argument("--gt-size", type=int, default=256)
-    parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--reference-mode", action="store_true", help="per_sample: false")
-    parser.add_argument("--shuffle-prob", type=float, default=0.0)
-    parser.add_argument("--jpeg-backend", default="torch", choices=["torch", "opencv"])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-
-    device = torch.device(args.device)
+def measure(args: argparse.Namespace, device: torch.device) -> dict:
+    """One full measurement: warm-up, USM alone, then timed batches with the per-op breakdown."""
     cfg = DegradationConfig(per_sample=not args.reference_mode, shuffle_prob=args.shuffle_prob,
                             jpeg_backend=args.jpeg_backend)
     degrade = RealESRGANDegradation(cfg, args.scale, args.gt_size)
@@ -71,11 +60,14 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     gt = synthetic_images(args.batch_size, args.gt_crop, gen).to(device)
     timings: dict[str, float] = defaultdict(float)
+    governor = ThreadGovernor((torch.get_num_threads(), 1), period=16) \
+        if device.type == "cpu" and not args.no_governor else None
 
     def step(measure: bool) -> None:
         _sync(device)
         start = time.perf_counter()
-        out = degrade(gt, gen)
+        with governor or contextlib.nullcontext():
+            out = degrade(gt, gen)
         pool.swap({"lq": out.lq, "gt": out.gt, "gt_usm": out.gt_usm}, gen)
         _sync(device)
         if measure:
@@ -85,8 +77,7 @@ def main() -> None:
         step(False)
     timings.clear()
     instrument(degrade, device, timings)
-    # USM alone, measured separately on the same batch.
-    for _ in range(args.iters):
+    for _ in range(args.iters):  # USM alone, measured separately on the same batch
         _sync(device)
         t0 = time.perf_counter()
         usm_sharp(gt)
@@ -99,26 +90,48 @@ def main() -> None:
     breakdown = {"usm": 1000 * usm_total / args.iters}
     breakdown.update({name: 1000 * t / args.iters for name, t in sorted(timings.items())})
     breakdown["other (sampling, routing, quantise, crop, pool)"] = 1000 * per_batch - sum(breakdown.values())
-    result = {
-        "device": str(device),
-        "batch_size": args.batch_size,
-        "gt_crop": args.gt_crop,
-        "gt_size": args.gt_size,
-        "scale": args.scale,
-        "per_sample": cfg.per_sample,
-        "shuffle_prob": cfg.shuffle_prob,
-        "jpeg_backend": cfg.jpeg_backend,
-        "threads": torch.get_num_threads(),
+    return {
         "ms_per_batch": round(1000 * per_batch, 1),
         "pairs_per_s": round(args.batch_size / per_batch, 2),
+        "threads_chosen": governor.choice if governor else torch.get_num_threads(),
         "ms_per_batch_by_op": {k: round(v, 1) for k, v in breakdown.items()},
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--gt-crop", type=int, default=400, help="GT side before synthesis (crop_pad_size)")
+    parser.add_argument("--gt-size", type=int, default=256)
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--reference-mode", action="store_true", help="per_sample: false")
+    parser.add_argument("--shuffle-prob", type=float, default=0.0)
+    parser.add_argument("--jpeg-backend", default="torch", choices=["torch", "opencv"])
+    parser.add_argument("--no-governor", action="store_true", help="keep a fixed thread count on the CPU")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_arguments(parser)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    policy = setup_threads(args)
+    result = {"device": str(device), "batch_size": args.batch_size, "gt_crop": args.gt_crop,
+              "gt_size": args.gt_size, "scale": args.scale, "per_sample": not args.reference_mode,
+              "shuffle_prob": args.shuffle_prob, "jpeg_backend": args.jpeg_backend, "thread_policy": policy,
+              **quiet_and_busy(lambda: measure(args, device), args.busy, "pairs_per_s")}
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
-        print(f"{result['pairs_per_s']} pairs/s ({result['ms_per_batch']} ms per batch of {args.batch_size})")
-        for name, ms in result["ms_per_batch_by_op"].items():
-            print(f"  {name:48s} {ms:8.1f} ms")
+        return
+    print(policy)
+    for phase in ("quiet", "busy"):
+        if phase in result:
+            r = result[phase]
+            print(f"{phase}: {r['pairs_per_s']} pairs/s ({r['ms_per_batch']} ms per batch of {args.batch_size}, "
+                  f"{r['threads_chosen']} thread(s))")
+            for name, ms in r["ms_per_batch_by_op"].items():
+                print(f"  {name:48s} {ms:8.1f} ms")
+    print_ratio(result, "pairs_per_s", "pairs/s")
 
 
 if __name__ == "__main__":
