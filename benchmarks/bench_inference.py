@@ -5,6 +5,7 @@ process so its peak memory (RSS on CPU, allocator peak on CUDA) is its own.
 
     python benchmarks/bench_inference.py --device cpu --json
     python benchmarks/bench_inference.py --device cuda --sizes 256,512,1024 --json
+    python benchmarks/bench_inference.py --networks srvgg --sizes 256 --busy 2     (quiet, busy, ratio)
 """
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
+from contention import add_arguments, busy_processes
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from realsr.archs import build_network  # noqa: E402
-from realsr.inference.upsampler import Upsampler  # noqa: E402
-from realsr.inference.zoo import MODELS  # noqa: E402
+from realsr.archs import build_network
+from realsr.devices import resolve_device
+from realsr.inference.upsampler import Upsampler
+from realsr.inference.zoo import MODELS
+from realsr.resources import apply_thread_policy
 
 NETWORKS = {"srvgg": "realesr-animevideov3", "rrdb": "RealESRGAN_x4plus"}
 
@@ -52,7 +53,7 @@ def run_case(net_key: str, size: int, tile: int, device: str, repeats: int, chan
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--networks", default="srvgg,rrdb")
     parser.add_argument("--sizes", default="128,256", help="square input sides")
     parser.add_argument("--tiles", default="0,128", help="tile sizes (0 = whole image)")
@@ -60,7 +61,10 @@ def main() -> None:
     parser.add_argument("--nchw", action="store_true", help="contiguous NCHW instead of channels-last")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # net:size:tile, run by the parent
+    add_arguments(parser)
     args = parser.parse_args()
+    args.device = str(resolve_device(args.device))
+    policy = apply_thread_policy(args.threads)
     if args.case:
         net_key, size, tile = args.case.split(":")
         print(json.dumps(run_case(net_key, int(size), int(tile), args.device, args.repeats, not args.nchw)))
@@ -71,17 +75,29 @@ def main() -> None:
             for tile in map(int, args.tiles.split(",")):
                 if tile >= size:
                     continue
-                out = subprocess.run([sys.executable, __file__, "--device", args.device, "--repeats",
-                                      str(args.repeats), "--case", f"{net_key}:{size}:{tile}"]
-                                     + (["--nchw"] if args.nchw else []),
-                                     capture_output=True, text=True, check=True)
-                results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                command = [sys.executable, __file__, "--device", args.device, "--repeats", str(args.repeats),
+                           "--case", f"{net_key}:{size}:{tile}"] + (["--nchw"] if args.nchw else []) \
+                    + (["--threads", str(args.threads)] if args.threads else [])
+                row = {}
+                for phase, load in (("quiet", 0), ("busy", args.busy)):
+                    if phase == "busy" and not load:
+                        continue
+                    with busy_processes(load):
+                        out = subprocess.run(command, capture_output=True, text=True, check=True)
+                    row[phase] = json.loads(out.stdout.strip().splitlines()[-1])
+                if "busy" in row:
+                    row["kept"] = round(row["busy"]["mpix_per_s"] / row["quiet"]["mpix_per_s"], 3)
+                results.append(row)
                 if not args.json:
-                    r = results[-1]
-                    print(f"{r['network']:22s} {size:5d}px tile {tile:4d}: {r['mpix_per_s']:.4f} Mpix/s, "
-                          f"{r['seconds']:.2f} s, peak {r['peak_memory_mib']} MiB ({r['memory_kind']})")
+                    r = row["quiet"]
+                    line = (f"{r['network']:22s} {size:5d}px tile {tile:4d}: {r['mpix_per_s']:.4f} Mpix/s, "
+                            f"{r['seconds']:.2f} s, peak {r['peak_memory_mib']} MiB ({r['memory_kind']})")
+                    if "busy" in row:
+                        line += f"; busy ({args.busy}): {row['busy']['mpix_per_s']:.4f} Mpix/s, kept {100 * row['kept']:.0f}%"
+                    print(line)
     if args.json:
-        print(json.dumps({"device": args.device, "threads": torch.get_num_threads(), "results": results}, indent=2))
+        print(json.dumps({"device": args.device, "thread_policy": policy.describe(), "busy_processes": args.busy,
+                          "results": results}, indent=2))
 
 
 if __name__ == "__main__":

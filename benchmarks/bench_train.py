@@ -3,22 +3,24 @@ spent synthesising pairs (degradation + pool), for stage 1 (Real-ESRNet) or stag
 with and without AMP / channels_last. The data loader is left out: one GT batch is reused.
 
     python benchmarks/bench_train.py --device cuda --stage 2 --json
-    python benchmarks/bench_train.py --device cpu --stage 1            (smaller defaults on CPU)
+    python benchmarks/bench_train.py --stage 1                          (best device; smaller defaults on CPU)
+    python benchmarks/bench_train.py --opt options/quickstart.yml --busy 2   (a real options file, quiet and busy)
+
+With ``--opt`` the options file's own data loader feeds every step (nothing is reused).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
+from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from realsr.options import parse_options  # noqa: E402
-from realsr.training.trainer import Trainer  # noqa: E402
+from realsr.devices import resolve_device
+from realsr.options import load_options, parse_options
+from realsr.resources import apply_thread_policy
+from realsr.training.trainer import Trainer
 
 
 def options(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:
@@ -41,6 +43,26 @@ def options(args: argparse.Namespace, amp: str | None, channels_last: bool) -> d
                             "layer_weights": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1, "conv4_4": 1, "conv5_4": 1}},
             gan_opt={"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1})
     return data
+
+
+def measure_options_file(args: argparse.Namespace) -> dict:
+    """it/s of an options file's own training loop (its data loader included), on its device."""
+    opt, _ = load_options(args.opt)
+    device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), key="device")
+    ds = opt.datasets["train"]
+    policy = apply_thread_policy(args.threads, None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
+    trainer = Trainer(opt, device, threads=policy)
+    batches = iter(trainer.make_loader())
+    for i in range(args.warmup + args.iters):
+        if i == args.warmup:
+            start = time.perf_counter()
+        trainer.set_learning_rates(i + 1)
+        trainer.train_step(next(batches), i + 1)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    step = (time.perf_counter() - start) / args.iters
+    return {"iters_per_s": round(1 / step, 3), "ms_per_iter": round(1000 * step, 1),
+            "synthesis_threads": trainer.governor.choice if trainer.governor else None}
 
 
 def measure(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:
@@ -87,37 +109,51 @@ def measure(args: argparse.Namespace, amp: str | None, channels_last: bool) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--stage", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--opt", help="measure this options file's training loop instead of the x4 recipe")
     parser.add_argument("--batch-size", type=int, help="default 12 on GPU, 2 on CPU")
     parser.add_argument("--gt-size", type=int, help="GT patch; default 256 on GPU, 128 on CPU")
     parser.add_argument("--gt-crop", type=int, help="GT side before synthesis; default 400 on GPU, 160 on CPU")
     parser.add_argument("--num-block", type=int, default=23)
-    parser.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU)")
+    parser.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU, 60 with --opt)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
                                            "(channels_last); default fp32 on CPU, all on CUDA")
     parser.add_argument("--json", action="store_true")
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.opt:
+        args.iters = args.iters or 60
+        result = {"options": args.opt, **quiet_and_busy(lambda: measure_options_file(args), args.busy, "iters_per_s")}
+        print(json.dumps(result, indent=2) if args.json else "")
+        if not args.json:
+            print_ratio(result, "iters_per_s", "it/s")
+        return
+    policy = setup_threads(args)
+    args.device = str(resolve_device(args.device))
     gpu = args.device.startswith("cuda")
     args.batch_size = args.batch_size or (12 if gpu else 2)
     args.gt_size = args.gt_size or (256 if gpu else 128)
     args.gt_crop = args.gt_crop or (400 if gpu else 160)
     args.iters = args.iters or (20 if gpu else 3)
     variants = (args.variants or ("fp32,fp32-cl,bf16,bf16-cl,fp16-cl" if gpu else "fp32")).split(",")
-    results = []
+    results = {}
     for v in variants:
         precision, _, cl = v.partition("-")
-        results.append(measure(args, None if precision == "fp32" else precision, cl == "cl"))
+        results[v] = quiet_and_busy(lambda: measure(args, None if precision == "fp32" else precision, cl == "cl"),
+                                    args.busy, "iters_per_s")
         if not args.json:
-            r = results[-1]
+            r = results[v]["quiet"]
             print(f"{v:9s} {r['iters_per_s']:7.3f} it/s  {r['samples_per_s']:7.2f} samples/s  "
                   f"degradation {100 * r['degradation_share']:.0f}% of the step"
                   + (f"  peak {r['peak_memory_gib']} GiB" if r["peak_memory_gib"] else ""))
+            if args.busy:
+                print_ratio(results[v], "iters_per_s", "it/s")
     if args.json:
         print(json.dumps({"device": args.device, "stage": args.stage, "batch_size": args.batch_size,
                           "gt_size": args.gt_size, "gt_crop": args.gt_crop, "num_block": args.num_block,
-                          "threads": torch.get_num_threads(), "results": results}, indent=2))
+                          "thread_policy": policy, "results": results}, indent=2))
 
 
 if __name__ == "__main__":
