@@ -11,6 +11,8 @@ one behind, and :func:`remove_stale_temporaries` clears them at the next start.
 b'hello'
 >>> sorted(p.name for p in folder.iterdir())
 ['a.txt']
+>>> oct((folder / "a.txt").stat().st_mode & 0o777 & ~_umask()) == oct((folder / "a.txt").stat().st_mode & 0o777)
+True
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode open() would
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -67,6 +70,19 @@ def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False)
         p.unlink(missing_ok=True)
         logger.info("removed %s, left by an interrupted write", p)
     return found
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
