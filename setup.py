@@ -20,9 +20,22 @@ setup(
         "lmdb>=1.4",
         "tensorboard>=2.12",
     ],
+    entry_points={"console_scripts": [
+        "realsr-train = realsr.training.cli:main",
+        "realsr-infer = realsr.inference.cli:main",
+        "realsr-preview = realsr.tools.degrade_preview:main",
+        "realsr-prepare = realsr.tools.prepare_dataset:main",
+        "realsr-extract-subimages = realsr.tools.extract_subimages:main",
+        "realsr-generate-multiscale = realsr.tools.generate_multiscale:main",
+        "realsr-generate-meta-info = realsr.tools.generate_meta_info:main",
+        "realsr-create-lmdb = realsr.tools.create_lmdb:main",
+        "realsr-evaluate = realsr.tools.evaluate:main",
+        "realsr-export-onnx = realsr.tools.export_onnx:main",
+        "realsr-interpolate = realsr.tools.interpolate_models:main",
+    ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17"],
+        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5"],
     },
     classifiers=[
         "License :: OSI Approved :: BSD License",

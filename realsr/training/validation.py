@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn as nn
@@ -44,9 +45,23 @@ def grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
     return canvas
 
 
+GRID_COLUMNS = ("LQ (nearest)", "bicubic", "SR", "GT")
+
+
+def header(row: list[np.ndarray], titles: tuple[str, ...], height: int = 22) -> list[np.ndarray]:
+    """A row of white title strips, one per column of ``row`` (same widths), for :func:`grid`."""
+    strips = []
+    for img, title in zip(row, titles):
+        strip = np.full((height, img.shape[1], 3), 255, np.uint8)
+        cv2.putText(strip, title, (4, height - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        strips.append(strip)
+    return strips
+
+
 class Validator:
     """Runs a network over validation pairs ``{lq, gt, name}`` (``(1, 3, h, w)`` tensors in
-    [0, 1]), averages the metrics, saves SR images and a LQ / SR / GT grid.
+    [0, 1]), averages the metrics, saves SR images and a grid with labelled columns
+    LQ (nearest) | bicubic | SR | GT.
 
     Args:
         pairs: the validation pairs (a list, or a loader yielding batch-1 dicts).
@@ -85,13 +100,13 @@ class Validator:
                     write_image(self.folder / name / f"{name}_{iteration}.png", sr_img)
                 if i < self.grid_images:
                     up = F.interpolate(lq, scale_factor=self.scale, mode="nearest")
-                    rows.append([tensor_to_image(up), sr_img, gt_img])
+                    rows.append([tensor_to_image(up), tensor_to_image(bicubic(lq, self.scale)), sr_img, gt_img])
         finally:
             net.train(was_training)
         if self.baseline is None:
             self.baseline = {k: float(np.mean(v)) for k, v in base.items() if v}
         if rows:
-            self.last_grid = grid(rows)
+            self.last_grid = grid([header(rows[0], GRID_COLUMNS)] + rows)
             write_image(self.folder / f"grid_{iteration}.png", self.last_grid)
         return {k: float(np.mean(v)) for k, v in totals.items() if v}
 

@@ -78,7 +78,8 @@ def test_wrong_types_and_impossible_values(edit, key):
     assert error_of(data).key == key
 
 
-def test_missing_dataset_folder_is_reported(tmp_path):
+def test_missing_dataset_folder_is_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the shipped relative paths resolve here, where no datasets/ exists
     data = load_yaml(ROOT / "options" / "realesrnet_x4.yml")
     err = error_of(data)
     assert err.key == "datasets.train.dataroot_gt" and "datasets/DF2K" in str(err)

@@ -227,7 +227,7 @@ def test_prepare_dataset_feeds_the_shipped_recipe_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert tool("prepare_dataset")(args) == 0  # a second run finds everything done
     assert "already done" in capsys.readouterr().out and meta.read_text().splitlines() == lines
-    check = ["-opt", "options/realesrnet_x4.yml", "--check", "--set", f"datasets.train.dataroot_gt={out}",
+    check = ["-opt", str(TOOLS.parent / "options" / "realesrnet_x4.yml"), "--check", "--set", f"datasets.train.dataroot_gt={out}",
              "--set", f"datasets.train.meta_info={meta}", "--set", "datasets.train.crop_pad_size=128",
              "--set", "gt_size=128"]
     assert train_main(check) == 0, capsys.readouterr().err
