@@ -19,8 +19,8 @@ import time
 from collections import defaultdict
 
 import torch
-from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 
+from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool, compose
 from degradations.functional import usm_sharp
 from realsr.data.synthetic import synthetic_images

@@ -17,8 +17,8 @@ import sys
 import time
 
 import torch
-from contention import add_arguments, busy_processes
 
+from contention import add_arguments, busy_processes
 from realsr.archs import build_network
 from realsr.devices import resolve_device
 from realsr.inference.upsampler import Upsampler

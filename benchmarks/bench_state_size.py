@@ -13,8 +13,8 @@ import io
 import json
 
 import torch
-from bench_train import options
 
+from bench_train import options
 from realsr.options import parse_options
 from realsr.training.trainer import Trainer
 

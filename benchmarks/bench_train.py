@@ -15,8 +15,8 @@ import json
 import time
 
 import torch
-from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 
+from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 from realsr.devices import resolve_device
 from realsr.options import load_options, parse_options
 from realsr.resources import apply_thread_policy
@@ -141,8 +141,8 @@ def main() -> None:
     results = {}
     for v in variants:
         precision, _, cl = v.partition("-")
-        results[v] = quiet_and_busy(lambda: measure(args, None if precision == "fp32" else precision, cl == "cl"),
-                                    args.busy, "iters_per_s")
+        amp = None if precision == "fp32" else precision
+        results[v] = quiet_and_busy(lambda amp=amp, cl=cl: measure(args, amp, cl == "cl"), args.busy, "iters_per_s")
         if not args.json:
             r = results[v]["quiet"]
             print(f"{v:9s} {r['iters_per_s']:7.3f} it/s  {r['samples_per_s']:7.2f} samples/s  "

@@ -18,9 +18,8 @@ Stage 2's resize is relative to the LQ size, so it lands at the same size wherev
 """
 from __future__ import annotations
 
-import math
-
 import dataclasses
+import math
 
 import torch
 
@@ -165,9 +164,10 @@ class RealESRGANDegradation:
 
         def cut(x: torch.Tensor, f: int) -> torch.Tensor:
             if len(set(windows)) == 1:
-                t, l = windows[0]
-                return x[..., f * t : f * (t + p), f * l : f * (l + p)]
-            return torch.stack([x[i, :, f * t : f * (t + p), f * l : f * (l + p)] for i, (t, l) in enumerate(windows)])
+                t, left = windows[0]
+                return x[..., f * t : f * (t + p), f * left : f * (left + p)]
+            return torch.stack([x[i, :, f * t : f * (t + p), f * left : f * (left + p)]
+                                for i, (t, left) in enumerate(windows)])
 
         return cut(lq, 1), cut(gt, s), cut(gt_usm, s)
 

@@ -100,7 +100,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as err:  # noqa: BLE001 - re-raised unless it is the user's
+    except Exception as err:
         message = describe_user_error(err)
         if message is None:
             raise

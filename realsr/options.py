@@ -251,6 +251,19 @@ def parse_options(data: Mapping[str, Any], check_paths: bool = True) -> Options:
     """Validate a raw options dict (see module docstring); returns :class:`Options`.
 
     ``check_paths``: also require dataset folders, meta_info files and pretrained weights to exist.
+
+    Example::
+
+        >>> opt = parse_options({"name": "demo", "network_g": {"type": "SRVGGNetCompact"},
+        ...                      "datasets": {"train": {"type": "SyntheticDataset", "batch_size_per_gpu": 4}},
+        ...                      "train": {"total_iter": 10, "optim_g": {"type": "Adam", "lr": 1e-4},
+        ...                                "pixel_opt": {"type": "L1Loss"}}})
+        >>> opt.stage, opt.scale, opt.degradation.per_sample
+        ('esrnet', 4, True)
+        >>> parse_options({"name": "demo", "netwrok_g": {}})
+        Traceback (most recent call last):
+        ...
+        realsr.errors.OptionError: netwrok_g: unknown option. Did you mean 'network_g'?
     """
     data = dict(data)
     data.pop("degradation", None)

@@ -61,7 +61,7 @@ def read_file(path: str | os.PathLike) -> Any:
             f"{path}: refused to load, the file contains Python objects other than tensors and plain "
             f"containers, which could run code when unpickled ({_first_line(err)}). Only use weight files "
             f"from sources you trust; convert trusted ones to safetensors") from err
-    except Exception as err:  # torch raises many types for damaged files  # noqa: BLE001
+    except Exception as err:  # torch raises many types for damaged files
         if _looks_truncated(path, err):
             raise WeightFileError(f"{path}: the file is truncated (incomplete download or interrupted write)") from err
         raise WeightFileError(f"{path}: not a PyTorch weight file ({_first_line(err)})") from err

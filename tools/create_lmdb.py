@@ -1,4 +1,7 @@
-"""Pack an image folder into an LMDB in BasicSR's layout (readable by BasicSR and realsr). (``realsr-create-lmdb``; ``--help`` for usage)."""
+"""Pack an image folder into an LMDB in BasicSR's layout (readable by BasicSR and realsr).
+
+Same as the ``realsr-create-lmdb`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.create_lmdb import main

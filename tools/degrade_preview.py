@@ -1,4 +1,7 @@
-"""Preview the degradation pipeline on one image: a PNG contact sheet plus the parameters as JSON. (``realsr-preview``; ``--help`` for usage)."""
+"""Preview the degradation pipeline on one image: a PNG contact sheet plus the parameters as JSON.
+
+Same as the ``realsr-preview`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.degrade_preview import main

@@ -1,4 +1,7 @@
-"""PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run. (``realsr-evaluate``; ``--help`` for usage)."""
+"""PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run.
+
+Same as the ``realsr-evaluate`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.evaluate import main

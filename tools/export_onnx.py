@@ -1,4 +1,7 @@
-"""Export a generator to ONNX with dynamic height and width. (``realsr-export-onnx``; ``--help`` for usage)."""
+"""Export a generator to ONNX with dynamic height and width.
+
+Same as the ``realsr-export-onnx`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.export_onnx import main

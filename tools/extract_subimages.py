@@ -1,4 +1,7 @@
-"""Crop large HR images into overlapping sub-images for faster training I/O. (``realsr-extract-subimages``; ``--help`` for usage)."""
+"""Crop large HR images into overlapping sub-images for faster training I/O.
+
+Same as the ``realsr-extract-subimages`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.extract_subimages import main

@@ -1,4 +1,7 @@
-"""meta_info files for RealESRGANDataset (GT lists) and RealESRGANPairedDataset (pairs). (``realsr-generate-meta-info``; ``--help`` for usage)."""
+"""meta_info files for RealESRGANDataset (GT lists) and RealESRGANPairedDataset (pairs).
+
+Same as the ``realsr-generate-meta-info`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.generate_meta_info import main

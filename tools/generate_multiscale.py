@@ -1,4 +1,7 @@
-"""Multi-scale copies of an HR set (Real-ESRGAN's DF2K recipe). (``realsr-generate-multiscale``; ``--help`` for usage)."""
+"""Multi-scale copies of an HR set (Real-ESRGAN's DF2K recipe).
+
+Same as the ``realsr-generate-multiscale`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.generate_multiscale import main

@@ -1,4 +1,7 @@
-"""ESRGAN-style network interpolation: (1 - alpha) * A + alpha * B, for two checkpoints of one (``realsr-interpolate``; ``--help`` for usage)."""
+"""ESRGAN-style network interpolation: (1 - alpha) * A + alpha * B, for two checkpoints of one.
+
+Same as the ``realsr-interpolate`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.interpolate_models import main

@@ -1,4 +1,7 @@
-"""Prepare training data in one command: HR folders to sub-images and a meta_info file (``realsr-prepare``; ``--help`` for usage)."""
+"""Prepare training data in one command: HR folders to sub-images and a meta_info file.
+
+Same as the ``realsr-prepare`` command; ``--help`` for usage.
+"""
 import sys
 
 from realsr.tools.prepare_dataset import main

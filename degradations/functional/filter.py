@@ -43,6 +43,14 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto") -> tor
 
     Returns:
         ``(B, C, H, W)`` in the dtype of ``x``; not clamped (sinc kernels overshoot).
+
+    Example:
+    >>> import torch
+    >>> x = torch.rand(2, 3, 32, 32)
+    >>> box = torch.full((1, 3, 3), 1 / 9)
+    >>> y = filter2d(x, box)
+    >>> y.shape, bool(torch.allclose(y[..., 1:-1, 1:-1], torch.nn.functional.avg_pool2d(x, 3, 1), atol=1e-6))
+    (torch.Size([2, 3, 32, 32]), True)
     """
     check_image(x)
     if kernel.ndim != 3 or kernel.shape[-1] != kernel.shape[-2] or kernel.shape[-1] % 2 == 0:
@@ -136,6 +144,14 @@ def separable_filter(x: torch.Tensor, taps: torch.Tensor, out: torch.Tensor | No
 
     Returns:
         ``(B, C, H, W)`` in the dtype of ``x`` (``out`` when given).
+
+    Example:
+    >>> import torch
+    >>> x = torch.rand(1, 3, 40, 40)
+    >>> taps = torch.tensor([0.25, 0.5, 0.25])
+    >>> dense = torch.outer(taps, taps)[None]
+    >>> bool(torch.allclose(separable_filter(x, taps), filter2d(x, dense, "direct"), atol=1e-6))
+    True
     """
     check_image(x)
     k = taps.numel()

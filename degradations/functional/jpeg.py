@@ -53,7 +53,7 @@ def scaled_tables(quality: torch.Tensor, flavor: str = "libjpeg") -> tuple[torch
     q = quality.to(torch.float32).view(-1, 1, 1)
     if flavor == "libjpeg":
         percent = torch.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
-        scale = lambda t: torch.clamp(torch.floor((t * percent + 50.0) / 100.0), 1, 255)  # noqa: E731
+        scale = lambda t: torch.clamp(torch.floor((t * percent + 50.0) / 100.0), 1, 255)
         return scale(luma), scale(chroma)
     factor = torch.where(q < 50, 50.0 / q, 2.0 - q / 50.0)
     # The reference indexes its luminance table transposed; chroma is symmetric.
@@ -89,6 +89,16 @@ def jpeg_torch(x: torch.Tensor, quality: torch.Tensor, flavor: str = "libjpeg") 
 
     Returns:
         ``(B, 3, H, W)`` float in [0, 1], same dtype, not rounded to 8 bit.
+
+    Example:
+    >>> import torch
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> y = jpeg_torch(x, torch.tensor([30.0, 95.0]))
+    >>> y.shape, bool(y.min() >= 0 and y.max() <= 1)
+    (torch.Size([2, 3, 16, 16]), True)
+    >>> err = (y - x).abs().flatten(1).mean(1)   # the lower quality loses more
+    >>> bool(err[0] > err[1])
+    True
     """
     if flavor not in JPEG_FLAVORS:
         raise ValueError(f"JPEG flavor must be one of {JPEG_FLAVORS}, got {flavor!r}")
@@ -130,6 +140,11 @@ def jpeg_opencv(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``(B, 3, H, W)`` on the input's device and dtype, on the 8-bit grid.
+
+    Example:
+    >>> import torch
+    >>> jpeg_opencv(torch.rand(1, 3, 8, 8), torch.tensor([75.0])).shape
+    torch.Size([1, 3, 8, 8])
     """
     import cv2  # local: only this CPU path needs OpenCV
 

@@ -94,6 +94,13 @@ def mixed_kernels(
 
     Returns:
         ``(B, K, K)`` float kernels, each summing to 1, zero outside its ``k x k`` support.
+
+    Example:
+    >>> import torch
+    >>> k = mixed_kernels(torch.tensor([0, 1]), torch.tensor([7, 21]), torch.tensor([1.0, 2.0]),
+    ...                   torch.tensor([1.0, 0.5]), torch.tensor([0.0, 0.3]), torch.tensor([1.0, 1.0]))
+    >>> k.shape, [round(float(s), 4) for s in k.sum(dim=(1, 2))]
+    (torch.Size([2, 21, 21]), [1.0, 1.0])
     """
     _check_sizes(size, pad_to)
     is_iso = (family % 2) == 0
@@ -118,6 +125,12 @@ def sinc_kernels(cutoff: torch.Tensor, size: torch.Tensor, pad_to: int = 21) -> 
 
     Returns:
         ``(B, K, K)`` kernels summing to 1 (they have negative lobes), zero outside ``k x k``.
+
+    Example:
+    >>> import math, torch
+    >>> k = sinc_kernels(torch.tensor([math.pi / 3]), torch.tensor([11]))
+    >>> k.shape, round(float(k.sum()), 4), bool((k < 0).any())
+    (torch.Size([1, 21, 21]), 1.0, True)
     """
     _check_sizes(size, pad_to)
     x, y = _grid(pad_to, cutoff.device, torch.float64)
@@ -137,6 +150,11 @@ def gaussian_kernel_1d(size: int, sigma: float = 0.0) -> torch.Tensor:
 
     Returns:
         ``(size,)`` float64 tensor summing to 1.
+
+    Example:
+    >>> taps = gaussian_kernel_1d(51)
+    >>> taps.shape, round(float(taps.sum()), 6), int(taps.argmax())
+    (torch.Size([51]), 1.0, 25)
     """
     if size % 2 == 0 or size < 1:
         raise ValueError(f"Gaussian kernel size must be odd and positive, got {size}")

@@ -43,6 +43,16 @@ def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor, see
 
     Returns:
         ``(B, C, H, W)`` clamped to [0, 1], not rounded.
+
+    Example:
+    >>> import torch
+    >>> x = torch.full((2, 3, 64, 64), 0.5)
+    >>> y = gaussian_noise(x, torch.tensor([10.0, 0.0]), torch.tensor([False, True]), torch.tensor([1, 2]))
+    >>> round(float((y[0] - x[0]).std() * 255), 0), bool(torch.equal(y[1], x[1]))
+    (10.0, True)
+    >>> bool(torch.equal(y, gaussian_noise(x, torch.tensor([10.0, 0.0]), torch.tensor([False, True]),
+    ...                                    torch.tensor([1, 2]))))   # same seeds, same noise
+    True
     """
     field = _fields(tuple(x.shape), gray, seed, x.device, x.dtype)
     scale = (sigma.to(x.device, x.dtype) / 255.0).view(-1, 1, 1, 1)
@@ -70,6 +80,13 @@ def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed
 
     Returns:
         ``(B, C, H, W)`` clamped to [0, 1], not rounded.
+
+    Example:
+    >>> import torch
+    >>> x = torch.full((1, 3, 64, 64), 0.5)
+    >>> y = poisson_noise(x, torch.tensor([1.0]), torch.tensor([True]), torch.tensor([7]))
+    >>> y.shape, bool(torch.equal(y[:, 0], y[:, 1]))    # gray noise: one field for every channel
+    (torch.Size([1, 3, 64, 64]), True)
     """
     weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(3, 1, 1)
 

@@ -27,6 +27,12 @@ def resize(
 
     Returns:
         ``(B, C, h, w)`` float.
+
+    Example:
+    >>> import torch
+    >>> x = torch.rand(2, 3, 40, 30)
+    >>> resize(x, (20, 15), "area").shape, resize(x, scale_factor=0.5, mode="bicubic").shape
+    (torch.Size([2, 3, 20, 15]), torch.Size([2, 3, 20, 15]))
     """
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")

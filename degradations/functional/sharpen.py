@@ -22,6 +22,16 @@ def usm_sharp(
 
     Returns:
         ``(B, C, H, W)`` in [0, 1] (a convex mix of values in [0, 1]; no extra clamp).
+
+    Example:
+    >>> import torch
+    >>> x = torch.zeros(1, 3, 64, 64)
+    >>> x[..., 32:] = 0.8                      # an edge
+    >>> y = usm_sharp(x)
+    >>> bool(y[0, 0, 0, 31] < x[0, 0, 0, 31] or y[0, 0, 0, 32] > x[0, 0, 0, 32])   # overshoot at the edge
+    True
+    >>> bool(torch.equal(usm_sharp(torch.full((1, 3, 64, 64), 0.5)), torch.full((1, 3, 64, 64), 0.5)))
+    True
     """
     size = radius + 1 if radius % 2 == 0 else radius
     taps = gaussian_kernel_1d(size, sigma)
@@ -34,5 +44,11 @@ def usm_sharp(
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Clamp to [0, 1] and round to the 8-bit grid: ``clamp(round(255 x), 0, 255) / 255``."""
+    """Clamp to [0, 1] and round to the 8-bit grid: ``clamp(round(255 x), 0, 255) / 255``.
+
+    Example:
+    >>> import torch
+    >>> quantize(torch.tensor([-0.1, 0.5, 1.2])) * 255
+    tensor([  0., 128., 255.])
+    """
     return torch.clamp(torch.round(x * 255.0), 0, 255) / 255.0

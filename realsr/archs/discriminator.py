@@ -37,8 +37,8 @@ class UNetDiscriminatorSN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"UNetDiscriminatorSN needs H and W divisible by 8, got {tuple(x.shape[-2:])}")
-        act = lambda t: F.leaky_relu(t, negative_slope=0.2)  # noqa: E731
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        act = lambda t: F.leaky_relu(t, negative_slope=0.2)
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
         x0 = act(self.conv0(x))
         x1 = act(self.conv1(x0))
         x2 = act(self.conv2(x1))

@@ -1,6 +1,9 @@
 """RRDBNet: the ESRGAN / Real-ESRGAN / Real-ESRNet generator, key-compatible with released weights."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -93,3 +96,22 @@ class RRDBNet(nn.Module):
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return out[..., : h * self.scale, : w * self.scale]
+
+
+def detect(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int] | None:
+    """RRDBNet options and scale read off a state dict's keys and shapes; None if it is not one.
+
+    >>> opts, scale = detect(RRDBNet(num_block=2, num_feat=8, num_grow_ch=4, scale=2).state_dict())
+    >>> opts["num_block"], opts["num_feat"], scale
+    (2, 8, 2)
+    """
+    if "conv_first.weight" not in state or "body.0.rdb1.conv1.weight" not in state:
+        return None
+    in_ch = int(state["conv_first.weight"].shape[1])
+    scale = {3: 4, 12: 2, 48: 1}.get(in_ch)
+    if scale is None:
+        raise ValueError(f"RRDBNet with {in_ch} input channels: not a 3-channel x4/x2/x1 model")
+    blocks = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body.") and ".rdb" in k)
+    return ({"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": int(state["conv_last.weight"].shape[0]),
+             "num_feat": int(state["conv_first.weight"].shape[0]), "num_block": blocks,
+             "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}, scale)

@@ -1,6 +1,10 @@
 """SRVGGNetCompact: the small VGG-style generator of realesr-animevideov3 / realesr-general-x4v3."""
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -49,3 +53,22 @@ class SRVGGNetCompact(nn.Module):
         for layer in self.body:
             out = layer(out)
         return F.pixel_shuffle(out, self.upscale) + F.interpolate(x, scale_factor=self.upscale, mode="nearest")
+
+
+def detect(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int] | None:
+    """SRVGGNetCompact options and scale read off a state dict; None if it is not one. ReLU and
+    LeakyReLU have no weights, so a net without PReLU weights is taken as LeakyReLU.
+
+    >>> opts, scale = detect(SRVGGNetCompact(num_feat=8, num_conv=3, upscale=2).state_dict())
+    >>> opts["num_conv"], opts["act_type"], scale
+    (3, 'prelu', 2)
+    """
+    convs = sorted(int(k.split(".")[1]) for k, v in state.items() if re.fullmatch(r"body\.\d+\.weight", k) and v.ndim == 4)
+    if not convs or "body.0.weight" not in state:
+        return None
+    first, last = state["body.0.weight"], state[f"body.{convs[-1]}.weight"]
+    in_ch = int(first.shape[1])
+    upscale = int(round((last.shape[0] / in_ch) ** 0.5))
+    act = "prelu" if "body.1.weight" in state else "leakyrelu"
+    return ({"type": "SRVGGNetCompact", "num_in_ch": in_ch, "num_out_ch": in_ch, "num_feat": int(first.shape[0]),
+             "num_conv": len(convs) - 2, "upscale": upscale, "act_type": act}, upscale)

@@ -137,7 +137,7 @@ class VGGFeatureExtractor(nn.Module):
                 raise ValueError(f"VGG weight {key} has shape {tuple(state[key].shape)}, expected {tuple(target.shape)}")
         self.features.load_state_dict({k[len("features."):]: state[k] for k in wanted})
 
-    def train(self, mode: bool = True) -> "VGGFeatureExtractor":
+    def train(self, mode: bool = True) -> VGGFeatureExtractor:
         # A frozen extractor stays in eval mode even when its owner switches to training.
         return super().train(mode and any(p.requires_grad for p in self.parameters()))
 

@@ -233,7 +233,7 @@ def _main(argv: list[str] | None) -> int:
                 raise UserError(refusal)
             imageio.write_raw(target, out)
             guard.record(target, src)
-        except Exception as err:  # noqa: BLE001 - a user's bad image is reported, a bug re-raised
+        except Exception as err:
             message = describe_user_error(err)
             if message is None:
                 raise

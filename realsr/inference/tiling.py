@@ -101,7 +101,7 @@ def upscale_tiled(forward: Forward, image: torch.Tensor, scale: int, tile: int, 
             with torch.inference_mode():
                 patch = image[..., iy0:iy1, ix0:ix1].to(device=device, dtype=dtype)
                 result = forward(patch).float().cpu()
-        except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+        except Exception as err:
             if not is_out_of_memory(err):
                 raise
             if tile // 2 < min_tile or isinstance(err, OutOfMemoryError):
@@ -144,7 +144,7 @@ def upscale(forward: Forward, image: torch.Tensor, scale: int, tile: int = 0, ti
         try:
             with torch.inference_mode():
                 out = forward(x.to(device=device, dtype=dtype)).float().cpu()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if not is_out_of_memory(err):
                 raise
             tile = max(math.ceil(max(x.shape[-2:]) / 2), 16)

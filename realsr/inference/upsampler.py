@@ -16,10 +16,9 @@ import torch
 import torch.nn as nn
 
 from .. import imageio
-from ..archs import build_network
+from ..archs import build_network, detect_arch
 from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_state_dict_file
 from .tiling import upscale
-from .zoo import detect_arch
 
 logger = logging.getLogger(__name__)
 _MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -36,7 +35,7 @@ def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None 
     state = states[0] if len(states) == 1 else blend_state_dicts(states, list(weights or []))
     try:
         detected, scale = detect_arch(state)
-    except WeightFileError as err:
+    except ValueError as err:
         if arch is None:
             raise WeightFileError(str(paths[0]), str(err)) from None
         detected, scale = {}, 0
@@ -58,6 +57,15 @@ class Upsampler:
         net: generator (eval mode).  scale: its factor.  device: where it runs.
         dtype: float32, float16 or bfloat16 on the device.  tile, tile_pad, pre_pad: see
         :func:`realsr.inference.tiling.upscale`.  channels_last: run in channels-last layout.
+
+    Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
+
+        >>> import numpy as np, torch
+        >>> from realsr.archs import SRVGGNetCompact
+        >>> up = Upsampler(SRVGGNetCompact(num_feat=8, num_conv=2).eval(), 4, torch.device("cpu"), tile=8)
+        >>> out = up.enhance(np.zeros((10, 12, 4), np.uint8))
+        >>> out.shape, out.dtype
+        ((40, 48, 4), dtype('uint8'))
     """
 
     def __init__(self, net: nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,

@@ -1,5 +1,5 @@
-"""The model zoo: released Real-ESRGAN models by name, weight files found or downloaded, and the
-architecture read off any state dict.
+"""The model zoo: released Real-ESRGAN models by name, and their weight files found or
+downloaded (architectures are detected by :func:`realsr.archs.detect_arch`).
 
 Weights are looked for, in order, at ``--model_path``, in the model folder (``--model_dir``,
 default ``$REALSR_WEIGHTS`` or ``~/.cache/realsr/weights``), in ``weights/`` and in
@@ -16,11 +16,9 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -143,27 +141,3 @@ def find_weights(name: str, model_dir: Path | None = None, allow_download: bool 
                     f"into {model_dir}") from err
         paths.append(found)
     return paths
-
-
-def detect_arch(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
-    """Architecture options and scale from a state dict's keys and shapes (RRDBNet or
-    SRVGGNetCompact), so ``--model_path`` works without ``-n``."""
-    if "conv_first.weight" in state and "body.0.rdb1.conv1.weight" in state:
-        in_ch = state["conv_first.weight"].shape[1]
-        scale = {3: 4, 12: 2, 48: 1}.get(int(in_ch))
-        if scale is None:
-            raise WeightFileError(f"RRDBNet with {in_ch} input channels: not a 3-channel x4/x2/x1 model")
-        blocks = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body.") and ".rdb" in k)
-        return ({"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": int(state["conv_last.weight"].shape[0]),
-                 "num_feat": int(state["conv_first.weight"].shape[0]), "num_block": blocks,
-                 "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}, scale)
-    convs = sorted(int(k.split(".")[1]) for k, v in state.items() if re.fullmatch(r"body\.\d+\.weight", k) and v.ndim == 4)
-    if convs and "body.0.weight" in state:
-        first, last = state["body.0.weight"], state[f"body.{convs[-1]}.weight"]
-        in_ch = int(first.shape[1])
-        upscale = int(round((last.shape[0] / in_ch) ** 0.5))
-        act = "prelu" if "body.1.weight" in state else "leakyrelu"
-        return ({"type": "SRVGGNetCompact", "num_in_ch": in_ch, "num_out_ch": in_ch, "num_feat": int(first.shape[0]),
-                 "num_conv": len(convs) - 2, "upscale": upscale, "act_type": act}, upscale)
-    raise WeightFileError("cannot tell the architecture from the weights (neither RRDBNet nor SRVGGNetCompact keys); "
-                          "pass -n with a known model name")

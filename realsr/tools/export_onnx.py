@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..inference.upsampler import load_generator
 from .. import atomic
 from ..errors import check, run_cli
+from ..inference.upsampler import load_generator
 from ..inference.zoo import MODELS, find_weights
 
 

@@ -17,6 +17,7 @@ from ..imageio import scan_folder
 from ..prep import parallel_map
 from ..prep.multiscale import process
 
+
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 done, 1 some inputs failed, 2 usage or file error."""
     return run_cli(_main, argv)

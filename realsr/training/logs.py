@@ -19,7 +19,7 @@ class TqdmHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             tqdm.write(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never raise
+        except Exception:
             self.handleError(record)
 
 

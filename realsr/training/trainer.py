@@ -35,10 +35,10 @@ from degradations.pipeline import RealESRGANDegradation
 from ..archs import build_network
 from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
+from ..errors import OptionError, suggest
 from ..losses import build_loss
 from ..options import Options
 from ..resources import ThreadGovernor, ThreadPolicy, available_cores, decide
-from ..errors import OptionError, suggest
 from ..schema import to_dict
 from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict, load_network, save_network
@@ -428,7 +428,7 @@ class Trainer:
             yield
             return
 
-        def handler(signum, frame):  # noqa: ARG001
+        def handler(signum, frame):
             if self.stop_signal is not None:  # the second one: stop now, the last saved state stays as it was
                 raise KeyboardInterrupt
             self.stop_signal = signum

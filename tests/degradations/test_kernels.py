@@ -4,8 +4,8 @@ import pytest
 import scipy.special
 import torch
 
-from degradations.functional import kernels as K
 from degradations.functional import filter2d
+from degradations.functional import kernels as K
 
 
 def one(value, dtype=torch.float32):

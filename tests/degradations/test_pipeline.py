@@ -29,8 +29,8 @@ def test_output_shapes_ranges_and_8bit_grid(device):
     torch.testing.assert_close(out.lq * 255, (out.lq * 255).round())
     # the GT crop is a crop of the input at scale x the LQ window
     for i in range(4):
-        t, l = int(out.trace["crop.top"][i]), int(out.trace["crop.left"][i])
-        assert torch.equal(out.gt[i], gt[i, :, 4 * t : 4 * t + 64, 4 * l : 4 * l + 64])
+        t, left = int(out.trace["crop.top"][i]), int(out.trace["crop.left"][i])
+        assert torch.equal(out.gt[i], gt[i, :, 4 * t : 4 * t + 64, 4 * left : 4 * left + 64])
 
 
 def test_default_x4_recipe_on_400px_gt():

@@ -24,8 +24,16 @@ import yaml
 
 from realsr.archs import SRVGGNetCompact, UNetDiscriminatorSN
 from realsr.inference.cli import main as inference_main
-from realsr.tools import (create_lmdb, degrade_preview, evaluate, export_onnx, extract_subimages,
-                          generate_meta_info, generate_multiscale, interpolate_models)
+from realsr.tools import (
+    create_lmdb,
+    degrade_preview,
+    evaluate,
+    export_onnx,
+    extract_subimages,
+    generate_meta_info,
+    generate_multiscale,
+    interpolate_models,
+)
 from realsr.training.cli import main as train_main
 from realsr.weights import save_network
 from tests.training.conftest import TINY

@@ -40,7 +40,7 @@ def test_gt_folder_crop_pad_flip_deterministic(gt_folder):
                                      use_hflip=False))
     crop = plain[(0, 3)]["gt"].permute(1, 2, 0).numpy()
     src = read_image(gt_folder / "img0.png")
-    hits = [(t, l) for t in range(21) for l in range(37) if np.array_equal(src[t:t + 60, l:l + 60], crop)]
+    hits = [(t, x) for t in range(21) for x in range(37) if np.array_equal(src[t:t + 60, x:x + 60], crop)]
     assert len(hits) == 1
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from realsr.losses import GANLoss, L1Loss, MSELoss, CharbonnierLoss, PerceptualLoss, build_loss
+from realsr.losses import CharbonnierLoss, GANLoss, L1Loss, MSELoss, PerceptualLoss, build_loss
 from realsr.registry import OptionError
 
 LAYERS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1, "conv4_4": 1, "conv5_4": 1}

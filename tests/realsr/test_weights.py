@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from realsr.archs import RRDBNet, SRVGGNetCompact, UNetDiscriminatorSN
-from realsr.weights import (WeightFileError, WeightLoadError, atomic_save, load_network, load_state_dict_file,
-                            save_network)
+from realsr.weights import (
+    WeightFileError,
+    WeightLoadError,
+    atomic_save,
+    load_network,
+    load_state_dict_file,
+    save_network,
+)
 
 
 def tiny():
