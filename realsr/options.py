@@ -1,16 +1,19 @@
-"""Training options: BasicSR-shaped YAML, parsed strictly into typed dataclasses.
+"""Training options: BasicSR-shaped YAML, parsed strictly into typed models (:mod:`realsr.schema`).
 
 Real-ESRGAN's own option files load unchanged (only dataset paths differ). Every key is checked
 at start-up: unknown keys, wrong types and impossible values raise
-:class:`~realsr.registry.OptionError` naming the dotted key and the closest valid one.
+:class:`~realsr.errors.OptionError` naming the dotted key and the closest valid one. Every field
+has a description; ``docs/options.md`` and ``docs/options.schema.json`` are generated from them
+(:mod:`realsr.option_docs`). Keys kept only so BasicSR / Real-ESRGAN files load are listed in
+:data:`COMPATIBILITY_ONLY`; setting one to a value realsr does not honour logs a warning once.
 
 Overrides: ``--set a.b=value`` (the value parsed with ``yaml.safe_load``) and BasicSR's
 ``--force_yml a:b=value``. Neither ever evaluates code.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
+import logging
 import os
 import random
 from collections.abc import Mapping, Sequence
@@ -18,169 +21,174 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import StrictBool
 
 from degradations.config import DegradationConfig, DegradationConfigError
 
 from .errors import OptionError, suggest
-from .schema import from_dict, to_dict
+from .schema import Field, Section, to_dict, validate
 
+logger = logging.getLogger(__name__)
 GT_DATASETS = ("RealESRGANDataset", "SyntheticDataset")
 PAIRED_DATASETS = ("RealESRGANPairedDataset", "PairedImageDataset")
 MODEL_TYPES = {"RealESRNetModel": "esrnet", "SRModel": "esrnet", "RealESRGANModel": "esrgan", "SRGANModel": "esrgan"}
+DERIVED = "derived by BasicSR at run time; accepted so a copied options file parses again, otherwise ignored"
 
 
-@dataclasses.dataclass
-class IOBackendOptions:
-    type: Literal["disk", "lmdb"] = "disk"
+class IOBackendOptions(Section):
+    type: Literal["disk", "lmdb"] = Field("disk", description="where images are read from: files or a BasicSR LMDB")
 
 
-@dataclasses.dataclass
-class DatasetOptions:
+class DatasetOptions(Section):
     """One ``datasets.<phase>`` entry. Degradation kernel keys (``kernel_list`` ...) may sit here
-    too; they are validated by :class:`degradations.DegradationConfig`."""
+    too (as in Real-ESRGAN's files); they are validated by :class:`degradations.DegradationConfig`."""
 
-    type: str
-    name: str = ""
-    dataroot_gt: str | None = None
-    dataroot_lq: str | None = None
-    meta_info: str | None = None
-    meta_info_file: str | None = None  # BasicSR's PairedImageDataset spelling of meta_info
-    filename_tmpl: str = "{}"
-    io_backend: IOBackendOptions = dataclasses.field(default_factory=IOBackendOptions)
-    gt_size: int | None = None
-    use_hflip: bool = True
-    use_rot: bool = False
-    mean: list[float] | None = None
-    std: list[float] | None = None
-    color: Literal["y"] | None = None
-    use_shuffle: bool = True
-    num_worker_per_gpu: int | Literal["auto"] = "auto"  # auto: from the thread policy (realsr.resources)
-    batch_size_per_gpu: int = 1
-    dataset_enlarge_ratio: int = 1
-    prefetch_mode: Literal["cpu", "cuda"] | None = None
-    num_prefetch_queue: int = 1
-    pin_memory: bool = False
-    persistent_workers: bool = False
-    # ours
-    crop_pad_size: int = 400
-    max_bad_fraction: float = 0.01
-    num_images: int = 1000  # SyntheticDataset: images per epoch
-    image_size: int = 400  # SyntheticDataset: side of each image
-    seed: int = 0  # SyntheticDataset: image content seed
-    phase: str | None = None  # derived (accepted for round trips)
-    scale: int | None = None  # derived
-
-
-@dataclasses.dataclass
-class PathOptions:
-    pretrain_network_g: str | None = None
-    param_key_g: str = "params"
-    strict_load_g: bool = True
-    pretrain_network_d: str | None = None
-    param_key_d: str = "params"
-    strict_load_d: bool = True
-    resume_state: str | None = None
-    experiments_root: str | None = None
-    ignore_resume_networks: list[str] | None = None
-    # derived, accepted so a copied options file parses again
-    root: str | None = None
-    models: str | None = None
-    training_states: str | None = None
-    log: str | None = None
-    visualization: str | None = None
+    type: str = Field(description="RealESRGANDataset (GT folder or LMDB), SyntheticDataset (built-in images), "
+                                  "RealESRGANPairedDataset or PairedImageDataset (LQ/GT pairs)")
+    name: str = Field("", description="a name for logs and metrics")
+    dataroot_gt: str | None = Field(None, description="folder (or .lmdb) of GT images; meta_info paths are relative to it")
+    dataroot_lq: str | None = Field(None, description="folder (or .lmdb) of LQ images (paired datasets)")
+    meta_info: str | None = Field(None, description="file listing the images, one path per line relative to "
+                                                    "dataroot_gt ('gt, lq' lines for RealESRGANPairedDataset)")
+    meta_info_file: str | None = Field(None, description="PairedImageDataset's spelling of meta_info (GT names)")
+    filename_tmpl: str = Field("{}", description="LQ name from the GT name, e.g. '{}x4' (paired folder scan)")
+    io_backend: IOBackendOptions = Field(default_factory=IOBackendOptions, description="disk or lmdb")
+    gt_size: int | None = Field(None, description="training crop of paired datasets, in GT pixels")
+    use_hflip: StrictBool = Field(True, description="random horizontal flips")
+    use_rot: StrictBool = Field(False, description="random 90-degree rotations and vertical flips")
+    mean: list[float] | None = Field(None, description="per-channel mean subtracted from paired images")
+    std: list[float] | None = Field(None, description="per-channel std dividing paired images")
+    color: Literal["y"] | None = Field(None, description="'y': train on the Y channel of paired images")
+    use_shuffle: StrictBool = Field(True, description="shuffle the order every epoch (false keeps the dataset order)")
+    num_worker_per_gpu: int | Literal["auto"] = Field(
+        "auto", description="DataLoader worker processes per GPU; auto: from the thread policy (none on 2 cores)")
+    batch_size_per_gpu: int = Field(1, description="training batch per process")
+    dataset_enlarge_ratio: int = Field(1, description="repeat the dataset this many times per epoch")
+    prefetch_mode: Literal["cpu", "cuda"] | None = Field(
+        None, description="compatibility: BasicSR's prefetcher; the DataLoader's workers prefetch (cuda: warns)")
+    num_prefetch_queue: int = Field(1, description="compatibility: BasicSR's CUDA prefetch queue (other values warn)")
+    pin_memory: StrictBool = Field(False, description="pinned host memory and non-blocking copies (CUDA only)")
+    persistent_workers: StrictBool = Field(False, description="keep the DataLoader workers alive across epochs")
+    crop_pad_size: int = Field(400, description="GT images are cropped (or reflect-padded) to this side before synthesis")
+    max_bad_fraction: float = Field(0.01, description="stop when more than this share of images could not be read")
+    num_images: int = Field(1000, description="SyntheticDataset: images per epoch")
+    image_size: int = Field(400, description="SyntheticDataset: side of each image")
+    seed: int = Field(0, description="SyntheticDataset: content seed (the images are a pure function of it)")
+    phase: str | None = Field(None, description=DERIVED)
+    scale: int | None = Field(None, description=DERIVED)
 
 
-@dataclasses.dataclass
-class TrainOptions:
-    total_iter: int
-    optim_g: dict[str, Any]
-    ema_decay: float = 0.999
-    optim_d: dict[str, Any] | None = None
-    scheduler: dict[str, Any] | None = None
-    warmup_iter: int = -1
-    pixel_opt: dict[str, Any] | None = None
-    perceptual_opt: dict[str, Any] | None = None
-    gan_opt: dict[str, Any] | None = None
-    net_d_iters: int = 1
-    net_d_init_iters: int = 0
-    # ours
-    grad_clip: float | None = None
-    amp: Literal["bf16", "fp16"] | None = None
-    channels_last: bool = False
-    nan_patience: int = 10
+class PathOptions(Section):
+    pretrain_network_g: str | None = Field(None, description="weights the generator starts from (stage 2: stage 1's "
+                                                             "net_g_latest.pth or RealESRNet_x4plus.pth)")
+    param_key_g: str = Field("params", description="which weights of that file: params or params_ema")
+    strict_load_g: StrictBool = Field(True, description="every key must match (false: load what fits, log the rest)")
+    pretrain_network_d: str | None = Field(None, description="weights the discriminator starts from")
+    param_key_d: str = Field("params", description="which weights of the discriminator file")
+    strict_load_d: StrictBool = Field(True, description="every discriminator key must match")
+    resume_state: str | None = Field(None, description="a training state to continue from (see also --auto_resume)")
+    experiments_root: str | None = Field(None, description="where run folders go (default: experiments/)")
+    ignore_resume_networks: list[str] | None = Field(
+        None, description="networks (network_g, network_d) kept as built or pretrained when resuming, "
+                          "not loaded from the training state")
+    root: str | None = Field(None, description=DERIVED)
+    models: str | None = Field(None, description=DERIVED)
+    training_states: str | None = Field(None, description=DERIVED)
+    log: str | None = Field(None, description=DERIVED)
+    visualization: str | None = Field(None, description=DERIVED)
 
 
-@dataclasses.dataclass
-class MetricOptions:
-    type: Literal["calculate_psnr", "calculate_ssim", "psnr", "ssim"]
-    crop_border: int = 0
-    test_y_channel: bool = False
-    better: Literal["higher", "lower"] = "higher"
+class TrainOptions(Section):
+    total_iter: int = Field(description="iterations to train")
+    optim_g: dict[str, Any] = Field(description="generator optimizer: {type: Adam, lr: ..., betas: [...]}; type one of "
+                                                "Adam, AdamW, Adamax, SGD, ASGD, RMSprop, Rprop")
+    ema_decay: float = Field(0.999, description="decay of the generator's exponential moving average (0: no EMA)")
+    optim_d: dict[str, Any] | None = Field(None, description="discriminator optimizer (stage 2)")
+    scheduler: dict[str, Any] | None = Field(None, description="MultiStepLR, MultiStepRestartLR or "
+                                                               "CosineAnnealingRestartLR with BasicSR's keys")
+    warmup_iter: int = Field(-1, description="linear learning-rate warm-up iterations (-1: none)")
+    pixel_opt: dict[str, Any] | None = Field(None, description="pixel loss: L1Loss, MSELoss or CharbonnierLoss")
+    perceptual_opt: dict[str, Any] | None = Field(None, description="PerceptualLoss on VGG19 features")
+    gan_opt: dict[str, Any] | None = Field(None, description="GANLoss (stage 2)")
+    net_d_iters: int = Field(1, description="update the generator every this many iterations")
+    net_d_init_iters: int = Field(0, description="iterations that train only the discriminator at the start")
+    grad_clip: float | None = Field(None, description="clip gradient norms to this value")
+    amp: Literal["bf16", "fp16"] | None = Field(None, description="mixed precision (fp16 uses a gradient scaler)")
+    channels_last: StrictBool = Field(False, description="channels-last memory layout for the networks")
+    nan_patience: int = Field(10, description="stop after this many non-finite losses in a row (each is skipped)")
 
 
-@dataclasses.dataclass
-class ValOptions:
-    val_freq: int = 5000
-    save_img: bool = True
-    metrics: dict[str, MetricOptions] = dataclasses.field(default_factory=dict)
-    pbar: bool = False
-    suffix: str | None = None
-    grid_images: int = 4  # ours: LQ / SR / GT rows in the saved grid
+class MetricOptions(Section):
+    type: Literal["calculate_psnr", "calculate_ssim", "psnr", "ssim"] = Field(description="PSNR or SSIM, as BasicSR")
+    crop_border: int = Field(0, description="pixels cropped from every border before scoring")
+    test_y_channel: StrictBool = Field(False, description="score the BT.601 luma only")
+    better: Literal["higher", "lower"] = Field("higher", description="which direction is better (for the best value)")
 
 
-@dataclasses.dataclass
-class LoggerOptions:
-    print_freq: int = 100
-    save_checkpoint_freq: int = 5000
-    use_tb_logger: bool = True
-    wandb: dict[str, Any] | None = None
-    # ours
-    keep_checkpoints: int = 3  # keep the newest K training states (0 = all); model files are all kept
-    save_safetensors: bool = False
-    histogram_freq: int = 0  # degradation-parameter histograms (0 = at print_freq)
+class ValOptions(Section):
+    val_freq: int = Field(5000, description="validate every this many iterations (and at the end)")
+    save_img: StrictBool = Field(True, description="write every SR image to visualization/<name>/")
+    metrics: dict[str, MetricOptions] = Field(default_factory=dict, description="metrics by name")
+    pbar: StrictBool = Field(False, description="show a progress bar while validating")
+    suffix: str | None = Field(None, description="add this to saved SR image names: <name>_<iter>_<suffix>.png")
+    grid_images: int = Field(4, description="rows in the LQ | bicubic | SR | GT grid (0: no grid)")
 
 
-@dataclasses.dataclass
-class DistOptions:
-    backend: Literal["nccl", "gloo"] | None = None  # None: nccl on CUDA, gloo on CPU
-    port: int = 29500
+class LoggerOptions(Section):
+    print_freq: int = Field(100, description="log losses every this many iterations")
+    save_checkpoint_freq: int = Field(5000, description="save models and a training state every this many iterations")
+    use_tb_logger: StrictBool = Field(True, description="write TensorBoard logs to tb_logger/")
+    wandb: dict[str, Any] | None = Field(None, description="compatibility: Weights & Biases is not supported "
+                                                           "(a project warns; use TensorBoard)")
+    keep_checkpoints: int = Field(3, description="keep the newest this many training states (0: all); model files "
+                                                 "are all kept")
+    save_safetensors: StrictBool = Field(False, description="also write .safetensors model files")
+    histogram_freq: int = Field(0, description="degradation-parameter histograms every this many iterations "
+                                               "(0: at print_freq)")
 
 
-@dataclasses.dataclass
-class Options:
-    """A whole training options file (see README's options table)."""
+class DistOptions(Section):
+    backend: Literal["nccl", "gloo"] | None = Field(None, description="process-group backend (default: nccl on CUDA, "
+                                                                      "gloo on CPU)")
+    port: int = Field(29500, description="compatibility: torchrun chooses the port (--master_port)")
 
-    name: str
-    network_g: dict[str, Any]
-    train: TrainOptions
-    model_type: str = "RealESRNetModel"
-    scale: int = 4
-    num_gpu: int | Literal["auto"] = "auto"
-    manual_seed: int | None = None
-    gt_size: int = 256
-    queue_size: int = 180
-    high_order_degradation: bool = True
-    gt_usm: bool = True
-    l1_gt_usm: bool = True
-    percep_gt_usm: bool = True
-    gan_gt_usm: bool = False
-    datasets: dict[str, DatasetOptions] = dataclasses.field(default_factory=dict)
-    network_d: dict[str, Any] | None = None
-    path: PathOptions = dataclasses.field(default_factory=PathOptions)
-    val: ValOptions | None = None
-    logger: LoggerOptions = dataclasses.field(default_factory=LoggerOptions)
-    dist_params: DistOptions = dataclasses.field(default_factory=DistOptions)
-    # ours
-    device: str | None = None  # "cpu", "cuda", "cuda:1", "mps"; None: from num_gpu
-    num_threads: int | None = None  # intra-op CPU threads; None: OMP_NUM_THREADS, else the cores available
-    # derived keys BasicSR injects (accepted so a copied options file parses again)
-    is_train: bool | None = None
-    dist: bool | None = None
-    rank: int | None = None
-    world_size: int | None = None
-    auto_resume: bool | None = None
-    root_path: str | None = None
-    degradation: DegradationConfig = dataclasses.field(default_factory=DegradationConfig)
+
+class Options(Section):
+    """A whole training options file (README: "Training"; docs/options.md: every key)."""
+
+    name: str = Field(description="run name: the run folder is experiments/<name>")
+    network_g: dict[str, Any] = Field(description="generator: {type: RRDBNet | SRVGGNetCompact, ...its arguments}")
+    train: TrainOptions = Field(description="losses, optimizers, schedule")
+    model_type: str = Field("RealESRNetModel", description="RealESRNetModel (stage 1, L1) or RealESRGANModel "
+                                                           "(stage 2, + discriminator); SRModel / SRGANModel alike")
+    scale: int = Field(4, description="super-resolution factor: 1, 2, 3, 4 or 8")
+    num_gpu: int | Literal["auto"] = Field("auto", description="0: CPU; auto: CUDA when present (see also device)")
+    manual_seed: int | None = Field(None, description="seed of every random stream (None: drawn and logged)")
+    gt_size: int = Field(256, description="GT training patch side (LQ patch: gt_size / scale)")
+    queue_size: int = Field(180, description="training-pair pool size")
+    high_order_degradation: StrictBool = Field(True, description="synthesize LQ on the fly (false: paired datasets)")
+    gt_usm: StrictBool = Field(True, description="stage 1 trains against the USM-sharpened GT")
+    l1_gt_usm: StrictBool = Field(True, description="stage 2's pixel loss uses the sharpened GT")
+    percep_gt_usm: StrictBool = Field(True, description="stage 2's perceptual loss uses the sharpened GT")
+    gan_gt_usm: StrictBool = Field(False, description="the discriminator sees the sharpened GT as real")
+    datasets: dict[str, DatasetOptions] = Field(default_factory=dict, description="train (required) and val")
+    network_d: dict[str, Any] | None = Field(None, description="discriminator (stage 2): {type: UNetDiscriminatorSN, ...}")
+    path: PathOptions = Field(default_factory=PathOptions, description="weights to start from, resume, run folders")
+    val: ValOptions | None = Field(None, description="validation during training")
+    logger: LoggerOptions = Field(default_factory=LoggerOptions, description="logs, checkpoints")
+    dist_params: DistOptions = Field(default_factory=DistOptions, description="distributed training")
+    device: str | None = Field(None, description="cpu, cuda, cuda:N or mps (default: from num_gpu); checked at start")
+    num_threads: int | None = Field(None, description="CPU intra-op threads (default: OMP_NUM_THREADS, else the cores "
+                                                      "this process may use)")
+    is_train: StrictBool | None = Field(None, description=DERIVED)
+    dist: StrictBool | None = Field(None, description=DERIVED)
+    rank: int | None = Field(None, description=DERIVED)
+    world_size: int | None = Field(None, description=DERIVED)
+    auto_resume: StrictBool | None = Field(None, description=DERIVED)
+    root_path: str | None = Field(None, description=DERIVED)
+    degradation: DegradationConfig = Field(default_factory=DegradationConfig, exclude=True,
+                                           description="the degradation keys, read from the top level and "
+                                                       "datasets.train (see degradations.DegradationConfig)")
 
     @property
     def stage(self) -> str:
@@ -190,6 +198,33 @@ class Options:
     @property
     def experiment_dir(self) -> Path:
         return Path(self.path.experiments_root or "experiments") / self.name
+
+
+# Keys realsr accepts so that BasicSR / Real-ESRGAN files load, and what it does with them:
+# (dotted key, the values it honours or None for "any", what happens otherwise).
+COMPATIBILITY_ONLY: tuple[tuple[str, tuple, str], ...] = (
+    ("datasets.*.prefetch_mode", (None, "cpu"), "CUDA prefetching is not implemented; the DataLoader prefetches"),
+    ("datasets.*.num_prefetch_queue", (1,), "there is no CUDA prefetch queue"),
+    ("logger.wandb.project", (None,), "Weights & Biases is not supported; use the TensorBoard logs in tb_logger/"),
+    ("dist_params.port", (29500,), "torchrun chooses the port: pass --master_port to torchrun"),
+)
+
+
+def warn_compatibility_only(opt: Options) -> list[str]:
+    """Log (once per key) each compatibility-only key set to a value realsr does not honour."""
+    warned = []
+    values = {"dist_params.port": opt.dist_params.port, "logger.wandb.project": (opt.logger.wandb or {}).get("project")}
+    for phase, ds in opt.datasets.items():
+        values[f"datasets.{phase}.prefetch_mode"] = ds.prefetch_mode
+        values[f"datasets.{phase}.num_prefetch_queue"] = ds.num_prefetch_queue
+    for pattern, honoured, what in COMPATIBILITY_ONLY:
+        head, _, tail = pattern.partition(".*.")
+        for key, value in values.items():
+            if (key == pattern or (tail and key.startswith(head + ".") and key.endswith("." + tail))) \
+                    and value not in honoured:
+                logger.warning("%s: %r is accepted for compatibility but not honoured: %s", key, value, what)
+                warned.append(key)
+    return warned
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -265,20 +300,23 @@ def parse_options(data: Mapping[str, Any], check_paths: bool = True) -> Options:
         ...
         realsr.errors.OptionError: netwrok_g: unknown option. Did you mean 'network_g'?
     """
-    data = dict(data)
-    data.pop("degradation", None)
-    ignore = set(DegradationConfig.keys())
+    if not isinstance(data, Mapping):
+        raise OptionError("", f"expected a mapping of options, got {type(data).__name__}")
+    degradation_keys = set(DegradationConfig.keys())
     datasets = data.get("datasets") or {}
     if not isinstance(datasets, Mapping):
         raise OptionError("datasets", "expected a mapping of phase name -> dataset options")
-    opt = from_dict(Options, {**data, "datasets": {}}, ignore=ignore)
+    top = {k: v for k, v in data.items() if k not in degradation_keys and k not in ("datasets", "degradation")}
+    opt = validate(Options, top)
     for phase, entry in datasets.items():
-        opt.datasets[str(phase)] = from_dict(DatasetOptions, entry, f"datasets.{phase}",
-                                             ignore=ignore if str(phase).startswith("train") else ())
+        if isinstance(entry, Mapping) and str(phase).startswith("train"):
+            entry = {k: v for k, v in entry.items() if k not in degradation_keys}
+        opt.datasets[str(phase)] = validate(DatasetOptions, entry, f"datasets.{phase}")
     try:
         opt.degradation = DegradationConfig.from_options(data)
     except DegradationConfigError as err:
-        in_train = err.key in ((datasets.get("train") or {}) if isinstance(datasets.get("train"), Mapping) else {})
+        train = datasets.get("train")
+        in_train = isinstance(train, Mapping) and err.key in train
         raise OptionError(f"datasets.train.{err.key}" if in_train else err.key, err.reason, err.suggestion) from err
     _check(opt, check_paths)
     return opt
@@ -323,6 +361,12 @@ def _check(opt: Options, check_paths: bool) -> None:
             raise OptionError(f"logger.{key}", "must be >= 1")
     if opt.val is not None and opt.val.val_freq < 1:
         raise OptionError("val.val_freq", "must be >= 1")
+    if opt.val is not None and opt.val.suffix and ("/" in opt.val.suffix or os.sep in opt.val.suffix):
+        raise OptionError("val.suffix", f"{opt.val.suffix!r} contains a path separator")
+    for name in opt.path.ignore_resume_networks or ():
+        if name not in ("network_g", "network_d"):
+            raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",
+                              suggest(name, ("network_g", "network_d")))
     for key, value in (("pretrain_network_g", opt.path.pretrain_network_g),
                        ("pretrain_network_d", opt.path.pretrain_network_d)):
         if check_paths and value is not None and not Path(value).expanduser().is_file():

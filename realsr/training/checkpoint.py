@@ -180,6 +180,9 @@ def resume(exp: Path, auto_resume: bool, resume_state: str | None, current: dict
     saved = found[1].get("options")
     if isinstance(saved, dict):
         fatal, harmless = option_changes(saved, current)
+        ignored = tuple((current.get("path") or {}).get("ignore_resume_networks") or ())
+        harmless += [line for line in fatal if line.split(":")[0].split(".")[0] in ignored]
+        fatal = [line for line in fatal if line.split(":")[0].split(".")[0] not in ignored]
         if fatal:
             raise OptionError(fatal[0].split(":")[0], f"changed since {found[0]} was saved ({'; '.join(fatal)}); "
                               "a training state continues only the run that wrote it",

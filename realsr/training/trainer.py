@@ -37,7 +37,7 @@ from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError, suggest
 from ..losses import build_loss
-from ..options import Options
+from ..options import Options, warn_compatibility_only
 from ..resources import ThreadGovernor, ThreadPolicy, available_cores, decide
 from ..schema import to_dict
 from ..seeding import derive_seed, generator
@@ -123,8 +123,9 @@ class Trainer:
         self._build_networks()
         self._build_losses_and_optimizers()
         self._build_data()
-        if (opt.logger.wandb or {}).get("project"):
-            logger.warning("logger.wandb is not supported; use the TensorBoard logs in tb_logger/")
+        if rank == 0:
+            warn_compatibility_only(opt)
+        self._loader: DataLoader | None = None
         self.board = Board(None)
         if exp_dir is not None:
             self.attach_run_folder(exp_dir)
@@ -137,6 +138,7 @@ class Trainer:
             self.validator.folder = exp / "visualization"
             self.validator.save_img = self.opt.val.save_img
             self.validator.grid_images = self.opt.val.grid_images
+            self.validator.suffix, self.validator.pbar = self.opt.val.suffix, self.opt.val.pbar
         self.board = Board(exp / "tb_logger" if self.rank == 0 and self.opt.logger.use_tb_logger
                            and not self.opt.name.startswith("debug_") else None)
 
@@ -369,12 +371,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def make_loader(self) -> DataLoader:
+        """The training DataLoader; with ``persistent_workers`` one loader (and its worker
+        processes) serves every epoch (the sampler's epoch is set before each pass)."""
+        if self._loader is not None:
+            return self._loader
         ds = self.opt.datasets["train"]
         workers = self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
-        return DataLoader(self.dataset, batch_sampler=BatchSampler(self.sampler, self.batch_size, drop_last=True),
-                          num_workers=workers, worker_init_fn=self.seeder if workers else None,
-                          pin_memory=ds.pin_memory and self.device.type == "cuda",
-                          persistent_workers=False)
+        persistent = ds.persistent_workers and workers > 0
+        loader = DataLoader(self.dataset, batch_sampler=BatchSampler(self.sampler, self.batch_size, drop_last=True),
+                            num_workers=workers, worker_init_fn=self.seeder if workers else None,
+                            pin_memory=ds.pin_memory and self.device.type == "cuda", persistent_workers=persistent)
+        if persistent:
+            self._loader = loader
+        return loader
 
     def train(self) -> str:
         """Run until ``train.total_iter`` or a stop signal. Returns ``"done"`` or ``"interrupted"``."""
@@ -518,8 +527,11 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a training state; networks named in ``path.ignore_resume_networks``
+        (``network_g``: the generator and its EMA; ``network_d``) keep their built weights."""
+        ignored = set(self.opt.path.ignore_resume_networks or ())
         for key, net in (("net_g", self.net_g), ("net_g_ema", self.net_g_ema), ("net_d", self.net_d)):
-            if net is None:
+            if net is None or ("network_d" if key == "net_d" else "network_g") in ignored:
                 continue
             if key not in state:
                 raise TrainingError(f"the training state has no {key}; was it written by a different stage?")

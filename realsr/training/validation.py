@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..imageio import tensor_to_image, write_image
 from ..metrics import METRICS
@@ -66,13 +67,14 @@ class Validator:
     Args:
         pairs: the validation pairs (a list, or a loader yielding batch-1 dicts).
         metrics: ``val.metrics``.  scale: SR factor.  folder: ``visualization`` folder.
-        save_img: write every SR image.  grid_images: rows in the grid PNG (0: none).
+        save_img: write every SR image (``<name>_<iter>[_<suffix>].png``).  grid_images: rows in the
+        grid PNG (0: none).  suffix: added to saved image names.  pbar: a progress bar per run.
     """
 
     def __init__(self, pairs: Iterable[Pair], metrics: dict[str, MetricOptions], scale: int, folder: Path,
-                 save_img: bool = True, grid_images: int = 4):
+                 save_img: bool = True, grid_images: int = 4, suffix: str | None = None, pbar: bool = False):
         self.pairs, self.metrics, self.scale, self.folder = pairs, metrics, scale, folder
-        self.save_img, self.grid_images = save_img, grid_images
+        self.save_img, self.grid_images, self.suffix, self.pbar = save_img, grid_images, suffix, pbar
         self.baseline: dict[str, float] | None = None
         self.last_grid: np.ndarray | None = None  # the newest LQ / SR / GT grid, uint8 RGB
 
@@ -86,7 +88,8 @@ class Validator:
             totals: dict[str, list[float]] = {k: [] for k in self.metrics}
             base: dict[str, list[float]] = {k: [] for k in self.metrics}
             rows = []
-            for i, pair in enumerate(self.pairs):
+            pairs = tqdm(self.pairs, desc="validating", unit="img", leave=False) if self.pbar else self.pairs
+            for i, pair in enumerate(pairs):
                 lq, gt, name = pair["lq"], pair["gt"], _name(pair)
                 lq = lq.to(device)
                 sr = (forward(net, lq) if forward else net(lq)).float().clamp(0, 1)
@@ -97,7 +100,8 @@ class Validator:
                     for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics).items():
                         base[k].append(v)
                 if self.save_img:
-                    write_image(self.folder / name / f"{name}_{iteration}.png", sr_img)
+                    tail = f"_{self.suffix}" if self.suffix else ""
+                    write_image(self.folder / name / f"{name}_{iteration}{tail}.png", sr_img)
                 if i < self.grid_images:
                     up = F.interpolate(lq, scale_factor=self.scale, mode="nearest")
                     rows.append([tensor_to_image(up), tensor_to_image(bicubic(lq, self.scale)), sr_img, gt_img])

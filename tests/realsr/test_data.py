@@ -72,7 +72,7 @@ def test_lmdb_reads_back_the_source_images(gt_folder, tmp_path):
     make_lmdb(gt_folder, tmp_path / "gt.lmdb", names)
     assert lmdb_keys(tmp_path / "gt.lmdb") == ["a.b", "img0", "img1"]
     ds = GTDataset(DatasetOptions(type="RealESRGANDataset", dataroot_gt=str(tmp_path / "gt.lmdb"),
-                                  io_backend=IOBackendOptions("lmdb"), crop_pad_size=40))
+                                  io_backend=IOBackendOptions(type="lmdb"), crop_pad_size=40))
     for key in ds.names:
         np.testing.assert_array_equal(ds.reader.read(key), read_image(gt_folder / f"{key}.png"))
 

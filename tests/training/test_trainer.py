@@ -5,6 +5,7 @@ import torch
 
 from realsr.archs import SRVGGNetCompact
 from realsr.inference.upsampler import load_generator
+from realsr.errors import OptionError
 from realsr.options import parse_options
 from realsr.training import checkpoint
 from realsr.training.trainer import Trainer, TrainingError
@@ -139,3 +140,42 @@ def test_amp_and_channels_last_train(tiny, amp):
     trainer.train()
     assert trainer.iteration == 2 and seen and all(torch.isfinite(v) for v in seen.values())
     assert trainer.scaler.is_enabled() == (amp == "fp16")
+
+
+def test_val_suffix_pbar_and_compatibility_warnings(tiny, tmp_path, caplog):
+    opt = parse_options(tiny(val={"val_freq": 3, "suffix": "mine", "pbar": True,
+                                  "metrics": {"psnr": {"type": "calculate_psnr"}}},
+                             datasets={"train": {"prefetch_mode": "cuda", "num_prefetch_queue": 4}}))
+    with caplog.at_level("WARNING"):
+        trainer = Trainer(opt, torch.device("cpu"), exp_dir=tmp_path / "run")
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "datasets.train.prefetch_mode" in warned and "datasets.train.num_prefetch_queue" in warned
+    trainer.train()
+    saved = sorted(p.name for p in (tmp_path / "run" / "visualization").rglob("*_mine.png"))
+    assert saved and all(name.endswith("_3_mine.png") or name.endswith("_6_mine.png") for name in saved)
+
+
+def test_persistent_workers_reuse_one_loader_and_train_identically(tiny, tmp_path):
+    results = []
+    for persistent in (False, True):
+        opt = parse_options(tiny(train={"total_iter": 10}, val=None,
+                                 datasets={"train": {"num_worker_per_gpu": 1, "persistent_workers": persistent}}))
+        trainer = Trainer(opt, torch.device("cpu"))
+        assert (trainer.make_loader() is trainer.make_loader()) == persistent
+        trainer.train()  # 16 images / batch 2: 8 iterations per epoch, so the loader serves two epochs
+        results.append(trainer.net_g.state_dict())
+    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
+
+
+def test_ignore_resume_networks_keeps_the_built_discriminator(tiny, tmp_path):
+    first = Trainer(parse_options(tiny("esrgan", val=None, train={"total_iter": 2})), torch.device("cpu"))
+    first.train()
+    state = first.state_dict()
+    opt = parse_options(tiny("esrgan", val=None, path={"ignore_resume_networks": ["network_d"]}))
+    second = Trainer(opt, torch.device("cpu"))
+    fresh_d = {k: v.clone() for k, v in second.net_d.state_dict().items()}
+    second.load_state_dict(state)
+    assert all(torch.equal(second.net_d.state_dict()[k], fresh_d[k]) for k in fresh_d)
+    assert all(torch.equal(second.net_g.state_dict()[k], state["net_g"][k]) for k in state["net_g"])
+    with pytest.raises(OptionError, match="ignore_resume_networks"):
+        parse_options(tiny(path={"ignore_resume_networks": ["network_x"]}))
