@@ -19,6 +19,7 @@ setup(
         "safetensors>=0.4",
         "lmdb>=1.4",
         "tensorboard>=2.12",
+        "pydantic>=2.5,<3",
     ],
     entry_points={"console_scripts": [
         "realsr-train = realsr.training.cli:main",
@@ -35,7 +36,7 @@ setup(
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5"],
+        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5", "jsonschema>=4"],
     },
     classifiers=[
         "License :: OSI Approved :: BSD License",

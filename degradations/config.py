@@ -32,6 +32,52 @@ class DegradationConfigError(ValueError):
         super().__init__(f"{key}: {reason}" + (f"; {suggestion}" if suggestion else ""))
 
 
+# One line per key, for generated option references (realsr's docs/options.md) and editors.
+DESCRIPTIONS: dict[str, str] = {
+    "resize_prob": "stage 1: probabilities of up, down, keep",
+    "resize_range": "stage 1: scale factor range [down low, up high]; must contain 1",
+    "gaussian_noise_prob": "stage 1: probability of Gaussian (else Poisson) noise",
+    "noise_range": "stage 1: Gaussian noise sigma range, 8-bit units",
+    "poisson_scale_range": "stage 1: Poisson noise scale range",
+    "gray_noise_prob": "stage 1: probability that the noise is gray (one field for all channels)",
+    "jpeg_range": "stage 1: JPEG quality range",
+    "second_blur_prob": "stage 2: probability of the second blur",
+    "resize_prob2": "stage 2: probabilities of up, down, keep",
+    "resize_range2": "stage 2: scale factor range, relative to the LR size",
+    "gaussian_noise_prob2": "stage 2: probability of Gaussian (else Poisson) noise",
+    "noise_range2": "stage 2: Gaussian noise sigma range, 8-bit units",
+    "poisson_scale_range2": "stage 2: Poisson noise scale range",
+    "gray_noise_prob2": "stage 2: probability of gray noise",
+    "jpeg_range2": "final step: JPEG quality range",
+    "blur_kernel_size": "accepted as in Real-ESRGAN; kernel sides are drawn from kernel_range",
+    "kernel_list": "stage 1 blur families: iso, aniso, generalized_iso, generalized_aniso, plateau_iso, plateau_aniso",
+    "kernel_prob": "stage 1: probability of each family in kernel_list (sum 1)",
+    "sinc_prob": "stage 1: probability of a 2-D sinc (ringing) kernel instead",
+    "blur_sigma": "stage 1: Gaussian sigma range",
+    "betag_range": "stage 1: generalized Gaussian shape range",
+    "betap_range": "stage 1: plateau shape range",
+    "blur_kernel_size2": "accepted as in Real-ESRGAN; kernel sides are drawn from kernel_range",
+    "kernel_list2": "stage 2 blur families",
+    "kernel_prob2": "stage 2: probability of each family in kernel_list2",
+    "sinc_prob2": "stage 2: probability of a sinc kernel",
+    "blur_sigma2": "stage 2: Gaussian sigma range",
+    "betag_range2": "stage 2: generalized Gaussian shape range",
+    "betap_range2": "stage 2: plateau shape range",
+    "final_sinc_prob": "final step: probability of the sinc filter after the resize",
+    "per_sample": "every random decision per sample (false: Real-ESRGAN's batch-shared draws)",
+    "shuffle_prob": "per-sample probability of a random op order inside each stage",
+    "final_order_prob": "probability that [resize + sinc] comes before the final JPEG",
+    "kernel_range": "odd kernel sides, drawn uniformly from [low, high]",
+    "beta_sampling": "reference: beta ~ U(lo, 1) or U(1, hi); uniform: U(lo, hi)",
+    "jpeg_backend": "torch (batched, any device) or opencv (libjpeg on the CPU)",
+    "jpeg_flavor": "libjpeg or reference (Real-ESRGAN's DiffJPEG) for the torch backend",
+    "antialias": "antialiased bilinear/bicubic downscaling (the reference aliases)",
+    "usm_weight": "GT sharpening: weight of the unsharp mask",
+    "usm_threshold": "GT sharpening: residual threshold, 8-bit units",
+    "usm_radius": "GT sharpening: blur side",
+}
+
+
 @dataclasses.dataclass
 class DegradationConfig:
     """Every knob of the second-order degradation model. Ranges are ``[low, high]``.
