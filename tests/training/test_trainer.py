@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from realsr.archs import SRVGGNetCompact
-from realsr.inference.upsampler import load_generator
 from realsr.errors import OptionError
+from realsr.inference.upsampler import load_generator
 from realsr.options import parse_options
 from realsr.training import checkpoint
 from realsr.training.trainer import Trainer, TrainingError
