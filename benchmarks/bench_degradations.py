@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import time
 from collections import defaultdict
 
@@ -25,6 +26,7 @@ from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairP
 from degradations.functional import usm_sharp
 from realsr.data.synthetic import synthetic_images
 from realsr.devices import resolve_device
+from realsr.errors import run_cli
 from realsr.resources import ThreadGovernor
 
 
@@ -135,4 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))  # a bad --device etc. is one line, exit 2

@@ -21,6 +21,7 @@ import torch
 from contention import add_arguments, busy_processes
 from realsr.archs import build_network
 from realsr.devices import resolve_device
+from realsr.errors import run_cli
 from realsr.inference.upsampler import Upsampler
 from realsr.inference.zoo import MODELS
 from realsr.resources import apply_thread_policy
@@ -101,4 +102,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))  # a bad --device etc. is one line, exit 2

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch
 
 from realsr.archs import RRDBNet, UNetDiscriminatorSN
+from realsr.errors import run_cli
 from realsr.losses import build_loss
 
 
@@ -66,4 +68,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))  # a bad --device etc. is one line, exit 2

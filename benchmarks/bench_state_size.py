@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 
 import torch
 
 from bench_train import options
+from realsr.errors import run_cli
 from realsr.options import parse_options
 from realsr.training.trainer import Trainer
 
@@ -55,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))  # a bad --device etc. is one line, exit 2

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import torch
 
 from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 from realsr.devices import resolve_device
+from realsr.errors import run_cli
 from realsr.options import load_options, parse_options
 from realsr.resources import apply_thread_policy
 from realsr.training.trainer import Trainer
@@ -157,4 +159,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))  # a bad --device etc. is one line, exit 2

@@ -20,9 +20,7 @@ from typing import Protocol
 
 import torch
 
-from .sampling import SampleContext
-
-Trace = dict[str, torch.Tensor]
+from .sampling import SampleContext, Trace
 
 
 class Step(Protocol):

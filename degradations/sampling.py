@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 import torch
 
+# The parameters of a batch: ``{"step.param": tensor (B,)}`` (see compose.trace_rows).
+Trace = dict[str, torch.Tensor]
+
 
 @dataclasses.dataclass(frozen=True)
 class SampleContext:

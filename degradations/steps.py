@@ -13,9 +13,7 @@ import torch
 
 from . import functional as Fn
 from .functional.kernels import FAMILY_CODE
-from .sampling import SampleContext
-
-Trace = dict[str, torch.Tensor]
+from .sampling import SampleContext, Trace
 
 
 def _kernel_sizes(ctx: SampleContext, kernel_range: list[int]) -> torch.Tensor:

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,70 @@ def _degradation_properties() -> dict[str, dict[str, Any]]:
                      "default": getattr(defaults, f.name)} for f in dataclasses.fields(DegradationConfig)}
 
 
+def _schema_of(annotation: Any) -> dict[str, Any]:
+    """JSON Schema of one field type, built from the annotation (not pydantic's generator, whose
+    output format changes between releases)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"$ref": f"#/$defs/{annotation.__name__}"}
+    if origin is typing.Annotated:
+        return _schema_of(args[0])
+    if origin in (typing.Union, types.UnionType):
+        members = [_schema_of(a) for a in args if a is not type(None)]
+        if type(None) in args:
+            members.append({"type": "null"})
+        return members[0] if len(members) == 1 else {"anyOf": members}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1]) if args[1] is not Any else True}
+    if annotation is Any:
+        return {}
+    return {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
+            bool: {"type": "boolean"}}[annotation]
+
+
+def _model_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
+    properties, required = {}, []
+    for name, field in model.model_fields.items():
+        if name == "degradation":
+            continue
+        prop = {**_schema_of(field.annotation), "description": field.description}
+        if field.is_required():
+            required.append(name)
+        else:
+            default = field.get_default(call_default_factory=True)
+            if not isinstance(default, BaseModel):
+                prop["default"] = default
+        properties[name] = prop
+        for inner in _models_in(field.annotation):
+            if inner.__name__ not in defs:
+                defs[inner.__name__] = {}
+                defs[inner.__name__] = _model_schema(inner, defs)
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    if model.__doc__ and model.__doc__ != BaseModel.__doc__:
+        schema["description"] = " ".join(model.__doc__.split())
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in typing.get_args(annotation) for m in _models_in(a)]
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of an options file, degradation keys included."""
-    schema = Options.model_json_schema()
-    schema["properties"].pop("degradation", None)
+    defs: dict[str, Any] = {}
+    schema = _model_schema(Options, defs)
     schema["properties"].update(_degradation_properties())
-    schema["$defs"]["DatasetOptions"]["properties"].update(_degradation_properties())
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "realsr training options", **schema}
+    defs["DatasetOptions"]["properties"].update(_degradation_properties())
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "realsr training options",
+            **schema, "$defs": dict(sorted(defs.items()))}
 
 
 def _type_name(annotation: Any) -> str:

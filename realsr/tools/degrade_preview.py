@@ -25,6 +25,7 @@ from degradations.describe import describe, named
 from .. import imageio
 from ..errors import UserError, check, run_cli
 from ..imageio import tensor_to_image
+from ..resources import apply_thread_policy
 
 TILE = 256
 CAPTION_WIDTH = 560
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    apply_thread_policy()
     check(1 <= args.num <= 64, "-n/--num", f"must be between 1 and 64, got {args.num}")
     check(args.scale is None or args.scale in (1, 2, 3, 4, 8), "--scale", f"must be 1, 2, 3, 4 or 8, got {args.scale}")
     check(args.crop >= 16, "--crop", f"must be >= 16, got {args.crop}")

@@ -25,6 +25,7 @@ from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..evaluation import checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
 from ..niqe import calculate_niqe, load_params
+from ..resources import apply_thread_policy
 
 
 def evaluate_folders(args: argparse.Namespace) -> int:
@@ -116,6 +117,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    apply_thread_policy()
     check(args.gt.is_dir(), "--gt", f"{args.gt}: no such folder")
     check(args.crop_border >= 0, "--crop_border", f"must be >= 0, got {args.crop_border}")
     check(args.tile >= 0, "--tile", f"must be >= 0, got {args.tile}")

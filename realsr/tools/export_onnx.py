@@ -20,6 +20,7 @@ from .. import atomic
 from ..errors import check, run_cli
 from ..inference.upsampler import load_generator
 from ..inference.zoo import MODELS, find_weights
+from ..resources import apply_thread_policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--size", type=int, default=64, help="side of the example input used for tracing and the check")
     p.add_argument("--atol", type=float, default=1e-3, help="largest accepted difference to PyTorch (fp32)")
     args = p.parse_args(argv)
+    apply_thread_policy()
     if args.input is None and args.model_name is None:
         p.error("give -i WEIGHTS or -n MODEL_NAME")
     check(args.size >= 8, "--size", f"must be >= 8, got {args.size}")

@@ -85,19 +85,6 @@ def build_optimizer(params: list[nn.Parameter], opt: dict[str, Any], path: str) 
         raise OptionError(path, f"{kind} refuses these settings: {err}") from None
 
 
-def pick_device(opt: Options, local_rank: int) -> torch.device:
-    """``device`` if set; CPU for ``num_gpu: 0``; else CUDA (this process's local rank), MPS, CPU."""
-    if opt.device:
-        return torch.device(opt.device)
-    if opt.num_gpu == 0:
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 class Trainer:
     """Builds everything from :class:`~realsr.options.Options` and runs the loop.
 
