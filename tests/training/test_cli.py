@@ -60,6 +60,7 @@ def test_sigterm_saves_and_auto_resume_continues(tiny, tmp_path):
     assert proc.returncode == 0, out
     states = checkpoint.state_files(exp / "training_states")
     assert len(states) == 1 and states[0][0] >= 3 and "Interrupted" in out
+    assert "stopping after iteration" in out  # said at once, before the iteration ends
     stopped = states[0][0]
     result = run(["-opt", str(opt), "--auto_resume", "--set", f"train.total_iter={stopped + 2}"])
     assert result.returncode == 0, result.stderr
@@ -82,3 +83,4 @@ def test_two_process_gloo_ddp(tiny, tmp_path):
     assert all(torch.isfinite(v).all() for v in content["params"].values())
     state = checkpoint.load_state(exp / "training_states" / "4.state")
     assert state["iter"] == 4 and state["options"]["world_size"] == 2
+

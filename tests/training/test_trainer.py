@@ -179,3 +179,29 @@ def test_ignore_resume_networks_keeps_the_built_discriminator(tiny, tmp_path):
     assert all(torch.equal(second.net_g.state_dict()[k], state["net_g"][k]) for k in state["net_g"])
     with pytest.raises(OptionError, match="ignore_resume_networks"):
         parse_options(tiny(path={"ignore_resume_networks": ["network_x"]}))
+
+
+def test_ctrl_c_says_so_at_once_and_a_second_one_stops_without_saving(tiny, tmp_path, capfd):
+    import os
+    import signal
+    import time
+
+    opt = parse_options(tiny(val=None, train={"total_iter": 50}, logger={"save_checkpoint_freq": 2}))
+    trainer = Trainer(opt, torch.device("cpu"), exp_dir=tmp_path / "run")
+    step = trainer.train_step
+
+    def interrupted_step(batch, iteration):
+        if iteration == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here: the message must already be out
+            assert "stopping after iteration 5" in capfd.readouterr().err
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        return step(batch, iteration)
+
+    trainer.train_step = interrupted_step
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    states = checkpoint.state_files(tmp_path / "run" / "training_states")
+    assert [i for i, _ in states] == [4, 2]  # nothing was saved after the second Ctrl-C
+    assert checkpoint.latest_state(tmp_path / "run" / "training_states")[1]["iter"] == 4
