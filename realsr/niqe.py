@@ -16,6 +16,9 @@ import os
 
 import cv2
 import numpy as np
+import torch
+
+from degradations import functional as Fn
 
 from .metrics import rgb_to_y
 
@@ -62,34 +65,11 @@ def block_features(block: np.ndarray) -> list[float]:
     return feats
 
 
-def _cubic(x: np.ndarray) -> np.ndarray:
-    a = np.abs(x)
-    return ((1.5 * a**3 - 2.5 * a**2 + 1) * (a <= 1)
-            + (-0.5 * a**3 + 2.5 * a**2 - 4 * a + 2) * ((a > 1) & (a <= 2)))
-
-
-def _resize_axis(img: np.ndarray, scale: float, axis: int) -> np.ndarray:
-    n = img.shape[axis]
-    out_len = math.ceil(n * scale)
-    width = 4.0 / scale if scale < 1 else 4.0
-    u = np.arange(1, out_len + 1) / scale + 0.5 * (1 - 1 / scale)
-    left = np.floor(u - width / 2)
-    taps = int(math.ceil(width)) + 2
-    idx = left[:, None] + np.arange(taps)[None, :]
-    dist = u[:, None] - idx
-    weights = scale * _cubic(dist * scale) if scale < 1 else _cubic(dist)
-    weights /= weights.sum(axis=1, keepdims=True)
-    j = idx.astype(np.int64) - 1  # MATLAB is 1-based; symmetric borders
-    j = np.where(j < 0, -j - 1, j)
-    j = np.where(j >= n, 2 * n - j - 1, j)
-    moved = np.moveaxis(img, axis, 0)
-    out = np.einsum("ot,ot...->o...", weights, moved[j])
-    return np.moveaxis(out, 0, axis)
-
-
 def imresize(img: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB ``imresize(img, scale)`` (bicubic, antialiased when shrinking) of a 2-D float array."""
-    return _resize_axis(_resize_axis(img.astype(np.float64), scale, 0), scale, 1)
+    """MATLAB ``imresize(img, scale)`` (bicubic, antialiased when shrinking) of a 2-D float array,
+    in float64 (:func:`degradations.functional.imresize`)."""
+    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float64))[None, None]
+    return Fn.imresize(x, scale)[0, 0].numpy()
 
 
 def features(img: np.ndarray, window: np.ndarray, block: int = 96) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Resizing with the interpolation modes of the reference degradation model."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -49,3 +51,55 @@ def resize(
             raise ValueError(f"scale factor {scale_factor} shrinks {tuple(x.shape[-2:])} below 1 pixel")
         return F.interpolate(x, scale_factor=scale_factor, **kwargs)
     return F.interpolate(x, size=tuple(size), **kwargs)
+
+
+def _cubic_a05(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB's bicubic kernel (a = -0.5)."""
+    a = x.abs()
+    return ((1.5 * a**3 - 2.5 * a**2 + 1) * (a <= 1)
+            + (-0.5 * a**3 + 2.5 * a**2 - 4 * a + 2) * ((a > 1) & (a <= 2)))
+
+
+def matlab_weights(length: int, scale: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The ``(ceil(length * scale), length)`` float64 matrix MATLAB's ``imresize(..., 'bicubic')``
+    applies along one axis: cubic a = -0.5, widened by 1/scale when shrinking (antialiasing),
+    symmetric borders, rows summing to 1."""
+    out_len = math.ceil(length * scale)
+    width = 4.0 / scale if scale < 1 else 4.0
+    u = torch.arange(1, out_len + 1, dtype=torch.float64, device=device) / scale + 0.5 * (1 - 1 / scale)
+    left = torch.floor(u - width / 2)
+    idx = left[:, None] + torch.arange(math.ceil(width) + 2, dtype=torch.float64, device=device)[None, :]
+    dist = u[:, None] - idx
+    weights = scale * _cubic_a05(dist * scale) if scale < 1 else _cubic_a05(dist)
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    j = idx.long() - 1  # MATLAB counts from 1
+    j = torch.where(j < 0, -j - 1, j)
+    j = torch.where(j >= length, 2 * length - j - 1, j)
+    matrix = torch.zeros(out_len, length, dtype=torch.float64, device=device)
+    return matrix.scatter_add_(1, j, weights)
+
+
+def imresize(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """MATLAB ``imresize(x, scale)`` with bicubic interpolation, antialiased when shrinking: the
+    resize of the SR benchmark protocol (BI) and of SRCNN's input. Rows are resized first, then
+    columns, as MATLAB does for equal scales. Differentiable; computed in ``x``'s dtype (use
+    float64 to reproduce MATLAB to the last bit before rounding).
+
+    Args:
+        x: ``(B, C, H, W)`` float.  scale: factor, e.g. 1/4 or 3.
+
+    Returns:
+        ``(B, C, ceil(H * scale), ceil(W * scale))``, not clamped (bicubic overshoots).
+
+    Example:
+    >>> import torch
+    >>> x = torch.arange(16, dtype=torch.float64).view(1, 1, 4, 4)
+    >>> imresize(imresize(x, 2), 0.5).shape, imresize(torch.ones(1, 3, 9, 6), 1 / 3).unique().tolist()
+    (torch.Size([1, 1, 4, 4]), [1.0])
+    """
+    if scale <= 0 or not math.isfinite(scale):
+        raise ValueError(f"scale must be a positive number, got {scale}")
+    h, w = x.shape[-2:]
+    rows = matlab_weights(h, scale, x.device).to(x.dtype)
+    cols = matlab_weights(w, scale, x.device).to(x.dtype)
+    return torch.matmul(torch.matmul(rows, x), cols.t())

@@ -12,35 +12,55 @@ import torch
 import torch.nn as nn
 
 from ..registry import build
-from . import rrdbnet, srvgg
-from .discriminator import UNetDiscriminatorSN
+from . import a2n, edsr, rcan, rdn, rrdbnet, srcnn, srvgg
+from .a2n import A2N
+from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
+from .edsr import EDSR
+from .rcan import RCAN
+from .rdn import RDN
 from .rrdbnet import RRDBNet
+from .srcnn import FSRCNN, SRCNN
 from .srvgg import SRVGGNetCompact
 from .vgg import VGGFeatureExtractor, load_vgg_weights
 
 ARCHS: dict[str, type[nn.Module]] = {
     "RRDBNet": RRDBNet,
     "SRVGGNetCompact": SRVGGNetCompact,
+    "EDSR": EDSR,
+    "RCAN": RCAN,
+    "RDN": RDN,
+    "A2N": A2N,
+    "SRCNN": SRCNN,
+    "FSRCNN": FSRCNN,
     "UNetDiscriminatorSN": UNetDiscriminatorSN,
+    "VGGStyleDiscriminator": VGGStyleDiscriminator,
     "VGGFeatureExtractor": VGGFeatureExtractor,
 }
 
 
 # Generators whose options can be read off a state dict (each file owns its detection).
-DETECTORS: dict[str, Callable[[Mapping[str, torch.Tensor]], tuple[dict[str, Any], int] | None]] = {
+# (state, file-name hint) -> (options, scale) or None; the hint gives the scale where the weights do not.
+DETECTORS: dict[str, Callable[[Mapping[str, torch.Tensor], str], tuple[dict[str, Any], int] | None]] = {
     "RRDBNet": rrdbnet.detect,
+    "RCAN": rcan.detect,
+    "EDSR": edsr.detect,
+    "RDN": rdn.detect,
+    "A2N": a2n.detect,
+    "FSRCNN": srcnn.detect_fsrcnn,
+    "SRCNN": srcnn.detect_srcnn,
     "SRVGGNetCompact": srvgg.detect,
 }
 
 
-def detect_arch(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
-    """Architecture options and scale of a generator state dict (``--model_path`` without ``-n``).
+def detect_arch(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int]:
+    """Architecture options and scale of a generator state dict (``--model_path`` without ``-n``);
+    ``hint`` is the file name, read for the scale of networks whose weights do not fix it.
 
     Raises:
         ValueError: no registered generator recognises the keys (the message lists them).
     """
     for detect in DETECTORS.values():
-        found = detect(state)
+        found = detect(state, hint)
         if found is not None:
             return found
     raise ValueError(f"cannot tell the architecture from the weights (none of {', '.join(DETECTORS)} "
@@ -52,5 +72,6 @@ def build_network(opt: Mapping[str, Any], path: str = "network_g") -> nn.Module:
     return build(ARCHS, opt, "network", path)
 
 
-__all__ = ["ARCHS", "DETECTORS", "detect_arch", "RRDBNet", "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGFeatureExtractor",
+__all__ = ["A2N", "ARCHS", "DETECTORS", "EDSR", "FSRCNN", "RCAN", "RDN", "SRCNN", "VGGStyleDiscriminator",
+           "detect_arch", "RRDBNet", "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGFeatureExtractor",
            "build_network", "load_vgg_weights"]

@@ -98,7 +98,7 @@ class RRDBNet(nn.Module):
         return out[..., : h * self.scale, : w * self.scale]
 
 
-def detect(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int] | None:
+def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
     """RRDBNet options and scale read off a state dict's keys and shapes; None if it is not one.
 
     >>> opts, scale = detect(RRDBNet(num_block=2, num_feat=8, num_grow_ch=4, scale=2).state_dict())

@@ -55,7 +55,7 @@ class SRVGGNetCompact(nn.Module):
         return F.pixel_shuffle(out, self.upscale) + F.interpolate(x, scale_factor=self.upscale, mode="nearest")
 
 
-def detect(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int] | None:
+def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
     """SRVGGNetCompact options and scale read off a state dict; None if it is not one. ReLU and
     LeakyReLU have no weights, so a net without PReLU weights is taken as LeakyReLU.
 

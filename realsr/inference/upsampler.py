@@ -34,7 +34,7 @@ def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None 
     states = [load_state_dict_file(p, "params_ema") for p in paths]
     state = states[0] if len(states) == 1 else blend_state_dicts(states, list(weights or []))
     try:
-        detected, scale = detect_arch(state)
+        detected, scale = detect_arch(state, str(paths[0]))
     except ValueError as err:
         if arch is None:
             raise WeightFileError(str(paths[0]), str(err)) from None

@@ -1,0 +1,68 @@
+"""Building blocks shared by the EDSR-PyTorch family (EDSR, RCAN): mean shift, pixel-shuffle
+upsampler, and the helpers that read scale and value range back from their weights.
+
+Those networks were trained on images in [0, ``img_range``] (255); ours are in [0, 1], so they
+scale on the way in and out and the released files give the released results unchanged.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn as nn
+
+DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+def conv3x3(in_ch: int, out_ch: int, kernel: int = 3, bias: bool = True) -> nn.Conv2d:
+    """A "same" convolution (EDSR-PyTorch's ``default_conv``)."""
+    return nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=bias)
+
+
+class MeanShift(nn.Conv2d):
+    """Adds ``sign * img_range * mean`` per channel as a frozen 1x1 convolution (its weight and
+    bias are in the state dict, as in the released files)."""
+
+    def __init__(self, img_range: float, mean: tuple[float, ...] = DIV2K_RGB_MEAN, sign: int = -1):
+        super().__init__(len(mean), len(mean), kernel_size=1)
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(len(mean)).view(len(mean), len(mean), 1, 1))
+            self.bias.copy_(sign * img_range * torch.tensor(mean))
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+
+def pixel_shuffle_upsampler(num_feat: int, scale: int) -> nn.Sequential:
+    """Conv to ``r^2 * num_feat`` then PixelShuffle(r): once for x3, log2(scale) times for 2^n."""
+    layers: list[nn.Module] = []
+    if scale in (2, 4, 8):
+        for _ in range(int(math.log2(scale))):
+            layers += [conv3x3(num_feat, 4 * num_feat), nn.PixelShuffle(2)]
+    elif scale == 3:
+        layers += [conv3x3(num_feat, 9 * num_feat), nn.PixelShuffle(3)]
+    else:
+        raise ValueError(f"scale must be 2, 3, 4 or 8, got {scale}")
+    return nn.Sequential(*layers)
+
+
+def upsampler_scale(state: Mapping[str, torch.Tensor], prefix: str, num_feat: int) -> int:
+    """The scale of a :func:`pixel_shuffle_upsampler` stored under ``prefix`` (e.g. ``tail.0``)."""
+    convs = [k for k in state if k.startswith(prefix + ".") and k.endswith(".weight")]
+    if len(convs) == 1 and state[convs[0]].shape[0] == 9 * num_feat:
+        return 3
+    return 2 ** len(convs)
+
+
+def img_range_of(state: Mapping[str, torch.Tensor], key: str = "sub_mean.bias") -> float:
+    """The value range a mean-shifted model was trained in: ``-bias / mean`` (255 or 1)."""
+    return round(float(-state[key][0]) / DIV2K_RGB_MEAN[0], 3)
+
+
+def scale_from_name(hint: str, default: int) -> int:
+    """The scale a file name states (``aan_x3.pt``, ``fsrcnn_x4.pth``, ``..._x2_...``), else ``default``:
+    for networks whose weights do not determine their scale."""
+    import re
+
+    match = re.search(r"(?:^|[_\-.])x([2348])(?:[_\-.]|$)", hint.rsplit("/", 1)[-1].lower())
+    return int(match.group(1)) if match else default
