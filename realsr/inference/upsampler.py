@@ -15,8 +15,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from degradations.functional import imresize
+
 from .. import imageio
 from ..archs import build_network, detect_arch
+from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_state_dict_file
 from .tiling import upscale
 
@@ -75,6 +78,8 @@ class Upsampler:
         self.net = net.to(device=device, dtype=dtype)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        first = next((m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))), None)
+        self.luma_only = first is not None and first.in_channels == 1  # SRCNN / FSRCNN: Y in, Y out
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -84,8 +89,15 @@ class Upsampler:
     def _run(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """``(H, W, 3)`` float RGB in [0, 1] -> ``(sH, sW, 3)`` float32 in [0, 1]."""
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
-        out = upscale(self._forward, x, self.scale, self.tile, self.tile_pad, self.pre_pad, self.device, self.dtype,
-                      progress)
+        if self.luma_only:  # the network sees Y; Cb and Cr are upscaled with MATLAB's bicubic
+            ycbcr = rgb_to_ycbcr(x.double())
+            y = upscale(self._forward, ycbcr[:, :1].float(), self.scale, self.tile, self.tile_pad, self.pre_pad,
+                        self.device, self.dtype, progress)
+            chroma = imresize(ycbcr[:, 1:], self.scale)
+            out = ycbcr_to_rgb(torch.cat([y.double(), chroma], dim=1)).float()
+        else:
+            out = upscale(self._forward, x, self.scale, self.tile, self.tile_pad, self.pre_pad, self.device,
+                          self.dtype, progress)
         return out[0].clamp(0, 1).permute(1, 2, 0).numpy()
 
     def enhance(self, img: np.ndarray, outscale: float | None = None, alpha_upsampler: str = "realesrgan",
