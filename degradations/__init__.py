@@ -9,12 +9,15 @@ Typical use::
     out = degrade(gt_batch, generator)      # out.lq, out.gt, out.gt_usm, out.trace
     again = degrade.apply(gt_batch, out.trace)  # replay: identical output
 """
+from .classical import PRESETS, ClassicalDegradation
 from .compose import trace_rows
 from .config import DegradationConfig, DegradationConfigError
 from .pipeline import DegradationResult, RealESRGANDegradation
 from .pool import TrainingPairPool
 
 __all__ = [
+    "PRESETS",
+    "ClassicalDegradation",
     "DegradationConfig",
     "DegradationConfigError",
     "DegradationResult",

@@ -31,7 +31,9 @@ from .schema import Field, Section, to_dict, validate
 logger = logging.getLogger(__name__)
 GT_DATASETS = ("RealESRGANDataset", "SyntheticDataset")
 PAIRED_DATASETS = ("RealESRGANPairedDataset", "PairedImageDataset")
-MODEL_TYPES = {"RealESRNetModel": "esrnet", "SRModel": "esrnet", "RealESRGANModel": "esrgan", "SRGANModel": "esrgan"}
+MODEL_TYPES = {"RealESRNetModel": "esrnet", "SRModel": "esrnet", "RealESRGANModel": "esrgan", "SRGANModel": "esrgan",
+               "ESRGANModel": "esrgan"}
+RELATIVISTIC = ("ESRGANModel",)  # relativistic average GAN (ESRGAN); the others: standard GAN
 DERIVED = "derived by BasicSR at run time; accepted so a copied options file parses again, otherwise ignored"
 
 
@@ -160,13 +162,17 @@ class Options(Section):
     network_g: dict[str, Any] = Field(description="generator: {type: RRDBNet | SRVGGNetCompact, ...its arguments}")
     train: TrainOptions = Field(description="losses, optimizers, schedule")
     model_type: str = Field("RealESRNetModel", description="RealESRNetModel (stage 1, L1) or RealESRGANModel "
-                                                           "(stage 2, + discriminator); SRModel / SRGANModel alike")
+                                                           "(stage 2, + discriminator); SRModel / SRGANModel alike; "
+                                                           "ESRGANModel: relativistic average GAN")
     scale: int = Field(4, description="super-resolution factor: 1, 2, 3, 4 or 8")
     num_gpu: int | Literal["auto"] = Field("auto", description="0: CPU; auto: CUDA when present (see also device)")
     manual_seed: int | None = Field(None, description="seed of every random stream (None: drawn and logged)")
     gt_size: int = Field(256, description="GT training patch side (LQ patch: gt_size / scale)")
     queue_size: int = Field(180, description="training-pair pool size")
     high_order_degradation: StrictBool = Field(True, description="synthesize LQ on the fly (false: paired datasets)")
+    degradation_preset: Literal["realesrgan", "BI", "BD", "DN"] = Field(
+        "realesrgan", description="what synthesizes the LQ: realesrgan (the second-order blind model) or the "
+                                  "classical BI (MATLAB bicubic), BD (7x7 Gaussian 1.6 + decimation), DN (BI + noise 30)")
     gt_usm: StrictBool = Field(True, description="stage 1 trains against the USM-sharpened GT")
     l1_gt_usm: StrictBool = Field(True, description="stage 2's pixel loss uses the sharpened GT")
     percep_gt_usm: StrictBool = Field(True, description="stage 2's perceptual loss uses the sharpened GT")

@@ -8,6 +8,7 @@ spandrel load. A ``.safetensors`` file holds the bare state dict (EMA weights wh
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import pickle
@@ -158,14 +159,29 @@ def strip_prefixes(key: str) -> str:
 
 def load_state_dict_file(path: str | os.PathLike, param_key: str | None = "params") -> dict[str, torch.Tensor]:
     """Read a weight file and return its state dict (see :func:`read_file`, :func:`unwrap`)."""
+    return load_model_file(path, param_key)[0]
+
+
+def load_model_file(path: str | os.PathLike, param_key: str | None = "params"
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """The state dict of a weight file and the architecture options it names, if any (files that
+    realsr writes carry their ``network_g`` options under ``arch``; released files do not)."""
     try:
-        state = unwrap(read_file(path), param_key)
+        content = read_file(path)
+        state = unwrap(content, param_key)
     except WeightFileError as err:
         if str(err).startswith(str(path)):
             raise
         raise WeightFileError(f"{path}: {err}") from err
     check_finite(state, str(path))
-    return state
+    arch = content.get("arch") if isinstance(content, Mapping) else None
+    if arch is None and Path(path).suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            text = (f.metadata() or {}).get("arch")
+        arch = json.loads(text) if text else None
+    return state, dict(arch) if isinstance(arch, Mapping) else None
 
 
 @dataclasses.dataclass
@@ -230,20 +246,25 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def save_network(path: str | os.PathLike, params: nn.Module | Mapping[str, torch.Tensor],
-                 params_ema: nn.Module | Mapping[str, torch.Tensor] | None = None) -> None:
+                 params_ema: nn.Module | Mapping[str, torch.Tensor] | None = None,
+                 arch: Mapping[str, Any] | None = None) -> None:
     """Save ``{"params", "params_ema"}`` (``.pth``) or the bare state dict (``.safetensors``,
-    EMA weights when given) atomically, with CPU tensors and no wrapper prefixes."""
+    EMA weights when given) atomically, with CPU tensors and no wrapper prefixes. ``arch`` (the
+    network's options, plain values) is stored beside them, so the file rebuilds its network."""
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import save
 
         state = {k: v.contiguous() for k, v in cpu_state_dict(params_ema if params_ema is not None else params).items()}
         key = "params_ema" if params_ema is not None else "params"
-        atomic.write_bytes(path, save(state, metadata={"format": "pt", "param_key": key}))
+        metadata = {"format": "pt", "param_key": key, **({"arch": json.dumps(dict(arch))} if arch else {})}
+        atomic.write_bytes(path, save(state, metadata=metadata))
         return
-    content = {"params": cpu_state_dict(params)}
+    content: dict[str, Any] = {"params": cpu_state_dict(params)}
     if params_ema is not None:
         content["params_ema"] = cpu_state_dict(params_ema)
+    if arch:
+        content["arch"] = dict(arch)
     atomic_save(content, path)
 
 

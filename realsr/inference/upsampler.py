@@ -20,7 +20,7 @@ from degradations.functional import imresize
 from .. import imageio
 from ..archs import build_network, detect_arch
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
-from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_state_dict_file
+from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_model_file
 from .tiling import upscale
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,11 @@ def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None 
     ``arch`` (zoo options) or, when None, the architecture detected from the first file.
     ``params_ema`` is preferred over ``params``. Returns ``(network in eval mode, scale)``.
     """
-    states = [load_state_dict_file(p, "params_ema") for p in paths]
+    loaded = [load_model_file(p, "params_ema") for p in paths]
+    states = [state for state, _ in loaded]
     state = states[0] if len(states) == 1 else blend_state_dicts(states, list(weights or []))
+    if arch is None and loaded[0][1] is not None:  # our own files name their architecture
+        arch = loaded[0][1]
     try:
         detected, scale = detect_arch(state, str(paths[0]))
     except ValueError as err:

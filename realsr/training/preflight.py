@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from degradations.classical import ClassicalDegradation
 from degradations.pipeline import RealESRGANDegradation
 
 from ..archs import build_network
@@ -217,16 +218,20 @@ def _check_sizes(opt: Options) -> list[str]:
         what = "image_size" if train.type == "SyntheticDataset" else "crop_pad_size"
         problems.append(f"datasets.train.{what}: {side} is smaller than gt_size {opt.gt_size}")
         return problems
+    def pipeline(gt_size: int | None) -> RealESRGANDegradation | ClassicalDegradation:
+        if opt.degradation_preset == "realesrgan":
+            return RealESRGANDegradation(opt.degradation, opt.scale, gt_size)
+        return ClassicalDegradation(opt.degradation_preset, opt.scale, gt_size)
+
     try:
-        RealESRGANDegradation(opt.degradation, opt.scale, opt.gt_size).check_size(side - side % opt.scale,
-                                                                                 side - side % opt.scale)
+        pipeline(opt.gt_size).check_size(side - side % opt.scale, side - side % opt.scale)
     except ValueError as err:
         problems.append(f"gt_size / degradations: {err}")
     val = opt.datasets.get("val")
     if val is not None and val.type in GT_DATASETS and val.type == "SyntheticDataset":
         vside = val.image_size - val.image_size % opt.scale
         try:
-            RealESRGANDegradation(opt.degradation, opt.scale, None).check_size(vside, vside)
+            pipeline(None).check_size(vside, vside)
         except ValueError as err:
             problems.append(f"datasets.val.image_size: {err}")
     return problems
@@ -238,7 +243,8 @@ def _check_scale(opt: Options) -> list[str]:
         net = build_network(opt.network_g, "network_g").eval()
     except (UserError, ValueError, TypeError) as err:
         return [str(err)]
-    in_ch = int(opt.network_g.get("num_in_ch", 3))
+    first = next((m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))), None)
+    in_ch = first.in_channels if first is not None else 3
     side = 16
     try:
         with torch.no_grad():

@@ -29,15 +29,17 @@ from torch.utils.data import BatchSampler, DataLoader
 from tqdm import tqdm
 
 from degradations import TrainingPairPool
+from degradations.classical import ClassicalDegradation
 from degradations.functional import usm_sharp
 from degradations.pipeline import RealESRGANDegradation
 
 from ..archs import build_network
+from ..color import rgb_to_y
 from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError, suggest
 from ..losses import build_loss
-from ..options import Options, warn_compatibility_only
+from ..options import RELATIVISTIC, Options, warn_compatibility_only
 from ..resources import ThreadGovernor, ThreadPolicy, available_cores, decide
 from ..schema import to_dict
 from ..seeding import derive_seed, generator
@@ -101,6 +103,7 @@ class Trainer:
         self.governor = ThreadGovernor((torch.get_num_threads(), 1)) if device.type == "cpu" else None
         self.seed = int(opt.manual_seed or 0)
         self.gan = opt.stage == "esrgan"
+        self.relativistic = opt.model_type in RELATIVISTIC
         self.iteration, self.epoch, self.batches_in_epoch = 0, 0, 0
         self.best: dict[str, dict[str, float]] = {}
         self.nan_streak, self.bad_files = 0, set()
@@ -187,11 +190,12 @@ class Trainer:
             self.dataset = build_dataset(ds_opt, opt.scale, train=True)
         except (ValueError, FileNotFoundError) as err:
             raise OptionError("datasets.train", str(err)) from None
-        self.pipeline = None
+        self.pipeline, self.pool = None, None
+        self.y_channel = ds_opt.color == "y"
         if opt.high_order_degradation:
-            sharpen = True if self.gan else opt.gt_usm
-            self.pipeline = RealESRGANDegradation(opt.degradation, opt.scale, opt.gt_size, sharpen)
-            self.pool = TrainingPairPool(opt.queue_size)
+            self.pipeline = self._make_pipeline(opt.gt_size, True if self.gan else opt.gt_usm)
+            if opt.degradation_preset == "realesrgan":  # the pool decorrelates its batch-shared draws
+                self.pool = TrainingPairPool(opt.queue_size)
         self.sampler = EpochSampler(len(self.dataset), self.seed, self.world, self.rank, ds_opt.dataset_enlarge_ratio,
                                     ds_opt.use_shuffle)
         self.batch_size = ds_opt.batch_size_per_gpu
@@ -219,10 +223,22 @@ class Trainer:
         # nothing is written until a run folder is attached (attach_run_folder)
         return Validator(pairs, opt.val.metrics, opt.scale, Path("visualization"), False, 0)
 
+    def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> RealESRGANDegradation | ClassicalDegradation:
+        """The synthesis of ``degradation_preset``: Real-ESRGAN's second-order model or BI/BD/DN."""
+        if self.opt.degradation_preset == "realesrgan":
+            return RealESRGANDegradation(self.opt.degradation, self.opt.scale, gt_size, sharpen)
+        return ClassicalDegradation(self.opt.degradation_preset, self.opt.scale, gt_size)
+
+    def _luma(self, pairs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """With ``color: y``: RGB tensors -> their Y channel (studio swing), as the Y networks expect."""
+        if not self.y_channel:
+            return pairs
+        return {k: rgb_to_y(v) if v.shape[1] == 3 else v for k, v in pairs.items()}
+
     def _synthetic_pairs(self, dataset) -> list[dict[str, Any]]:
         """A fixed validation set from GT-only images: each degraded once with the training
         pipeline (whole image, no crop) from a seed of its own."""
-        pipeline = RealESRGANDegradation(self.opt.degradation, self.opt.scale, gt_size=None, sharpen=False)
+        pipeline = self._make_pipeline(None, False)
         pairs = []
         for i in range(len(dataset)):
             item = dataset[i]
@@ -230,7 +246,7 @@ class Trainer:
             h, w = gt.shape[-2:]
             gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
             lq = pipeline(gt, generator(self.seed, "val", i)).lq
-            pairs.append({"lq": lq, "gt": gt, "name": item["gt_path"]})
+            pairs.append({**self._luma({"lq": lq, "gt": gt}), "name": item["gt_path"]})
         return pairs
 
     # ------------------------------------------------------------------ one iteration
@@ -241,14 +257,16 @@ class Trainer:
         gt = batch["gt"].to(self.device, non_blocking=True)
         if self.pipeline is None:
             lq = batch["lq"].to(self.device, non_blocking=True)
-            return {"lq": lq, "gt": gt, "gt_usm": usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius)}
+            return self._luma({"lq": lq, "gt": gt, "gt_usm": usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius)})
         with self.governor or contextlib.nullcontext():
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
         self.trace = result.trace
         pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
         if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
             pairs.pop("gt")
-        return self.pool.swap(pairs, generator(self.seed, "pool", self.rank, iteration))
+        if self.pool is not None:
+            pairs = self.pool.swap(pairs, generator(self.seed, "pool", self.rank, iteration))
+        return self._luma(pairs)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -306,7 +324,13 @@ class Trainer:
                     logs[prefix + "style"] = style
             if self.gan:
                 net_d = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
-                logs["l_g_gan"] = self.gan_loss(net_d(out).float(), True, is_disc=False)
+                fake = net_d(out).float()
+                if self.relativistic:  # ESRGAN: D(real) - E[D(fake)] and the reverse, both ways
+                    real = net_d(self._target(pairs, opt.gan_gt_usm)).detach().float()
+                    logs["l_g_gan"] = (self.gan_loss(real - fake.mean(), False, is_disc=False)
+                                       + self.gan_loss(fake - real.mean(), True, is_disc=False)) / 2
+                else:
+                    logs["l_g_gan"] = self.gan_loss(fake, True, is_disc=False)
             for value in logs.values():
                 total = total + value
         logs = {k: v.detach() for k, v in logs.items()}
@@ -321,16 +345,26 @@ class Trainer:
             p.requires_grad_(True)
         optimizer.zero_grad(set_to_none=True)
         gan_gt = self._target(pairs, self.opt.gan_gt_usm)
+        fake_ref = None
+        if self.relativistic:  # the order of D's passes (fake, real, fake) is ESRGAN's: BN statistics match
+            with torch.no_grad(), self._autocast():
+                fake_ref = self.net_d(out.detach()).float()
         with self._autocast():
             real = self.net_d(gan_gt).float()
-            l_real = self.gan_loss(real, True, is_disc=True)
+            if fake_ref is None:
+                l_real = self.gan_loss(real, True, is_disc=True)
+            else:
+                l_real = self.gan_loss(real - fake_ref.mean(), True, is_disc=True) * 0.5
         if not all_true(bool(torch.isfinite(l_real.detach())), self.device):
             self._step(l_real, optimizer, self.net_d, "discriminator")  # counts and skips
             return {}
         self.scaler.scale(l_real).backward()
         with self._autocast():
             fake = self.net_d(out.detach()).float()
-            l_fake = self.gan_loss(fake, False, is_disc=True)
+            if fake_ref is None:
+                l_fake = self.gan_loss(fake, False, is_disc=True)
+            else:
+                l_fake = self.gan_loss(fake - real.detach().mean(), False, is_disc=True) * 0.5
         ok = self._step(l_fake, optimizer, self.net_d, "discriminator")
         logs = {"l_d_real": l_real.detach(), "out_d_real": real.detach().mean()}
         if ok:
@@ -509,7 +543,7 @@ class Trainer:
         else:
             state["networks"] = checkpoint.network_files(self.iteration, self.net_g_ema is not None,
                                                          self.net_d is not None)
-        if self.pipeline is not None:
+        if self.pool is not None:
             state["pool"] = self.pool.state_dict()
         return state
 
@@ -528,7 +562,7 @@ class Trainer:
         for o, s in zip(self.optimizers, state["optimizers"]):
             o.load_state_dict(s)
         self.scaler.load_state_dict(state["scaler"])
-        if self.pipeline is not None and "pool" in state:
+        if self.pool is not None and "pool" in state:
             self.pool.load_state_dict(state["pool"], self.device)
         checkpoint.set_rng_states(state["rng"])
         self.iteration, self.epoch, self.batches_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batches_in_epoch"])
@@ -543,7 +577,7 @@ class Trainer:
         suffixes = [".pth"] + ([".safetensors"] if self.opt.logger.save_safetensors else [])
         for tag in tags:
             for suffix in suffixes:
-                save_network(models / f"net_g_{tag}{suffix}", self.net_g, self.net_g_ema)
+                save_network(models / f"net_g_{tag}{suffix}", self.net_g, self.net_g_ema, self.opt.network_g)
                 if self.net_d is not None:
                     save_network(models / f"net_d_{tag}{suffix}", self.net_d)
         checkpoint.save_state(self.state_dict(networks=False), self.exp / "training_states", iteration)
