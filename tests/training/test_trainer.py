@@ -29,7 +29,7 @@ def test_stage1_runs_and_writes_a_run_folder(tiny, tmp_path):
     assert {p.name for p in models.iterdir()} >= {"net_g_3.pth", "net_g_6.pth", "net_g_latest.pth"}
     assert [i for i, _ in checkpoint.state_files(tmp_path / "training_states")] == [6, 3]
     content = read_file(models / "net_g_latest.pth")
-    assert set(content) == {"params", "params_ema"}
+    assert set(content) == {"params", "params_ema", "arch"}  # BasicSR's layout, plus the network's options
     net = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=4)
     assert load_network(net, models / "net_g_latest.pth", "params_ema").ok
     detected, scale = load_generator([models / "net_g_latest.pth"])  # what inference.py --model_path does
