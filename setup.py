@@ -33,6 +33,7 @@ setup(
         "realsr-evaluate = realsr.tools.evaluate:main",
         "realsr-export-onnx = realsr.tools.export_onnx:main",
         "realsr-interpolate = realsr.tools.interpolate_models:main",
+        "realsr-make-benchmark = realsr.tools.make_benchmark:main",
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],

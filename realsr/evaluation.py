@@ -48,10 +48,11 @@ def checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def sweep(folder: Path, pairs: list[tuple[Path, Path]], crop_border: int, test_y_channel: bool,
-          device: torch.device, tile: int = 0, progress: Callable[[int], None] | None = None
-          ) -> tuple[list[dict[str, float]], list[str]]:
-    """Mean PSNR/SSIM of every checkpoint in ``folder`` on ``(gt, lq)`` pairs (EMA weights first).
+def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]], crop_border: int, test_y_channel: bool,
+          device: torch.device, tile: int = 0, progress: Callable[[int], None] | None = None,
+          self_ensemble: bool = False) -> tuple[list[dict[str, float]], list[str]]:
+    """Mean PSNR/SSIM of every checkpoint in ``models`` (a folder of ``net_g_<iter>`` files, or a list of
+    ``(iteration, file)``) on ``(gt, lq)`` pairs (EMA weights first).
 
     Returns ``(rows, problems)``: a damaged checkpoint, or an LQ image whose upscaled size does
     not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), is reported in
@@ -62,7 +63,7 @@ def sweep(folder: Path, pairs: list[tuple[Path, Path]], crop_border: int, test_y
     rows, problems = [], []
     gts = [read_rgb(gt_path) for gt_path, _ in pairs]  # read once for every checkpoint
     lqs = [imageio.from_float_rgb(read_image(lq_path), np.uint8) for _, lq_path in pairs]  # BGR, as the reference
-    for iteration, path in checkpoints(folder):
+    for iteration, path in checkpoints(models) if isinstance(models, Path) else models:
         try:
             net, scale = load_generator([path])
         except UserError as err:
@@ -70,7 +71,7 @@ def sweep(folder: Path, pairs: list[tuple[Path, Path]], crop_border: int, test_y
             if progress:
                 progress(len(pairs))
             continue
-        up = Upsampler(net, scale, device, tile=tile, channels_last=True)
+        up = Upsampler(net, scale, device, tile=tile, channels_last=True, self_ensemble=self_ensemble)
         scores = []
         for gt, lq, (gt_path, lq_path) in zip(gts, lqs, pairs):
             sr = np.ascontiguousarray(up.enhance(lq)[..., ::-1])

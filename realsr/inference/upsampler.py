@@ -56,6 +56,20 @@ def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None 
     return net.eval(), scale
 
 
+def self_ensemble(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The x8 self-ensemble of the EDSR papers: the mean of ``forward`` over the 8 flips and
+    transposes of ``x``, each result transformed back. ``(B, C, h, w)`` -> the network's output."""
+    total = None
+    for transpose in (False, True):
+        for flips in ((), (-1,), (-2,), (-2, -1)):
+            y = x.transpose(-2, -1) if transpose else x
+            y = forward(torch.flip(y, flips) if flips else y)
+            y = torch.flip(y, flips) if flips else y
+            y = y.transpose(-2, -1) if transpose else y
+            total = y.float() if total is None else total + y.float()
+    return (total / 8).to(x.dtype)
+
+
 class Upsampler:
     """Upscale OpenCV images with a network.
 
@@ -63,6 +77,7 @@ class Upsampler:
         net: generator (eval mode).  scale: its factor.  device: where it runs.
         dtype: float32, float16 or bfloat16 on the device.  tile, tile_pad, pre_pad: see
         :func:`realsr.inference.tiling.upscale`.  channels_last: run in channels-last layout.
+        self_ensemble: average the 8 flips/transposes (:func:`self_ensemble`; 8x the time).
 
     Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
 
@@ -75,8 +90,9 @@ class Upsampler:
     """
 
     def __init__(self, net: nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
-                 tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False):
-        self.scale, self.device, self.dtype = scale, device, dtype
+                 tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False,
+                 self_ensemble: bool = False):
+        self.scale, self.device, self.dtype, self.self_ensemble = scale, device, dtype, self_ensemble
         self.tile, self.tile_pad, self.pre_pad, self.channels_last = tile, tile_pad, pre_pad, channels_last
         self.net = net.to(device=device, dtype=dtype)
         if channels_last:
@@ -85,6 +101,11 @@ class Upsampler:
         self.luma_only = first is not None and first.in_channels == 1  # SRCNN / FSRCNN: Y in, Y out
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.self_ensemble:
+            return self._net(x)
+        return self_ensemble(self._net, x)
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)

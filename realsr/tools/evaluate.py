@@ -3,6 +3,7 @@
     python tools/evaluate.py --gt datasets/val/hr --sr results --sr_suffix _out --crop_border 4 --json
     python tools/evaluate.py --gt val/hr --sr results --niqe_params niqe_pris_params.npz     (adds NIQE)
     python tools/evaluate.py --models experiments/NAME/models --gt datasets/val/hr --lq datasets/val/lr -o sweep
+    python tools/evaluate.py --model_path aan_x2.pt --gt Set5/HR --lq Set5/LR_BI/X2 --crop_border 2 --test_y_channel
 
 Folders are matched by file stem. The sweep upscales --lq with every net_g_<iter> checkpoint
 (EMA weights), writes <out>/sweep.csv and <out>/sweep_psnr.png / sweep_ssim.png (metric vs
@@ -65,19 +66,30 @@ def evaluate_folders(args: argparse.Namespace) -> int:
 def evaluate_checkpoints(args: argparse.Namespace) -> int:
     check(args.lq is not None and args.lq.is_dir(), "--lq",
           f"{args.lq}: a checkpoint sweep needs --lq, the folder of LQ inputs paired with --gt")
-    check(args.models.is_dir(), "--models", f"{args.models}: no such folder")
-    found = checkpoints(args.models)
-    check(bool(found), "--models", f"no net_g_<iter>.pth files in {args.models}")
+    if args.model_path is not None:
+        check(args.model_path.is_file(), "--model_path", f"{args.model_path}: no such weight file")
+        found = [(0, args.model_path)]
+        args.models = args.model_path.parent
+    else:
+        check(args.models.is_dir(), "--models", f"{args.models}: no such folder")
+        found = checkpoints(args.models)
+        check(bool(found), "--models", f"no net_g_<iter>.pth files in {args.models}")
     pairs, missing = match_by_stem(args.gt, args.lq, args.sr_suffix)
     check(bool(pairs), "--lq", f"no LQ image in {args.lq} matches a GT stem in {args.gt}")
     device = resolve_device(args.device)
     out = args.output or args.models.parent / "evaluation"
     check(not out.exists() or out.is_dir(), "-o/--output", f"{out} is an existing file")
     with tqdm(total=len(found) * len(pairs), unit="img") as bar:
-        rows, problems = sweep(args.models, pairs, args.crop_border, args.test_y_channel, device, args.tile, bar.update)
+        rows, problems = sweep(found, pairs, args.crop_border, args.test_y_channel, device, args.tile, bar.update,
+                               args.self_ensemble)
     for problem in problems:
         print(f"failed: {problem}", file=sys.stderr)
     check(bool(rows), "--models", "no checkpoint could be scored (see above)")
+    if args.model_path is not None:  # one model: its scores, no sweep files
+        row = {"model": str(args.model_path), "psnr": rows[0]["psnr"], "ssim": rows[0]["ssim"], "images": len(pairs)}
+        print(json.dumps(row, indent=2) if args.json else
+              f"{args.model_path.name}: PSNR {row['psnr']:.4f} dB  SSIM {row['ssim']:.6f} on {len(pairs)} images")
+        return EXIT_PARTIAL if problems else 0
     out.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=["iter", "psnr", "ssim"])
@@ -107,13 +119,15 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--sr", "-i", "--input", dest="sr", type=Path, help="SR folder to score")
     p.add_argument("--sr_suffix", default="", help="SR (or LQ) stem = GT stem + this (e.g. _out)")
     p.add_argument("--models", type=Path, help="checkpoint folder (experiments/NAME/models) for a sweep")
-    p.add_argument("--lq", type=Path, help="LQ folder for the sweep")
+    p.add_argument("--model_path", type=Path, help="score one weight file (e.g. a released model) on --lq / --gt")
+    p.add_argument("--lq", type=Path, help="LQ folder for the sweep or --model_path")
     p.add_argument("-o", "--output", type=Path, help="sweep output folder (default: experiments/NAME/evaluation)")
     p.add_argument("--crop_border", type=int, default=0)
     p.add_argument("--test_y_channel", action="store_true")
     p.add_argument("--niqe_params", type=Path, help="NIQE pristine-model .npz (mu_pris_param, cov_pris_param): "
                                                     "adds NIQE of each SR image (lower is better)")
     p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--self_ensemble", action="store_true", help="sweep: average the 8 flips/transposes (x8)")
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -121,7 +135,7 @@ def _main(argv: list[str] | None) -> int:
     check(args.gt.is_dir(), "--gt", f"{args.gt}: no such folder")
     check(args.crop_border >= 0, "--crop_border", f"must be >= 0, got {args.crop_border}")
     check(args.tile >= 0, "--tile", f"must be >= 0, got {args.tile}")
-    if args.models is not None:
+    if args.models is not None or args.model_path is not None:
         return evaluate_checkpoints(args)
     check(args.sr is not None and args.sr.is_dir(), "--sr",
           f"{args.sr}: no such SR folder (give --sr, or --models and --lq for a sweep)")
