@@ -116,7 +116,7 @@ def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor
         if not isinstance(value, torch.Tensor):
             raise WeightFileError(f"entry {key!r} is a {type(value).__name__}, not a tensor")
         out[strip_prefixes(key)] = value
-    return convert_legacy_esrgan(out)
+    return convert_basicsr_edsr_rcan(convert_legacy_esrgan(out))
 
 
 _LEGACY_TOP = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "model.8": "conv_hr",
@@ -144,6 +144,49 @@ def convert_legacy_esrgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
             out[f"conv_body.{param}"] = value
         else:
             out[f"{_LEGACY_TOP.get(module, module)}.{param}"] = value
+    return out
+
+
+_BASICSR_RCAB = re.compile(r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.(\d)\.(?:attention\.(\d)\.)?(weight|bias)$")
+_DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+def convert_basicsr_edsr_rcan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename BasicSR's EDSR / RCAN keys (``conv_first``, ``body.N.conv1``, ``residual_group``,
+    ``conv_after_body``, ``upsample``, ``conv_last``) to the EDSR-PyTorch layout realsr's networks
+    use, adding the mean shift BasicSR keeps outside its state dict (DIV2K mean, range 255).
+    Other state dicts are returned unchanged."""
+    if "conv_after_body.weight" not in state or "upsample.0.weight" not in state:
+        return dict(state)
+    rcan = any(_BASICSR_RCAB.match(k) for k in state)
+    groups = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("body.")), default=-1)
+    blocks = 1 + max((int(m.group(2)) for k in state if (m := _BASICSR_RCAB.match(k))), default=-1)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        module, _, param = key.rpartition(".")
+        parts = module.split(".")
+        if (m := _BASICSR_RCAB.match(key)) is not None:
+            g, b, layer, att, param = m.groups()
+            inner = f"body.3.conv_du.{int(att) - 1}" if att else f"body.{layer}"
+            out[f"body.{g}.body.{b}.{inner}.{param}"] = value
+        elif rcan and len(parts) == 3 and parts[0] == "body" and parts[2] == "conv":
+            out[f"body.{parts[1]}.body.{blocks}.{param}"] = value
+        elif len(parts) == 3 and parts[0] == "body" and parts[2] in ("conv1", "conv2"):
+            out[f"body.{parts[1]}.body.{0 if parts[2] == 'conv1' else 2}.{param}"] = value
+        elif module == "conv_first":
+            out[f"head.0.{param}"] = value
+        elif module == "conv_after_body":
+            out[f"body.{groups}.{param}"] = value
+        elif parts[0] == "upsample":
+            out[f"tail.0.{parts[1]}.{param}"] = value
+        elif module == "conv_last":
+            out[f"tail.1.{param}"] = value
+        else:
+            out[key] = value
+    eye = torch.eye(3).view(3, 3, 1, 1)
+    mean = torch.tensor(_DIV2K_MEAN) * 255.0
+    out.update({"sub_mean.weight": eye.clone(), "sub_mean.bias": -mean, "add_mean.weight": eye.clone(),
+                "add_mean.bias": mean.clone()})
     return out
 
 

@@ -110,3 +110,44 @@ def test_vgg_discriminator_sizes():
     assert VGGStyleDiscriminator(3, 8, input_size=256)(torch.rand(1, 3, 256, 256)).shape == (1, 1)
     with pytest.raises(ValueError, match="128x128"):
         VGGStyleDiscriminator(3, 8)(torch.rand(1, 3, 96, 96))
+
+
+def _to_basicsr(state: dict, blocks: int, groups: int | None) -> dict:
+    """Our EDSR-PyTorch-layout keys written in BasicSR's EDSR / RCAN layout (no mean shift)."""
+    out = {}
+    for key, value in state.items():
+        p = key.split(".")
+        if key.startswith(("sub_mean", "add_mean")):
+            continue
+        if p[0] == "head":
+            out[f"conv_first.{p[-1]}"] = value
+        elif p[0] == "tail":
+            out[f"upsample.{p[2]}.{p[-1]}" if p[1] == "0" else f"conv_last.{p[-1]}"] = value
+        elif groups is None:  # EDSR
+            out[f"conv_after_body.{p[-1]}" if p[1] == str(blocks) else f"body.{p[1]}.conv{1 if p[3] == '0' else 2}.{p[-1]}"] = value
+        elif p[1] == str(groups):
+            out[f"conv_after_body.{p[-1]}"] = value
+        elif p[3] == str(blocks):
+            out[f"body.{p[1]}.conv.{p[-1]}"] = value
+        elif p[5] == "3":
+            out[f"body.{p[1]}.residual_group.{p[3]}.rcab.3.attention.{int(p[7]) + 1}.{p[-1]}"] = value
+        else:
+            out[f"body.{p[1]}.residual_group.{p[3]}.rcab.{p[5]}.{p[-1]}"] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["EDSR", "RCAN"])
+def test_basicsr_layouts_are_renamed_on_load(name, tmp_path):
+    from realsr.inference.upsampler import load_generator
+
+    torch.manual_seed(1)
+    net = EDSR(num_feat=8, num_block=3, upscale=4) if name == "EDSR" else \
+        RCAN(num_feat=8, num_group=2, num_block=3, reduction=4, upscale=2)
+    basicsr = _to_basicsr(net.state_dict(), 3, None if name == "EDSR" else 2)
+    assert "conv_after_body.weight" in basicsr and not any("mean" in k for k in basicsr)
+    torch.save({"params": basicsr}, tmp_path / "basicsr.pth")
+    loaded, scale = load_generator([tmp_path / "basicsr.pth"])
+    x = torch.rand(1, 3, 7, 6)
+    with torch.no_grad():
+        assert type(loaded).__name__ == name and scale == net.upscale
+        assert torch.equal(loaded(x), net.eval()(x))

@@ -1,0 +1,130 @@
+"""Every registered generator at its paper configuration: parameters, MACs per output megapixel,
+inference time per output megapixel and training samples/s at a fixed patch (L1 + Adam).
+
+    python benchmarks/bench_archs.py                    (best device; --device cpu to choose)
+    python benchmarks/bench_archs.py --json --only EDSR-baseline,A2N
+
+MACs are counted with hooks on every convolution and linear layer (multiply-accumulates of the
+forward pass), for a 64x64 input; times are medians of --repeats runs after a warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+from contention import add_arguments, setup_threads
+from realsr.archs import build_network
+from realsr.devices import resolve_device
+from realsr.errors import run_cli
+
+CONFIGS: dict[str, dict] = {
+    "RRDBNet": {"type": "RRDBNet", "num_block": 23, "scale": 4},
+    "SRVGGNetCompact": {"type": "SRVGGNetCompact", "num_feat": 64, "num_conv": 32, "upscale": 4},
+    "EDSR-baseline": {"type": "EDSR", "num_feat": 64, "num_block": 16, "upscale": 4},
+    "EDSR": {"type": "EDSR", "num_feat": 256, "num_block": 32, "res_scale": 0.1, "upscale": 4},
+    "RCAN": {"type": "RCAN", "upscale": 4},
+    "RDN": {"type": "RDN", "upscale": 4},
+    "A2N": {"type": "A2N", "upscale": 4},
+    "SRCNN": {"type": "SRCNN", "upscale": 3},
+    "FSRCNN": {"type": "FSRCNN", "upscale": 3},
+}
+
+
+def count_macs(net: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward pass over convolutions and linear layers."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.ConvTranspose2d):
+            total += inputs[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+        elif isinstance(module, nn.Conv2d):
+            total += output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        net(x)
+    for h in handles:
+        h.remove()
+    return total
+
+
+def timed(fn, repeats: int, device: torch.device) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name: str, config: dict, device: torch.device, args: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    net = build_network(config).to(device)
+    scale = config.get("scale", config.get("upscale"))
+    channels = next(m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))).in_channels
+    x = torch.rand(1, channels, 64, 64, device=device)
+    out_mpix = (64 * scale) ** 2 / 1e6
+    net.eval()
+    macs = count_macs(net, x)
+    with torch.inference_mode():
+        infer = timed(lambda: net(x), args.repeats, device)
+    net.train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    lq = torch.rand(args.batch_size, channels, args.patch, args.patch, device=device)
+    gt = torch.rand(args.batch_size, channels, args.patch * scale, args.patch * scale, device=device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        (net(lq) - gt).abs().mean().backward()
+        optimizer.step()
+
+    train = timed(step, args.repeats, device)
+    return {"network": name, "scale": scale, "params": sum(p.numel() for p in net.parameters()),
+            "gmacs_per_output_mpix": round(macs / out_mpix / 1e9, 1),
+            "ms_per_output_mpix": round(1000 * infer / out_mpix, 1),
+            "train_samples_per_s": round(args.batch_size / train, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--only", help=f"comma list of {', '.join(CONFIGS)}")
+    parser.add_argument("--patch", type=int, default=48, help="LR training patch side (default 48)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    add_arguments(parser)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    policy = setup_threads(args)
+    names = args.only.split(",") if args.only else list(CONFIGS)
+    rows = []
+    for name in names:
+        if name not in CONFIGS:
+            raise SystemExit(f"error: --only: unknown network {name!r}; known: {', '.join(CONFIGS)}")
+        rows.append(measure(name, CONFIGS[name], device, args))
+        if not args.json:
+            r = rows[-1]
+            print(f"{name:16s} x{r['scale']}  {r['params']:>11,d} params  {r['gmacs_per_output_mpix']:>8.1f} GMAC/Mpix  "
+                  f"{r['ms_per_output_mpix']:>9.1f} ms/Mpix  {r['train_samples_per_s']:>7.2f} samples/s", flush=True)
+    if args.json:
+        print(json.dumps({"device": str(device), "thread_policy": policy, "patch": args.patch,
+                          "batch_size": args.batch_size, "results": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(lambda argv: main() or 0))
