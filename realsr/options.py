@@ -155,6 +155,18 @@ class DistOptions(Section):
     port: int = Field(29500, description="compatibility: torchrun chooses the port (--master_port)")
 
 
+class SRMDOptions(Section):
+    kernel_size: int = Field(15, description="side of the Gaussian blur kernels (odd)")
+    sigma_range: list[float] = Field([0.2, 4.0], description="blur sigma range (the anisotropic minor sigma too)")
+    aniso_prob: float = Field(0.5, description="probability of an anisotropic kernel")
+    noise_range: list[float] = Field([0.0, 50.0], description="Gaussian noise sigma range, 8-bit units")
+    jpeg_prob: float = Field(0.0, description="probability of a final JPEG compression")
+    jpeg_range: list[float] = Field([30.0, 95.0], description="JPEG quality range")
+    pca_seed: int = Field(0, description="seed of the kernels the PCA basis is computed from")
+    pca_matrix: str | None = Field(None, description="a PCA matrix file instead (SRMD's srmd_pca_matlab.mat, "
+                                                      "variable P, or a .pt tensor)")
+
+
 class Options(Section):
     """A whole training options file (README: "Training"; docs/options.md: every key)."""
 
@@ -170,9 +182,11 @@ class Options(Section):
     gt_size: int = Field(256, description="GT training patch side (LQ patch: gt_size / scale)")
     queue_size: int = Field(180, description="training-pair pool size")
     high_order_degradation: StrictBool = Field(True, description="synthesize LQ on the fly (false: paired datasets)")
-    degradation_preset: Literal["realesrgan", "BI", "BD", "DN"] = Field(
-        "realesrgan", description="what synthesizes the LQ: realesrgan (the second-order blind model) or the "
-                                  "classical BI (MATLAB bicubic), BD (7x7 Gaussian 1.6 + decimation), DN (BI + noise 30)")
+    degradation_preset: Literal["realesrgan", "BI", "BD", "DN", "srmd"] = Field(
+        "realesrgan", description="what synthesizes the LQ: realesrgan (the second-order blind model), the "
+                                  "classical BI (MATLAB bicubic), BD (7x7 Gaussian 1.6 + decimation), DN (BI + noise "
+                                  "30), or srmd (per-sample Gaussian blur, bicubic down, noise; see srmd)")
+    srmd: SRMDOptions = Field(default_factory=lambda: SRMDOptions(), description="the srmd preset and degradation maps")
     gt_usm: StrictBool = Field(True, description="stage 1 trains against the USM-sharpened GT")
     l1_gt_usm: StrictBool = Field(True, description="stage 2's pixel loss uses the sharpened GT")
     percep_gt_usm: StrictBool = Field(True, description="stage 2's perceptual loss uses the sharpened GT")

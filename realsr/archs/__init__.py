@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import build
-from . import a2n, edsr, rcan, rdn, rrdbnet, srcnn, srvgg
+from . import a2n, edsr, rcan, rdn, rrdbnet, srcnn, srmd, srvgg
 from .a2n import A2N
 from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
 from .edsr import EDSR
@@ -20,6 +20,7 @@ from .rcan import RCAN
 from .rdn import RDN
 from .rrdbnet import RRDBNet
 from .srcnn import FSRCNN, SRCNN
+from .srmd import SRMD, UDVD
 from .srvgg import SRVGGNetCompact
 from .vgg import VGGFeatureExtractor, load_vgg_weights
 
@@ -32,6 +33,8 @@ ARCHS: dict[str, type[nn.Module]] = {
     "A2N": A2N,
     "SRCNN": SRCNN,
     "FSRCNN": FSRCNN,
+    "SRMD": SRMD,
+    "UDVD": UDVD,
     "UNetDiscriminatorSN": UNetDiscriminatorSN,
     "VGGStyleDiscriminator": VGGStyleDiscriminator,
     "VGGFeatureExtractor": VGGFeatureExtractor,
@@ -42,6 +45,8 @@ ARCHS: dict[str, type[nn.Module]] = {
 # (state, file-name hint) -> (options, scale) or None; the hint gives the scale where the weights do not.
 DETECTORS: dict[str, Callable[[Mapping[str, torch.Tensor], str], tuple[dict[str, Any], int] | None]] = {
     "RRDBNet": rrdbnet.detect,
+    "UDVD": srmd.detect_udvd,
+    "SRMD": srmd.detect_srmd,
     "RCAN": rcan.detect,
     "EDSR": edsr.detect,
     "RDN": rdn.detect,
@@ -72,6 +77,6 @@ def build_network(opt: Mapping[str, Any], path: str = "network_g") -> nn.Module:
     return build(ARCHS, opt, "network", path)
 
 
-__all__ = ["A2N", "ARCHS", "DETECTORS", "EDSR", "FSRCNN", "RCAN", "RDN", "SRCNN", "VGGStyleDiscriminator",
+__all__ = ["A2N", "ARCHS", "DETECTORS", "EDSR", "FSRCNN", "RCAN", "RDN", "SRCNN", "SRMD", "UDVD", "VGGStyleDiscriminator",
            "detect_arch", "RRDBNet", "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGFeatureExtractor",
            "build_network", "load_vgg_weights"]

@@ -32,8 +32,10 @@ from degradations import TrainingPairPool
 from degradations.classical import ClassicalDegradation
 from degradations.functional import usm_sharp
 from degradations.pipeline import RealESRGANDegradation
+from degradations.srmd import SRMDDegradation, degradation_maps, pca_basis
 
 from ..archs import build_network
+from ..archs.srmd import load_pca_matrix
 from ..color import rgb_to_y
 from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
@@ -204,6 +206,7 @@ class Trainer:
             raise OptionError("datasets.train.batch_size_per_gpu",
                               f"{self.batch_size} is larger than this rank's share of the dataset ({self.sampler.per_rank} images)")
         self.seeder = WorkerSeeder(self.seed, self.rank)
+        self._setup_maps()
         self.validator = self._build_validator()
 
     def _build_validator(self) -> Validator | None:
@@ -223,11 +226,41 @@ class Trainer:
         # nothing is written until a run folder is attached (attach_run_folder)
         return Validator(pairs, opt.val.metrics, opt.scale, Path("visualization"), False, 0)
 
-    def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> RealESRGANDegradation | ClassicalDegradation:
-        """The synthesis of ``degradation_preset``: Real-ESRGAN's second-order model or BI/BD/DN."""
-        if self.opt.degradation_preset == "realesrgan":
+    def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> Any:
+        """The synthesis of ``degradation_preset``: Real-ESRGAN's second-order model, BI/BD/DN or SRMD's."""
+        preset = self.opt.degradation_preset
+        if preset == "realesrgan":
             return RealESRGANDegradation(self.opt.degradation, self.opt.scale, gt_size, sharpen)
-        return ClassicalDegradation(self.opt.degradation_preset, self.opt.scale, gt_size)
+        if preset == "srmd":
+            s = self.opt.srmd
+            return SRMDDegradation(self.opt.scale, gt_size, s.kernel_size, tuple(s.sigma_range), s.aniso_prob,
+                                   tuple(s.noise_range), s.jpeg_prob, tuple(s.jpeg_range))
+        return ClassicalDegradation(preset, self.opt.scale, gt_size)
+
+    def _setup_maps(self) -> None:
+        """For generators that take degradation maps: the PCA basis (computed from the srmd preset's
+        kernel distribution, or read from srmd.pca_matrix), set into the networks and their files."""
+        net = getattr(self.net_g, "module", self.net_g)
+        self.takes_maps = bool(getattr(net, "takes_degradation_maps", False))
+        self.arch_g = dict(self.opt.network_g)
+        if not self.takes_maps:
+            return
+        s = self.opt.srmd
+        if self.opt.degradation_preset != "srmd":
+            raise OptionError("degradation_preset", f"{type(net).__name__} takes degradation maps, which only the "
+                                                    "srmd preset records; set degradation_preset: srmd")
+        if net.kernel_size != s.kernel_size:
+            raise OptionError("srmd.kernel_size", f"{s.kernel_size}, but network_g.kernel_size is {net.kernel_size}")
+        basis = load_pca_matrix(s.pca_matrix, s.kernel_size) if s.pca_matrix else pca_basis(
+            self._make_pipeline(None, False), dim=net.pca_basis.shape[0], seed=s.pca_seed)
+        for model in (net, self.net_g_ema):
+            if model is not None:
+                model.pca_basis.copy_(basis.to(model.pca_basis))
+        self.arch_g["pca_basis"] = basis.tolist()
+
+    def _maps(self, trace: dict[str, torch.Tensor], lq: torch.Tensor) -> torch.Tensor:
+        net = getattr(self.net_g, "module", self.net_g)
+        return degradation_maps(trace, net.pca_basis, lq.shape[-2], lq.shape[-1], net.kernel_size).to(lq)
 
     def _luma(self, pairs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """With ``color: y``: RGB tensors -> their Y channel (studio swing), as the Y networks expect."""
@@ -245,8 +278,11 @@ class Trainer:
             gt = item["gt"][None]
             h, w = gt.shape[-2:]
             gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
-            lq = pipeline(gt, generator(self.seed, "val", i)).lq
-            pairs.append({**self._luma({"lq": lq, "gt": gt}), "name": item["gt_path"]})
+            result = pipeline(gt, generator(self.seed, "val", i))
+            pair = {**self._luma({"lq": result.lq, "gt": gt}), "name": item["gt_path"]}
+            if self.takes_maps:
+                pair["maps"] = self._maps(result.trace, result.lq)
+            pairs.append(pair)
         return pairs
 
     # ------------------------------------------------------------------ one iteration
@@ -262,6 +298,8 @@ class Trainer:
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
         self.trace = result.trace
         pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
+        if self.takes_maps:
+            pairs["maps"] = self._maps(result.trace, result.lq)
         if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
             pairs.pop("gt")
         if self.pool is not None:
@@ -307,7 +345,9 @@ class Trainer:
         lq = pairs["lq"].contiguous(memory_format=torch.channels_last) if t.channels_last else pairs["lq"]
         logs: dict[str, torch.Tensor] = {}
         with self._autocast():
-            out = self.net_g(lq)
+            out = self.net_g(lq, pairs["maps"]) if self.takes_maps else self.net_g(lq)
+            stages = out if isinstance(out, (list, tuple)) else [out]  # UDVD: every stage is supervised
+            out = stages[-1]
             if self.gan and not (iteration % t.net_d_iters == 0 and iteration > t.net_d_init_iters):
                 return out, logs
             prefix = "l_g_" if self.gan else "l_"
@@ -315,7 +355,7 @@ class Trainer:
             percep_gt = self._target(pairs, opt.percep_gt_usm if self.gan else True)
             total = out.new_zeros(())
             if self.pixel_loss is not None:
-                logs[prefix + "pix"] = self.pixel_loss(out.float(), l1_gt)
+                logs[prefix + "pix"] = sum(self.pixel_loss(stage.float(), l1_gt) for stage in stages)
             if self.percep_loss is not None:
                 percep, style = self.percep_loss(out.float(), percep_gt)
                 if percep is not None:
@@ -500,9 +540,10 @@ class Trainer:
             return {}
         net = self.net_g_ema if self.net_g_ema is not None else getattr(self.net_g, "module", self.net_g)
 
-        def forward(model: nn.Module, lq: torch.Tensor) -> torch.Tensor:
+        def forward(model: nn.Module, lq: torch.Tensor, pair: dict) -> torch.Tensor:
             with self._autocast():
-                return model(lq)
+                out = model(lq, pair["maps"].to(lq.device)) if self.takes_maps else model(lq)
+            return out[-1] if isinstance(out, (list, tuple)) else out
 
         results = self.validator.run(net, iteration, self.device, forward)
         name = self.opt.datasets["val"].name or "val"
@@ -577,7 +618,7 @@ class Trainer:
         suffixes = [".pth"] + ([".safetensors"] if self.opt.logger.save_safetensors else [])
         for tag in tags:
             for suffix in suffixes:
-                save_network(models / f"net_g_{tag}{suffix}", self.net_g, self.net_g_ema, self.opt.network_g)
+                save_network(models / f"net_g_{tag}{suffix}", self.net_g, self.net_g_ema, self.arch_g)
                 if self.net_d is not None:
                     save_network(models / f"net_d_{tag}{suffix}", self.net_d)
         checkpoint.save_state(self.state_dict(networks=False), self.exp / "training_states", iteration)

@@ -80,7 +80,7 @@ class Validator:
 
     @torch.no_grad()
     def run(self, net: nn.Module, iteration: int, device: torch.device,
-            forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+            forward: Callable[[nn.Module, torch.Tensor, dict], torch.Tensor] | None = None) -> dict[str, float]:
         """Returns ``{metric: mean}``; also fills :attr:`baseline` (bicubic) on the first call."""
         was_training = net.training
         net.eval()
@@ -92,7 +92,7 @@ class Validator:
             for i, pair in enumerate(pairs):
                 lq, gt, name = pair["lq"], pair["gt"], _name(pair)
                 lq = lq.to(device)
-                sr = (forward(net, lq) if forward else net(lq)).float().clamp(0, 1)
+                sr = (forward(net, lq, pair) if forward else net(lq)).float().clamp(0, 1)
                 sr_img, gt_img = tensor_to_image(sr), tensor_to_image(gt)
                 for k, v in score(sr_img, gt_img, self.metrics).items():
                     totals[k].append(v)
