@@ -34,6 +34,7 @@ setup(
         "realsr-export-onnx = realsr.tools.export_onnx:main",
         "realsr-interpolate = realsr.tools.interpolate_models:main",
         "realsr-make-benchmark = realsr.tools.make_benchmark:main",
+        "realsr-degradation-sweep = realsr.tools.degradation_sweep:main",
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],

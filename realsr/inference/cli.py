@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .. import atomic, imageio
+from ..archs.srmd import load_pca_matrix
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..resources import apply_thread_policy, available_memory
@@ -54,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA if available)")
     p.add_argument("--no_channels_last", action="store_true",
                    help="run in NCHW layout (channels-last measured 1.5x faster on CPU and is the default)")
+    p.add_argument("--blur", default="1.0", help="SRMD/UDVD: blur sigma of the input, or sigma_x,sigma_y,angle "
+                                                 "(degrees) for an anisotropic one (default 1.0: a mild blur)")
+    p.add_argument("--noise", type=float, default=0.0, help="SRMD/UDVD: noise sigma of the input, 8-bit units (default 0)")
+    p.add_argument("--pca_matrix", help="SRMD/UDVD: a PCA matrix file (SRMD's srmd_pca_matlab.mat) for weights "
+                                        "that do not carry their basis (the released SRMD files)")
     p.add_argument("--self_ensemble", action="store_true",
                    help="average the 8 flips/transposes of each input (the x8 self-ensemble; 8x slower)")
     p.add_argument("--overwrite", action="store_true",
@@ -77,6 +83,8 @@ def check_args(args: argparse.Namespace) -> None:
     check(math.isfinite(args.denoise_strength) and 0 <= args.denoise_strength <= 1, "-dn/--denoise_strength",
           f"must be in [0, 1], got {args.denoise_strength}")
     check(args.max_pixels > 0, "--max_pixels", f"must be > 0, got {args.max_pixels}")
+    args.blur = parse_blur(args.blur)
+    check(math.isfinite(args.noise) and 0 <= args.noise <= 255, "--noise", f"must be in [0, 255], got {args.noise}")
     check(args.gpu_id is None or args.gpu_id >= 0, "-g/--gpu-id", f"must be >= 0, got {args.gpu_id}")
     check("/" not in args.suffix and os.sep not in args.suffix, "--suffix",
           f"{args.suffix!r} contains a path separator", "use -o to choose the folder")
@@ -99,6 +107,20 @@ def parse_blend(text: str) -> tuple[list[Path], list[float]]:
         weights.append(weight)
     check(len(paths) >= 2, "--blend", "needs at least two FILE:WEIGHT items")
     return paths, weights
+
+
+def parse_blur(text: str | tuple) -> float | tuple[float, float, float]:
+    """``1.6`` -> 1.6; ``2.0,0.8,30`` -> (2.0, 0.8, 30.0) (sigma_x, sigma_y, angle in degrees)."""
+    if isinstance(text, tuple):
+        return text
+    try:
+        values = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        values = []
+    check(len(values) in (1, 3) and all(math.isfinite(v) for v in values), "--blur",
+          f"{text!r} is not SIGMA or SIGMA_X,SIGMA_Y,ANGLE", "e.g. --blur 1.6 or --blur 2.0,0.8,30")
+    check(all(v > 0 for v in values[:2]), "--blur", f"sigmas must be > 0, got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1], values[2])
 
 
 def pick_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:
@@ -221,7 +243,10 @@ def _main(argv: list[str] | None) -> int:
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe())
     upsampler = Upsampler(net, scale, device, pick_dtype(args, device), args.tile, args.tile_pad, args.pre_pad,
-                          channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble)
+                          channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
+                          blur=args.blur, noise=args.noise)
+    if args.pca_matrix and getattr(net, "takes_degradation_maps", False):
+        net.pca_basis.copy_(load_pca_matrix(args.pca_matrix, net.kernel_size).to(net.pca_basis))
     outscale = args.outscale or scale
     failed = []
     for src in tqdm(inputs, unit="img", desc="upscaling"):

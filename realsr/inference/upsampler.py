@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from degradations.functional import imresize
+from degradations.srmd import blur_trace, degradation_maps
 
 from .. import imageio
 from ..archs import build_network, detect_arch
@@ -78,6 +79,8 @@ class Upsampler:
         dtype: float32, float16 or bfloat16 on the device.  tile, tile_pad, pre_pad: see
         :func:`realsr.inference.tiling.upscale`.  channels_last: run in channels-last layout.
         self_ensemble: average the 8 flips/transposes (:func:`self_ensemble`; 8x the time).
+        blur, noise: for networks that take degradation maps (SRMD, UDVD): the blur sigma, or
+        ``(sigma_x, sigma_y, angle in degrees)``, and the noise sigma (8-bit units).
 
     Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
 
@@ -91,8 +94,9 @@ class Upsampler:
 
     def __init__(self, net: nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
                  tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False,
-                 self_ensemble: bool = False):
+                 self_ensemble: bool = False, blur: tuple[float, float, float] | float = 1.0, noise: float = 0.0):
         self.scale, self.device, self.dtype, self.self_ensemble = scale, device, dtype, self_ensemble
+        self.blur, self.noise = blur, noise
         self.tile, self.tile_pad, self.pre_pad, self.channels_last = tile, tile_pad, pre_pad, channels_last
         self.net = net.to(device=device, dtype=dtype)
         if channels_last:
@@ -108,7 +112,16 @@ class Upsampler:
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        if not getattr(self.net, "takes_degradation_maps", False):
+            return self.net(x)
+        out = self.net(x, self.maps(x.shape[0], x.shape[-2], x.shape[-1]).to(x))
+        return out[-1] if isinstance(out, (list, tuple)) else out
+
+    def maps(self, batch: int, height: int, width: int) -> torch.Tensor:
+        """The degradation maps of the ``blur`` / ``noise`` knobs for an input of this size."""
+        sx, sy, angle = self.blur if isinstance(self.blur, tuple) else (self.blur, None, 0.0)
+        trace = blur_trace(sx, sy, angle, self.noise, batch)
+        return degradation_maps(trace, self.net.pca_basis.float().cpu(), height, width, self.net.kernel_size)
 
     def _run(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """``(H, W, 3)`` float RGB in [0, 1] -> ``(sH, sW, 3)`` float32 in [0, 1]."""

@@ -15,9 +15,6 @@ from pathlib import Path
 
 import torch
 
-from degradations.classical import ClassicalDegradation
-from degradations.pipeline import RealESRGANDegradation
-
 from ..archs import build_network
 from ..archs.vgg import VGG_URLS, default_weight_paths
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
@@ -25,6 +22,7 @@ from ..errors import UserError
 from ..imageio import ImageReadError, scan_folder
 from ..inference.zoo import MODELS
 from ..options import GT_DATASETS, PAIRED_DATASETS, DatasetOptions, Options
+from .presets import make_synthesis
 
 logger = logging.getLogger(__name__)
 _SAMPLE = 5  # meta_info entries and images checked per dataset
@@ -218,20 +216,15 @@ def _check_sizes(opt: Options) -> list[str]:
         what = "image_size" if train.type == "SyntheticDataset" else "crop_pad_size"
         problems.append(f"datasets.train.{what}: {side} is smaller than gt_size {opt.gt_size}")
         return problems
-    def pipeline(gt_size: int | None) -> RealESRGANDegradation | ClassicalDegradation:
-        if opt.degradation_preset == "realesrgan":
-            return RealESRGANDegradation(opt.degradation, opt.scale, gt_size)
-        return ClassicalDegradation(opt.degradation_preset, opt.scale, gt_size)
-
     try:
-        pipeline(opt.gt_size).check_size(side - side % opt.scale, side - side % opt.scale)
+        make_synthesis(opt, opt.gt_size).check_size(side - side % opt.scale, side - side % opt.scale)
     except ValueError as err:
         problems.append(f"gt_size / degradations: {err}")
     val = opt.datasets.get("val")
     if val is not None and val.type in GT_DATASETS and val.type == "SyntheticDataset":
         vside = val.image_size - val.image_size % opt.scale
         try:
-            pipeline(None).check_size(vside, vside)
+            make_synthesis(opt, None).check_size(vside, vside)
         except ValueError as err:
             problems.append(f"datasets.val.image_size: {err}")
     return problems
@@ -248,7 +241,11 @@ def _check_scale(opt: Options) -> list[str]:
     side = 16
     try:
         with torch.no_grad():
-            out = net(torch.zeros(1, in_ch, side, side))
+            if getattr(net, "takes_degradation_maps", False):
+                maps = torch.zeros(1, net.pca_basis.shape[0] + 1, side, side)
+                out = net(torch.zeros(1, first.in_channels - maps.shape[1], side, side), maps)
+            else:
+                out = net(torch.zeros(1, in_ch, side, side))
     except RuntimeError as err:
         return [f"network_g: a test forward pass failed ({str(err).splitlines()[0]})"]
     out = out[-1] if isinstance(out, (list, tuple)) else out

@@ -29,10 +29,8 @@ from torch.utils.data import BatchSampler, DataLoader
 from tqdm import tqdm
 
 from degradations import TrainingPairPool
-from degradations.classical import ClassicalDegradation
 from degradations.functional import usm_sharp
-from degradations.pipeline import RealESRGANDegradation
-from degradations.srmd import SRMDDegradation, degradation_maps, pca_basis
+from degradations.srmd import degradation_maps, pca_basis
 
 from ..archs import build_network
 from ..archs.srmd import load_pca_matrix
@@ -50,6 +48,7 @@ from . import checkpoint
 from .distributed import all_true, is_distributed, mean_over_ranks
 from .ema import update_ema
 from .logs import Board, format_line
+from .presets import make_synthesis
 from .schedule import make_schedule
 from .validation import Validator
 
@@ -227,15 +226,7 @@ class Trainer:
         return Validator(pairs, opt.val.metrics, opt.scale, Path("visualization"), False, 0)
 
     def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> Any:
-        """The synthesis of ``degradation_preset``: Real-ESRGAN's second-order model, BI/BD/DN or SRMD's."""
-        preset = self.opt.degradation_preset
-        if preset == "realesrgan":
-            return RealESRGANDegradation(self.opt.degradation, self.opt.scale, gt_size, sharpen)
-        if preset == "srmd":
-            s = self.opt.srmd
-            return SRMDDegradation(self.opt.scale, gt_size, s.kernel_size, tuple(s.sigma_range), s.aniso_prob,
-                                   tuple(s.noise_range), s.jpeg_prob, tuple(s.jpeg_range))
-        return ClassicalDegradation(preset, self.opt.scale, gt_size)
+        return make_synthesis(self.opt, gt_size, sharpen)
 
     def _setup_maps(self) -> None:
         """For generators that take degradation maps: the PCA basis (computed from the srmd preset's
