@@ -159,17 +159,7 @@ class RealESRGANDegradation:
 
     def _crop(self, lq, gt, gt_usm, trace: Trace):
         """Paired crop: LQ window ``(top, left)`` of side gt_size/scale, GT at scale x that."""
-        p, s = self.gt_size // self.scale, self.scale
-        windows = list(zip(trace["crop.top"].tolist(), trace["crop.left"].tolist()))
-
-        def cut(x: torch.Tensor, f: int) -> torch.Tensor:
-            if len(set(windows)) == 1:
-                t, left = windows[0]
-                return x[..., f * t : f * (t + p), f * left : f * (left + p)]
-            return torch.stack([x[i, :, f * t : f * (t + p), f * left : f * (left + p)]
-                                for i, (t, left) in enumerate(windows)])
-
-        return cut(lq, 1), cut(gt, s), cut(gt_usm, s)
+        return paired_crop(trace, self.gt_size // self.scale, self.scale, lq, gt, gt_usm)
 
 
 def _check_gt(gt: torch.Tensor) -> None:
@@ -191,3 +181,18 @@ def _check_trace(trace: Trace, batch: int) -> None:
         found = sorted(sizes) or ["empty"]
         raise ValueError(f"trace was sampled for a batch of {found[0]} images, got {batch}; replay a trace on the "
                          "batch it was drawn for, or sample a new one")
+
+
+def paired_crop(trace: Trace, patch: int, scale: int, lq: torch.Tensor, *hr: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-sample windows from ``crop.top`` / ``crop.left``: ``patch`` x ``patch`` of ``lq`` and the
+    ``scale`` x larger window of each ``hr`` tensor. Returns ``(lq, *hr)`` cropped."""
+    windows = list(zip(trace["crop.top"].tolist(), trace["crop.left"].tolist()))
+
+    def cut(x: torch.Tensor, f: int) -> torch.Tensor:
+        if len(set(windows)) == 1:
+            t, left = windows[0]
+            return x[..., f * t : f * (t + patch), f * left : f * (left + patch)]
+        return torch.stack([x[i, :, f * t : f * (t + patch), f * left : f * (left + patch)]
+                            for i, (t, left) in enumerate(windows)])
+
+    return (cut(lq, 1), *(cut(x, scale) for x in hr))

@@ -26,7 +26,7 @@ import torch
 
 from . import functional as Fn
 from .functional.filter import check_image
-from .pipeline import DegradationResult
+from .pipeline import DegradationResult, paired_crop
 from .sampling import Trace
 
 
@@ -102,10 +102,7 @@ class SRMDDegradation:
             lq[rows] = Fn.jpeg_torch(lq[rows].clamp(0, 1), trace["jpeg.quality"][rows].to(lq.device))
         lq = Fn.quantize(lq)
         if self.gt_size is not None:
-            p, s = self.gt_size // self.scale, self.scale
-            tops, lefts = trace["crop.top"].tolist(), trace["crop.left"].tolist()
-            lq = torch.stack([lq[i, :, t : t + p, x : x + p] for i, (t, x) in enumerate(zip(tops, lefts))])
-            gt = torch.stack([gt[i, :, s * t : s * (t + p), s * x : s * (x + p)] for i, (t, x) in enumerate(zip(tops, lefts))])
+            lq, gt = paired_crop(trace, self.gt_size // self.scale, self.scale, lq, gt)
         return DegradationResult(lq.contiguous(), gt, gt, trace, None)
 
     def __call__(self, gt: torch.Tensor, generator: torch.Generator, return_stages: bool = False) -> DegradationResult:
