@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 import errno
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 
@@ -97,6 +98,10 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     """
     try:
         return main(argv)
+    except BrokenPipeError:  # the reader (``| head``) closed our output: stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

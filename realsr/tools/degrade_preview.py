@@ -74,7 +74,8 @@ def fit_crop(img: torch.Tensor, side: int, degrade: RealESRGANDegradation) -> tu
     try:
         degrade.check_size(own, own)
         top, left = (h - own) // 2, (w - own) // 2
-        return img[..., top : top + own, left : left + own], f"centre crop of {w}x{h} (smaller than --crop {side})"
+        what = f"the whole {w}x{h} image" if (own, own) == (h, w) else f"centre crop of {w}x{h}"
+        return img[..., top : top + own, left : left + own], f"{what} (smaller than --crop {side})"
     except ValueError:
         pass
     array = img[0].permute(1, 2, 0).numpy()
