@@ -37,7 +37,7 @@ from ..archs.srmd import load_pca_matrix
 from ..color import rgb_to_y
 from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
-from ..errors import OptionError, suggest
+from ..errors import OptionError, UserError, suggest
 from ..losses import build_loss
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
 from ..resources import ThreadGovernor, ThreadPolicy, available_cores, decide
@@ -60,8 +60,8 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite losses, too many unreadable images, ...)."""
+class TrainingError(UserError, RuntimeError):
+    """Training cannot go on (non-finite losses, too many unreadable images, ...): one line, exit 2."""
 
 
 def build_optimizer(params: list[nn.Parameter], opt: dict[str, Any], path: str) -> torch.optim.Optimizer:
