@@ -66,3 +66,24 @@ def scale_from_name(hint: str, default: int) -> int:
 
     match = re.search(r"(?:^|[_\-.])x([2348])(?:[_\-.]|$)", hint.rsplit("/", 1)[-1].lower())
     return int(match.group(1)) if match else default
+
+
+class MeanShiftedSR(nn.Module):
+    """The EDSR-PyTorch frame EDSR and RCAN share: ``sub_mean`` -> ``head`` -> ``body`` (+ skip) ->
+    ``tail`` (upsampler, conv) -> ``add_mean``, on images scaled to [0, ``img_range``]. Subclasses
+    set ``self.body`` between :meth:`_build_head` and :meth:`_build_tail` (the released key order)."""
+
+    def _build_head(self, num_in_ch: int, num_feat: int, upscale: int, img_range: float,
+                    rgb_mean: tuple[float, ...]) -> None:
+        self.img_range, self.upscale = img_range, upscale
+        self.sub_mean = MeanShift(img_range, tuple(rgb_mean), -1)
+        self.add_mean = MeanShift(img_range, tuple(rgb_mean), 1)
+        self.head = nn.Sequential(conv3x3(num_in_ch, num_feat))
+
+    def _build_tail(self, num_feat: int, num_out_ch: int) -> None:
+        self.tail = nn.Sequential(pixel_shuffle_upsampler(num_feat, self.upscale), conv3x3(num_feat, num_out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(self.sub_mean(x * self.img_range))
+        x = self.tail(self.body(x) + x)
+        return self.add_mean(x) / self.img_range

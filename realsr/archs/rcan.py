@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .blocks import DIV2K_RGB_MEAN, MeanShift, conv3x3, img_range_of, pixel_shuffle_upsampler, upsampler_scale
+from .blocks import DIV2K_RGB_MEAN, MeanShiftedSR, conv3x3, img_range_of, upsampler_scale
 
 
 class ChannelAttention(nn.Module):
@@ -51,7 +51,7 @@ class ResidualGroup(nn.Module):
         return self.body(x) + x
 
 
-class RCAN(nn.Module):
+class RCAN(MeanShiftedSR):
     """RCAN. ``(B, 3, h, w)`` in [0, 1] -> ``(B, 3, h*s, w*s)`` (not clamped).
 
     Example:
@@ -63,18 +63,10 @@ class RCAN(nn.Module):
                  num_block: int = 20, reduction: int = 16, upscale: int = 4, img_range: float = 255.0,
                  rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN):
         super().__init__()
-        self.img_range, self.upscale = img_range, upscale
-        self.sub_mean = MeanShift(img_range, tuple(rgb_mean), -1)
-        self.add_mean = MeanShift(img_range, tuple(rgb_mean), 1)
-        self.head = nn.Sequential(conv3x3(num_in_ch, num_feat))
+        self._build_head(num_in_ch, num_feat, upscale, img_range, rgb_mean)
         self.body = nn.Sequential(*[ResidualGroup(num_feat, num_block, reduction) for _ in range(num_group)],
                                   conv3x3(num_feat, num_feat))
-        self.tail = nn.Sequential(pixel_shuffle_upsampler(num_feat, upscale), conv3x3(num_feat, num_out_ch))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.head(self.sub_mean(x * self.img_range))
-        x = self.tail(self.body(x) + x)
-        return self.add_mean(x) / self.img_range
+        self._build_tail(num_feat, num_out_ch)
 
 
 def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
