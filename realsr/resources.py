@@ -4,8 +4,9 @@ The policy is decided once, by the entry point, and logged:
 
 * **cores**: the CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota
   (containers, CI), not ``os.cpu_count()``;
-* **DataLoader workers**: the option when given, else none on machines of up to 2 cores (the
-  training process itself degrades on the device) and up to ``cores // 2`` above that;
+* **DataLoader workers** (training): the option when given, else none on machines of up to 2
+  cores (the training process itself degrades on the device) and up to ``cores // 2`` above that;
+  commands without a data loader (inference, tools) have none;
 * **intra-op threads** (``torch.set_num_threads``): the cores left after the workers, at least 1;
 * **inter-op threads**: 1 (realsr runs no independent ops side by side).
 
@@ -18,6 +19,10 @@ in the environment over the automatic choice. Under contention, synthesis adapts
 (2, 1, 0, 'auto')
 >>> decide(cores=8, requested=None, environ={"OMP_NUM_THREADS": "3"}, workers=2).intra_op
 3
+>>> decide(cores=8, requested=None, environ={}, workers=0).intra_op     # inference: no loader, all cores
+8
+>>> decide(cores=8, requested=None, environ={}, workers=None).workers   # training, workers: auto
+4
 """
 from __future__ import annotations
 
@@ -111,8 +116,12 @@ def decide(cores: int, requested: int | None, environ: Mapping[str, str], worker
     return ThreadPolicy(cores, max(1, cores - workers), 1, workers, "auto")
 
 
-def apply_thread_policy(requested: int | None = None, workers: int | None = None) -> ThreadPolicy:
-    """Decide the policy for this process and apply it to PyTorch; returns it (log ``describe()``)."""
+def apply_thread_policy(requested: int | None = None, workers: int | None = 0) -> ThreadPolicy:
+    """Decide the policy for this process and apply it to PyTorch; returns it (log ``describe()``).
+
+    ``workers``: the DataLoader workers this process will start (0 for commands without a loader:
+    inference, tools); None lets the policy choose (training with ``num_worker_per_gpu: auto``).
+    """
     policy = decide(available_cores(), requested, os.environ, workers)
     torch.set_num_threads(policy.intra_op)
     try:
