@@ -148,7 +148,6 @@ def convert_legacy_esrgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
 
 
 _BASICSR_RCAB = re.compile(r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.(\d)\.(?:attention\.(\d)\.)?(weight|bias)$")
-_DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 
 def convert_basicsr_edsr_rcan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -183,8 +182,10 @@ def convert_basicsr_edsr_rcan(state: Mapping[str, torch.Tensor]) -> dict[str, to
             out[f"tail.1.{param}"] = value
         else:
             out[key] = value
+    from .archs.blocks import DIV2K_RGB_MEAN  # local: archs import weights lazily too
+
     eye = torch.eye(3).view(3, 3, 1, 1)
-    mean = torch.tensor(_DIV2K_MEAN) * 255.0
+    mean = torch.tensor(DIV2K_RGB_MEAN) * 255.0
     out.update({"sub_mean.weight": eye.clone(), "sub_mean.bias": -mean, "add_mean.weight": eye.clone(),
                 "add_mean.bias": mean.clone()})
     return out
