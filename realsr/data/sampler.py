@@ -39,11 +39,17 @@ class EpochSampler(Sampler):
         return self.per_rank - self.start
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        yield from self.items(self.epoch, self.start, self.per_rank - self.start)
+
+    def items(self, epoch: int, start: int, count: int) -> list[tuple[int, int]]:
+        """``(index, item_seed)`` of this rank's items ``start .. start + count - 1`` of ``epoch``
+        (what iterating that epoch yields there; used to rebuild earlier batches)."""
         total = self.per_rank * self.world
-        order = (torch.randperm(total, generator=generator(self.seed, "sampler", self.epoch)) if self.shuffle
+        order = (torch.randperm(total, generator=generator(self.seed, "sampler", epoch)) if self.shuffle
                  else torch.arange(total)) % self.length
-        for position in range(self.rank + self.start * self.world, total, self.world):
-            yield int(order[position]), derive_seed(self.seed, "item", self.epoch, position)
+        positions = range(self.rank + start * self.world, min(total, self.rank + (start + count) * self.world),
+                          self.world)
+        return [(int(order[p]), derive_seed(self.seed, "item", epoch, p)) for p in positions]
 
 
 class WorkerSeeder:

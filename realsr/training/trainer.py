@@ -285,17 +285,49 @@ class Trainer:
         if self.pipeline is None:
             lq = batch["lq"].to(self.device, non_blocking=True)
             return self._luma({"lq": lq, "gt": gt, "gt_usm": usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius)})
+        pairs, self.trace = self._degrade(gt, iteration)
+        if self.pool is not None:
+            pairs = self.pool.swap(pairs, self._pool_generator(iteration))
+        return self._luma(pairs)
+
+    def _degrade(self, gt: torch.Tensor, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The pairs iteration ``iteration`` synthesises from ``gt`` (before the pool), and its trace."""
         with self.governor or contextlib.nullcontext():
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
-        self.trace = result.trace
         pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
         if self.takes_maps:
             pairs["maps"] = self._maps(result.trace, result.lq)
         if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
             pairs.pop("gt")
-        if self.pool is not None:
-            pairs = self.pool.swap(pairs, generator(self.seed, "pool", self.rank, iteration))
-        return self._luma(pairs)
+        return pairs, result.trace
+
+    def _pool_generator(self, iteration: int) -> torch.Generator:
+        return generator(self.seed, "pool", self.rank, iteration)
+
+    def _rebuild_pool(self, saved: dict[str, Any], iterations: int) -> None:
+        """Refill the pair pool of a state saved without its contents: re-read and re-degrade the
+        batches of the iterations whose pairs it held (every draw is seeded, so they come out
+        the same) and check them against the saved fingerprints."""
+        def produce(calls: list[int]):
+            batches = []
+            for call in calls:
+                epoch, position = divmod(call - 1, self.iters_per_epoch)
+                batches.append(self.sampler.items(epoch, position * self.batch_size, self.batch_size))
+            ds = self.opt.datasets["train"]
+            workers = self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
+            loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
+                                worker_init_fn=self.seeder if workers else None)
+            bar = tqdm(loader, desc="rebuilding the pair pool", unit="batch", disable=self.rank != 0,
+                       dynamic_ncols=True, leave=False)
+            for call, batch in zip(calls, bar):
+                yield self._degrade(batch["gt"].to(self.device, non_blocking=True), call)[0]
+
+        differ = self.pool.rebuild(saved, iterations, self.batch_size, self._pool_generator, produce, self.device,
+                                   check=self.rank == 0)
+        if differ:
+            logger.warning("rebuilt the pair pool, but %d of its %d pairs differ from the saved run's (the training "
+                           "images or the device changed since it was saved): training goes on, but not bit-identical "
+                           "to an uninterrupted run", differ, self.pool.count)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -575,8 +607,8 @@ class Trainer:
         else:
             state["networks"] = checkpoint.network_files(self.iteration, self.net_g_ema is not None,
                                                          self.net_d is not None)
-        if self.pool is not None:
-            state["pool"] = self.pool.state_dict()
+        if self.pool is not None:  # fingerprints: load_state_dict rebuilds the pairs (see _rebuild_pool)
+            state["pool"] = self.pool.state_dict(contents=False)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -595,7 +627,10 @@ class Trainer:
             o.load_state_dict(s)
         self.scaler.load_state_dict(state["scaler"])
         if self.pool is not None and "pool" in state:
-            self.pool.load_state_dict(state["pool"], self.device)
+            if "store" in state["pool"]:  # a state saved with the pairs themselves
+                self.pool.load_state_dict(state["pool"], self.device)
+            else:
+                self._rebuild_pool(state["pool"], int(state["iter"]))
         checkpoint.set_rng_states(state["rng"])
         self.iteration, self.epoch, self.batches_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batches_in_epoch"])
         self.best, self.nan_streak, self.bad_files = state["best"], int(state["nan_streak"]), set(state["bad_files"])

@@ -73,3 +73,55 @@ def test_pool_errors():
         pool.swap({"lq": batch(0)["lq"]}, gen)
     with pytest.raises(ValueError, match="keep queue_size"):
         TrainingPairPool(9).load_state_dict(pool.state_dict())
+
+
+def call_batch(call, b=4):
+    """Call ``call``'s batch: pair j carries the id 100 * call + j."""
+    return batch(100 * call, b)
+
+
+def seeded(call):
+    return torch.Generator().manual_seed(1000 + call)
+
+
+@pytest.mark.parametrize("calls", [1, 2, 3, 4, 9, 40])
+def test_origins_name_the_call_and_sample_each_slot_holds(calls):
+    pool = TrainingPairPool(10)  # 4 does not divide 10: the third call fills 2 slots
+    for call in range(1, calls + 1):
+        pool.swap(call_batch(call), seeded(call))
+    origins = TrainingPairPool(10).origins(calls, 4, seeded)
+    assert len(origins) == len(pool) == min(10, 4 * calls)
+    assert [100 * call + j for call, j in origins] == ids({"lq": pool.store["lq"][: len(pool)]})
+
+
+def test_rebuild_from_fingerprints_restores_the_pool_and_notices_changed_pairs():
+    pool = TrainingPairPool(10)
+    for call in range(1, 13):
+        pool.swap(call_batch(call), seeded(call))
+    state = pool.state_dict(contents=False)
+    assert set(state) == {"size", "count", "fingerprints"} and state["fingerprints"].shape == (10,)
+    asked = []
+
+    def produce(calls):
+        asked.extend(calls)
+        return (call_batch(c) for c in calls)
+
+    rebuilt = TrainingPairPool(10)
+    assert rebuilt.rebuild(state, 12, 4, seeded, produce) == 0
+    assert asked == sorted(set(asked)) and len(asked) < 12  # only the calls still represented, in order
+    for k, v in pool.store.items():
+        assert torch.equal(v, rebuilt.store[k])
+    for call in range(13, 16):  # and it continues the same way
+        a, b = pool.swap(call_batch(call), seeded(call)), rebuilt.swap(call_batch(call), seeded(call))
+        assert torch.equal(a["gt"], b["gt"])
+
+    def changed(calls):  # one image of the newest call is different now
+        for c in calls:
+            pairs = call_batch(c)
+            if c == calls[-1]:
+                pairs["gt"][0] += 1
+            yield pairs
+
+    assert TrainingPairPool(10).rebuild(state, 12, 4, seeded, changed) == 1  # the newest pairs are always held
+    with pytest.raises(ValueError, match="rebuild"):
+        TrainingPairPool(10).load_state_dict(state)

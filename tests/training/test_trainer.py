@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,43 @@ def test_resume_is_bit_exact(tiny, tmp_path, stage):
             assert torch.equal(v, w), k
     for k, v in straight.pool.store.items():
         assert torch.equal(v, resumed.pool.store[k])
+
+
+class Brighter(torch.utils.data.Dataset):
+    """The training images, changed after the state was saved."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, item):
+        out = dict(self.dataset[item])
+        out["gt"] = (out["gt"] * 0.9).clamp(0, 1)
+        return out
+
+
+def test_state_holds_pool_fingerprints_and_resume_rebuilds_the_pairs(tiny, tmp_path, caplog):
+    data = tiny("esrgan", queue_size=6, logger={"print_freq": 100, "save_checkpoint_freq": 9, "use_tb_logger": False},
+                val=None)
+    data["datasets"]["train"]["num_images"] = 7  # 3 iterations per epoch: the pool spans epochs
+    data["train"]["total_iter"] = 9
+    first = make(data, tmp_path / "a")
+    first.train()
+    state = checkpoint.load_state(tmp_path / "a" / "training_states" / "9.state")
+    assert set(state["pool"]) == {"size", "count", "fingerprints"}  # no pairs in the file
+    resumed = make(data, tmp_path / "b")
+    with caplog.at_level(logging.WARNING):
+        resumed.load_state_dict(state)
+    assert not [r for r in caplog.records if "pair pool" in r.getMessage()]
+    for k, v in first.pool.store.items():
+        assert torch.equal(v, resumed.pool.store[k]), k
+    changed = make(data, tmp_path / "c")
+    changed.dataset = Brighter(changed.dataset)
+    with caplog.at_level(logging.WARNING):
+        changed.load_state_dict(state)
+    assert any("6 pairs differ" in r.getMessage() for r in caplog.records)
 
 
 def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
