@@ -7,8 +7,8 @@ breakdown. Example::
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --json
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --busy 2   (quiet, busy, ratio)
 
-On the CPU, synthesis runs under the same :class:`realsr.resources.ThreadGovernor` as training
-(``--no-governor`` to measure a fixed thread count).
+On the CPU, synthesis runs on one thread as in training (``realsr.resources.SYNTHESIS_THREADS``,
+which keeps the pairs independent of the machine's load); ``--synthesis-threads N`` measures another count.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from degradations.functional import usm_sharp
 from realsr.data.synthetic import synthetic_images
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
-from realsr.resources import ThreadGovernor
+from realsr.resources import SYNTHESIS_THREADS, FixedThreads
 
 
 def _sync(device: torch.device) -> None:
@@ -62,13 +62,12 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     gen = torch.Generator().manual_seed(0)
     gt = synthetic_images(args.batch_size, args.gt_crop, gen).to(device)
     timings: dict[str, float] = defaultdict(float)
-    governor = ThreadGovernor((torch.get_num_threads(), 1), period=16) \
-        if device.type == "cpu" and not args.no_governor else None
+    threads = FixedThreads(args.synthesis_threads) if device.type == "cpu" else None
 
     def step(measure: bool) -> None:
         _sync(device)
         start = time.perf_counter()
-        with governor or contextlib.nullcontext():
+        with threads or contextlib.nullcontext():
             out = degrade(gt, gen)
         pool.swap({"lq": out.lq, "gt": out.gt, "gt_usm": out.gt_usm}, gen)
         _sync(device)
@@ -82,7 +81,8 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     for _ in range(args.iters):  # USM alone, measured separately on the same batch
         _sync(device)
         t0 = time.perf_counter()
-        usm_sharp(gt)
+        with threads or contextlib.nullcontext():
+            usm_sharp(gt)
         _sync(device)
         timings["usm"] += time.perf_counter() - t0
     usm_total = timings.pop("usm")
@@ -95,7 +95,7 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     return {
         "ms_per_batch": round(1000 * per_batch, 1),
         "pairs_per_s": round(args.batch_size / per_batch, 2),
-        "threads_chosen": governor.choice if governor else torch.get_num_threads(),
+        "synthesis_threads": threads.threads if threads else None,
         "ms_per_batch_by_op": {k: round(v, 1) for k, v in breakdown.items()},
     }
 
@@ -112,7 +112,8 @@ def main() -> None:
     parser.add_argument("--reference-mode", action="store_true", help="per_sample: false")
     parser.add_argument("--shuffle-prob", type=float, default=0.0)
     parser.add_argument("--jpeg-backend", default="torch", choices=["torch", "opencv"])
-    parser.add_argument("--no-governor", action="store_true", help="keep a fixed thread count on the CPU")
+    parser.add_argument("--synthesis-threads", type=int, default=SYNTHESIS_THREADS,
+                        help=f"intra-op threads of CPU synthesis (default {SYNTHESIS_THREADS}, as in training)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_arguments(parser)
     args = parser.parse_args()
@@ -130,7 +131,7 @@ def main() -> None:
         if phase in result:
             r = result[phase]
             print(f"{phase}: {r['pairs_per_s']} pairs/s ({r['ms_per_batch']} ms per batch of {args.batch_size}, "
-                  f"{r['threads_chosen']} thread(s))")
+                  f"{r['synthesis_threads']} synthesis thread(s))")
             for name, ms in r["ms_per_batch_by_op"].items():
                 print(f"  {name:48s} {ms:8.1f} ms")
     print_ratio(result, "pairs_per_s", "pairs/s")

@@ -10,9 +10,16 @@ The policy is decided once, by the entry point, and logged:
 * **intra-op threads** (``torch.set_num_threads``): the cores left after the workers, at least 1;
 * **inter-op threads**: 1 (realsr runs no independent ops side by side).
 
+* **synthesis threads**: training-pair synthesis on the CPU always runs on one intra-op thread
+  (:data:`SYNTHESIS_THREADS`, applied with :class:`FixedThreads`). PyTorch's CPU kernels split
+  their work by thread count, and where the split moves the boundary between vectorised and
+  scalar code the last bits of a result change (then and again a quantised LQ value by 1/255),
+  so a thread count that varied with the machine or its load would make the same seed give other
+  pairs. One thread is also what keeps synthesis fast when other programs take cores: its many
+  medium-sized parallel regions each wait for a descheduled sibling thread.
+
 Precedence: an explicit value (``--threads``, the ``num_threads`` option) over ``OMP_NUM_THREADS``
-in the environment over the automatic choice. Under contention, synthesis adapts on its own
-(:class:`realsr.resources.ThreadGovernor`).
+in the environment over the automatic choice.
 
 >>> p = decide(cores=2, requested=None, environ={}, workers=None)
 >>> (p.intra_op, p.inter_op, p.workers, p.source)
@@ -30,7 +37,6 @@ import dataclasses
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,6 +88,9 @@ def available_memory() -> int | None:
         return None
 
 
+SYNTHESIS_THREADS = 1  # see the module docstring
+
+
 @dataclasses.dataclass(frozen=True)
 class ThreadPolicy:
     """The chosen thread counts and why."""
@@ -91,10 +100,12 @@ class ThreadPolicy:
     inter_op: int
     workers: int
     source: str  # "auto", "option" or "environment"
+    synthesis: int = SYNTHESIS_THREADS  # intra-op threads of CPU pair synthesis
 
     def describe(self) -> str:
         return (f"threads: {self.intra_op} intra-op, {self.inter_op} inter-op, {self.workers} DataLoader "
-                f"worker(s); {self.cores} core(s) available to this process ({self.source})")
+                f"worker(s), {self.synthesis} for CPU synthesis (reproducible); {self.cores} core(s) available "
+                f"to this process ({self.source})")
 
 
 def decide(cores: int, requested: int | None, environ: Mapping[str, str], workers: int | None) -> ThreadPolicy:
@@ -131,56 +142,17 @@ def apply_thread_policy(requested: int | None = None, workers: int | None = 0) -
     return policy
 
 
-class ThreadGovernor:
-    """Picks the intra-op thread count for a repeated CPU workload by measuring it.
+class FixedThreads:
+    """``with FixedThreads(n): work()`` runs ``work`` on ``n`` intra-op threads, then restores
+    the previous count."""
 
-    Many medium-sized ops (degradation synthesis) run each as a parallel region; when another
-    program takes a core, every region waits for a descheduled sibling thread and two threads
-    become several times slower than one. The governor times each call of the workload; every
-    ``period`` calls it tries the other candidate for ``trials`` calls and keeps whichever was
-    faster per call. Quiet machines settle on all threads, busy ones on one.
+    def __init__(self, threads: int):
+        self.threads, self._saved = max(1, threads), 0
 
-    Use: ``with governor: work()`` around each repetition.
-    """
-
-    def __init__(self, candidates: tuple[int, ...], period: int = 32, trials: int = 2):
-        self.candidates = tuple(sorted(set(max(1, c) for c in candidates), reverse=True))
-        self.period, self.trials = period, trials
-        self.choice = self.candidates[0]
-        self.calls = 0
-        self._trial: int | None = None
-        self._times: dict[int, list[float]] = {}
-        self._saved = 0
-        self._start = 0.0
-
-    def _threads_now(self) -> int:
-        if len(self.candidates) == 1:
-            return self.choice
-        phase = self.calls % self.period
-        if phase < self.trials * len(self.candidates):
-            return self.candidates[phase // self.trials]
-        return self.choice
-
-    def __enter__(self) -> ThreadGovernor:
+    def __enter__(self) -> FixedThreads:
         self._saved = torch.get_num_threads()
-        self._trial = self._threads_now()
-        torch.set_num_threads(self._trial)
-        self._start = time.perf_counter()
+        torch.set_num_threads(self.threads)
         return self
 
     def __exit__(self, *exc) -> None:
-        elapsed = time.perf_counter() - self._start
         torch.set_num_threads(self._saved)
-        if exc[0] is not None or self._trial is None:
-            return
-        phase = self.calls % self.period
-        self.calls += 1
-        if len(self.candidates) > 1 and phase < self.trials * len(self.candidates):
-            self._times.setdefault(self._trial, []).append(elapsed)
-            if phase == self.trials * len(self.candidates) - 1:
-                best = min(self._times, key=lambda k: min(self._times[k]))
-                if best != self.choice:
-                    logger.debug("thread governor: %d -> %d threads (%s)", self.choice, best,
-                                 {k: round(min(v) * 1e3, 1) for k, v in self._times.items()})
-                self.choice = best
-                self._times = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ import torch
 
 from ..atomic import remove_stale_temporaries
 from ..errors import OptionError
+from ..resources import available_cores
 from ..weights import WeightFileError, atomic_save, read_file
+from . import compress
 
 logger = logging.getLogger(__name__)
 _STATE = re.compile(r"^(\d+)\.state$")
@@ -41,8 +44,10 @@ def state_files(folder: Path) -> list[tuple[int, Path]]:
 
 
 def save_state(state: dict[str, Any], folder: Path, iteration: int) -> Path:
+    """Write ``<folder>/<iteration>.state`` atomically, its large float tensors losslessly
+    compressed (:mod:`.compress`)."""
     path = folder / f"{iteration}.state"
-    atomic_save(state, path)
+    atomic_save(compress.pack(state, workers=available_cores()), path)
     return path
 
 
@@ -54,7 +59,10 @@ def load_state(path: str | Path) -> dict[str, Any]:
     ``net_g``, ``net_g_ema`` and ``net_d``, so the result is the same either way.
     """
     path = Path(path)
-    state = read_file(path)
+    try:
+        state = compress.unpack(read_file(path))
+    except (zlib.error, ValueError, RuntimeError, KeyError, TypeError) as err:
+        raise WeightFileError(f"{path}: a compressed tensor in it is damaged ({err})") from err
     if not isinstance(state, dict) or "iter" not in state or ("net_g" not in state and "networks" not in state):
         raise WeightFileError(f"{path}: not a realsr training state (no 'iter' / 'net_g')")
     run = path.resolve().parent.parent

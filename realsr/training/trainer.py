@@ -40,7 +40,7 @@ from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError, UserError, suggest
 from ..losses import build_loss
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
-from ..resources import ThreadGovernor, ThreadPolicy, available_cores, decide
+from ..resources import FixedThreads, ThreadPolicy, available_cores, decide
 from ..schema import to_dict
 from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict, load_network, save_network
@@ -101,7 +101,8 @@ class Trainer:
                  exp_dir: Path | None = None, threads: ThreadPolicy | None = None):
         self.opt, self.device, self.rank, self.world, self.exp = opt, device, rank, world, exp_dir
         self.threads = threads or decide(available_cores(), None, {}, None)
-        self.governor = ThreadGovernor((torch.get_num_threads(), 1)) if device.type == "cpu" else None
+        # one fixed thread count, so the pairs do not depend on the machine's load (realsr.resources)
+        self.synthesis_threads = FixedThreads(self.threads.synthesis) if device.type == "cpu" else None
         self.seed = int(opt.manual_seed or 0)
         self.gan = opt.stage == "esrgan"
         self.relativistic = opt.model_type in RELATIVISTIC
@@ -292,7 +293,7 @@ class Trainer:
 
     def _degrade(self, gt: torch.Tensor, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The pairs iteration ``iteration`` synthesises from ``gt`` (before the pool), and its trace."""
-        with self.governor or contextlib.nullcontext():
+        with self.synthesis_threads or contextlib.nullcontext():
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
         pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
         if self.takes_maps:
@@ -308,11 +309,14 @@ class Trainer:
         """Refill the pair pool of a state saved without its contents: re-read and re-degrade the
         batches of the iterations whose pairs it held (every draw is seeded, so they come out
         the same) and check them against the saved fingerprints."""
+        size = int(saved.get("batch_size", self.batch_size))  # the saved run's layout, should it have changed
+        per_epoch = int(saved.get("iters_per_epoch", self.iters_per_epoch))
+
         def produce(calls: list[int]):
             batches = []
             for call in calls:
-                epoch, position = divmod(call - 1, self.iters_per_epoch)
-                batches.append(self.sampler.items(epoch, position * self.batch_size, self.batch_size))
+                epoch, position = divmod(call - 1, per_epoch)
+                batches.append(self.sampler.items(epoch, position * size, size))
             ds = self.opt.datasets["train"]
             workers = self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
             loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
@@ -322,12 +326,12 @@ class Trainer:
             for call, batch in zip(calls, bar):
                 yield self._degrade(batch["gt"].to(self.device, non_blocking=True), call)[0]
 
-        differ = self.pool.rebuild(saved, iterations, self.batch_size, self._pool_generator, produce, self.device,
+        differ = self.pool.rebuild(saved, iterations, size, self._pool_generator, produce, self.device,
                                    check=self.rank == 0)
         if differ:
             logger.warning("rebuilt the pair pool, but %d of its %d pairs differ from the saved run's (the training "
-                           "images or the device changed since it was saved): training goes on, but not bit-identical "
-                           "to an uninterrupted run", differ, self.pool.count)
+                           "images, their number or the device changed since it was saved): training goes on, but "
+                           "not bit-identical to an uninterrupted run", differ, self.pool.count)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -608,7 +612,8 @@ class Trainer:
             state["networks"] = checkpoint.network_files(self.iteration, self.net_g_ema is not None,
                                                          self.net_d is not None)
         if self.pool is not None:  # fingerprints: load_state_dict rebuilds the pairs (see _rebuild_pool)
-            state["pool"] = self.pool.state_dict(contents=False)
+            state["pool"] = {**self.pool.state_dict(contents=False), "batch_size": self.batch_size,
+                             "iters_per_epoch": self.iters_per_epoch}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

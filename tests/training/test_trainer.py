@@ -110,7 +110,7 @@ def test_state_holds_pool_fingerprints_and_resume_rebuilds_the_pairs(tiny, tmp_p
     first = make(data, tmp_path / "a")
     first.train()
     state = checkpoint.load_state(tmp_path / "a" / "training_states" / "9.state")
-    assert set(state["pool"]) == {"size", "count", "fingerprints"}  # no pairs in the file
+    assert set(state["pool"]) == {"size", "count", "fingerprints", "batch_size", "iters_per_epoch"}  # no pairs
     resumed = make(data, tmp_path / "b")
     with caplog.at_level(logging.WARNING):
         resumed.load_state_dict(state)
