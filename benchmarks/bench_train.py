@@ -52,7 +52,8 @@ def measure_options_file(args: argparse.Namespace) -> dict:
     opt, _ = load_options(args.opt)
     device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), key="device")
     ds = opt.datasets["train"]
-    policy = apply_thread_policy(args.threads, None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
+    policy = apply_thread_policy(args.threads or opt.num_threads,  # as train.py, --threads over the option
+                                 None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
     trainer = Trainer(opt, device, threads=policy)
     batches = iter(trainer.make_loader())
     for i in range(args.warmup + args.iters):

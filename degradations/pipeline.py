@@ -166,12 +166,12 @@ def _check_gt(gt: torch.Tensor) -> None:
     check_image(gt, "gt")
     if gt.shape[1] != 3:
         raise ValueError(f"gt must be RGB (B, 3, H, W), got {tuple(gt.shape)}")
-    low, high = torch.aminmax(gt.detach())  # NaN propagates into both; one host sync for all checks
-    if math.isnan(float(low)) or math.isnan(float(high)):
+    # NaN propagates into both bounds; one read to the host (on a GPU: the batch's one sync) for all checks
+    low, high = torch.stack(torch.aminmax(gt.detach())).tolist()
+    if math.isnan(low) or math.isnan(high):
         raise ValueError("gt contains NaN values; degradations need finite images in [0, 1]")
-    if float(low) < -1e-6 or float(high) > 1 + 1e-6:
-        raise ValueError(f"gt values must lie in [0, 1], got [{float(low):.4g}, {float(high):.4g}]; "
-                         "divide 8-bit images by 255")
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ValueError(f"gt values must lie in [0, 1], got [{low:.4g}, {high:.4g}]; divide 8-bit images by 255")
 
 
 def _check_trace(trace: Trace, batch: int) -> None:
