@@ -317,8 +317,7 @@ class Trainer:
             for call in calls:
                 epoch, position = divmod(call - 1, per_epoch)
                 batches.append(self.sampler.items(epoch, position * size, size))
-            ds = self.opt.datasets["train"]
-            workers = self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
+            workers = self._workers()
             loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
                                 worker_init_fn=self.seeder if workers else None)
             bar = tqdm(loader, desc="rebuilding the pair pool", unit="batch", disable=self.rank != 0,
@@ -458,13 +457,17 @@ class Trainer:
         return rates
 
     # ------------------------------------------------------------------ the loop
+    def _workers(self) -> int:
+        ds = self.opt.datasets["train"]
+        return self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
+
     def make_loader(self) -> DataLoader:
         """The training DataLoader; with ``persistent_workers`` one loader (and its worker
         processes) serves every epoch (the sampler's epoch is set before each pass)."""
         if self._loader is not None:
             return self._loader
         ds = self.opt.datasets["train"]
-        workers = self.threads.workers if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu
+        workers = self._workers()
         persistent = ds.persistent_workers and workers > 0
         loader = DataLoader(self.dataset, batch_sampler=BatchSampler(self.sampler, self.batch_size, drop_last=True),
                             num_workers=workers, worker_init_fn=self.seeder if workers else None,
