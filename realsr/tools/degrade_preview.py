@@ -25,7 +25,7 @@ from degradations.describe import describe, named
 from .. import imageio
 from ..errors import UserError, check, run_cli
 from ..imageio import tensor_to_image
-from ..resources import apply_thread_policy
+from ..resources import SYNTHESIS_THREADS, FixedThreads, apply_thread_policy
 
 TILE = 256
 CAPTION_WIDTH = 560
@@ -148,7 +148,8 @@ def _main(argv: list[str] | None) -> int:
     hr, note = fit_crop(imageio.image_to_tensor(img), args.crop, degrade)
     generator = torch.Generator().manual_seed(args.seed)
     try:
-        out = degrade(hr.expand(args.num, -1, -1, -1).contiguous(), generator, return_stages=True)
+        with FixedThreads(SYNTHESIS_THREADS):  # the same pictures from the same seed on any machine
+            out = degrade(hr.expand(args.num, -1, -1, -1).contiguous(), generator, return_stages=True)
     except ValueError as err:  # sizes the options make impossible
         raise UserError(str(args.image), str(err)) from None
     rows = trace_rows(out.trace)

@@ -20,6 +20,7 @@ from degradations import PRESETS, ClassicalDegradation
 
 from .. import imageio
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
+from ..resources import SYNTHESIS_THREADS, FixedThreads
 from ..seeding import derive_seed
 
 
@@ -57,7 +58,8 @@ def _main(argv: list[str] | None) -> int:
             h, w = x.shape[-2] - x.shape[-2] % scale, x.shape[-1] - x.shape[-1] % scale
             for kind in args.degradations:
                 seed = torch.tensor([derive_seed(args.seed, "benchmark", index, scale) % 2**62])
-                lq = ClassicalDegradation(kind, scale).degrade(x[..., :h, :w], seed)
+                with FixedThreads(SYNTHESIS_THREADS):  # the same set from the same seed on any machine
+                    lq = ClassicalDegradation(kind, scale).degrade(x[..., :h, :w], seed)
                 imageio.write_image(args.output / f"LR_{kind}" / f"X{scale}" / f"{stem}.png",
                                     lq[0].permute(1, 2, 0).numpy().astype("float32"))
     print(f"{len(names) - len(failed)} images in {args.output} (HR, "

@@ -265,17 +265,20 @@ class Trainer:
         pipeline (whole image, no crop) from a seed of its own."""
         pipeline = self._make_pipeline(None, False)
         pairs = []
-        for i in range(len(dataset)):
-            item = dataset[i]
-            gt = item["gt"][None]
-            h, w = gt.shape[-2:]
-            gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
-            result = pipeline(gt, generator(self.seed, "val", i))
-            pair = {**self._luma({"lq": result.lq, "gt": gt}), "name": item["gt_path"]}
-            if self.takes_maps:
-                pair["maps"] = self._maps(result.trace, result.lq)
-            pairs.append(pair)
+        with FixedThreads(self.threads.synthesis):  # on the CPU, reproducibly (realsr.resources)
+            for i in range(len(dataset)):
+                pairs.append(self._synthetic_pair(pipeline, dataset[i], i))
         return pairs
+
+    def _synthetic_pair(self, pipeline: Any, item: dict[str, Any], i: int) -> dict[str, Any]:
+        gt = item["gt"][None]
+        h, w = gt.shape[-2:]
+        gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
+        result = pipeline(gt, generator(self.seed, "val", i))
+        pair = {**self._luma({"lq": result.lq, "gt": gt}), "name": item["gt_path"]}
+        if self.takes_maps:
+            pair["maps"] = self._maps(result.trace, result.lq)
+        return pair
 
     # ------------------------------------------------------------------ one iteration
     def synthesize(self, batch: dict[str, Any], iteration: int) -> dict[str, torch.Tensor]:
