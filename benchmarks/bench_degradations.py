@@ -7,8 +7,10 @@ breakdown. Example::
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --json
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --busy 2   (quiet, busy, ratio)
 
-On the CPU, synthesis runs on one thread as in training (``realsr.resources.SYNTHESIS_THREADS``,
-which keeps the pairs independent of the machine's load); ``--synthesis-threads N`` measures another count.
+On the CPU, synthesis runs as in training: every op on one intra-op thread
+(``realsr.resources.SYNTHESIS_THREADS``; ``--synthesis-threads N`` measures another count), the
+samples spread over as many threads as the thread policy gives intra-op threads (``--workers N``).
+With several workers the per-op times add up every thread's time, so they overlap.
 """
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     """One full measurement: warm-up, USM alone, then timed batches with the per-op breakdown."""
     cfg = DegradationConfig(per_sample=not args.reference_mode, shuffle_prob=args.shuffle_prob,
                             jpeg_backend=args.jpeg_backend)
-    degrade = RealESRGANDegradation(cfg, args.scale, args.gt_size)
+    degrade = RealESRGANDegradation(cfg, args.scale, args.gt_size, workers=args.workers)
     pool = TrainingPairPool(180)
     gen = torch.Generator().manual_seed(0)
     gt = synthetic_images(args.batch_size, args.gt_crop, gen).to(device)
@@ -91,11 +93,12 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     per_batch = timings.pop("total") / args.iters
     breakdown = {"usm": 1000 * usm_total / args.iters}
     breakdown.update({name: 1000 * t / args.iters for name, t in sorted(timings.items())})
-    breakdown["other (sampling, routing, quantise, crop, pool)"] = 1000 * per_batch - sum(breakdown.values())
+    if args.workers == 1:  # with more, the op times overlap and nothing is left to attribute
+        breakdown["other (sampling, routing, quantise, crop, pool)"] = 1000 * per_batch - sum(breakdown.values())
     return {
         "ms_per_batch": round(1000 * per_batch, 1),
         "pairs_per_s": round(args.batch_size / per_batch, 2),
-        "synthesis_threads": threads.threads if threads else None,
+        "synthesis_threads": threads.threads if threads else None, "sample_workers": args.workers,
         "ms_per_batch_by_op": {k: round(v, 1) for k, v in breakdown.items()},
     }
 
@@ -114,11 +117,14 @@ def main() -> None:
     parser.add_argument("--jpeg-backend", default="torch", choices=["torch", "opencv"])
     parser.add_argument("--synthesis-threads", type=int, default=SYNTHESIS_THREADS,
                         help=f"intra-op threads of CPU synthesis (default {SYNTHESIS_THREADS}, as in training)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads over which CPU synthesis spreads its samples (default: the intra-op threads)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_arguments(parser)
     args = parser.parse_args()
     device = resolve_device(args.device)
     policy = setup_threads(args)
+    args.workers = args.workers or torch.get_num_threads()  # as training: the policy's intra-op count
     result = {"device": str(device), "batch_size": args.batch_size, "gt_crop": args.gt_crop,
               "gt_size": args.gt_size, "scale": args.scale, "per_sample": not args.reference_mode,
               "shuffle_prob": args.shuffle_prob, "jpeg_backend": args.jpeg_backend, "thread_policy": policy,
@@ -131,7 +137,7 @@ def main() -> None:
         if phase in result:
             r = result[phase]
             print(f"{phase}: {r['pairs_per_s']} pairs/s ({r['ms_per_batch']} ms per batch of {args.batch_size}, "
-                  f"{r['synthesis_threads']} synthesis thread(s))")
+                  f"{r['sample_workers']} sample thread(s) of {r['synthesis_threads']} intra-op thread(s))")
             for name, ms in r["ms_per_batch_by_op"].items():
                 print(f"  {name:48s} {ms:8.1f} ms")
     print_ratio(result, "pairs_per_s", "pairs/s")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence as Seq
+from concurrent.futures import Executor
 from typing import Protocol
 
 import torch
@@ -191,17 +192,29 @@ class Batch:
         return torch.cat(self.items)
 
 
-def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor) -> None:
-    """Apply ``node`` to the samples ``idx`` of ``batch`` (which is updated)."""
+def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor, pool: Executor | None = None,
+        per_sample: bool = False) -> None:
+    """Apply ``node`` to the samples ``idx`` of ``batch`` (which is updated).
+
+    Each leaf runs once per group of samples of equal shape, or once per sample with
+    ``per_sample``. ``pool``: optional thread pool over which the groups are spread, each group
+    whole on one thread; the results are the same with or without it.
+    """
     if idx.numel() == 0:
         return
     if hasattr(node, "route"):
         for child, rows in node.route(trace, idx):
-            run(child, batch, trace, rows)
+            run(child, batch, trace, rows, pool, per_sample)
         return
-    for members in batch.groups(idx):
+    groups = [[i] for i in idx.tolist()] if per_sample else batch.groups(idx)
+
+    def apply(members: list[int]) -> torch.Tensor | list[torch.Tensor]:
         rows = torch.tensor(members, dtype=torch.int64)
-        batch.scatter(members, node.apply(batch.gather(members), params_of(node.name, trace, rows)))
+        return node.apply(batch.gather(members), params_of(node.name, trace, rows))
+
+    outs = pool.map(apply, groups) if pool is not None and len(groups) > 1 else map(apply, groups)
+    for members, out in zip(groups, list(outs)):
+        batch.scatter(members, out)
 
 
 def trace_rows(trace: Trace) -> list[dict[str, object]]:

@@ -18,8 +18,10 @@ Stage 2's resize is relative to the LQ size, so it lands at the same size wherev
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import torch
 
@@ -30,6 +32,7 @@ from .config import DegradationConfig
 from .functional.filter import check_image
 from .sampling import SampleContext
 from .steps import JPEG, Blur, FinalResize, Noise, RandomResize, Sinc
+from .threads import cpu_cores
 
 
 @dataclasses.dataclass
@@ -58,14 +61,19 @@ class RealESRGANDegradation:
         gt_size: GT patch side of the paired crop (``None``: no crop). Divisible by ``scale``.
         sharpen: synthesise from the USM-sharpened GT (Real-ESRGAN always does; ESRNet when
             ``gt_usm``); when False ``gt_usm`` is the plain GT.
+        workers: on the CPU every sample is degraded on its own (USM, each step), and the samples
+            are spread over this many threads, each sample whole on one thread, so the pairs are
+            the same for any count (default: the cores this process may use). Unlike intra-op
+            threads, no thread waits for another, so a busy machine slows it down gracefully.
     """
 
-    def __init__(self, config: DegradationConfig, scale: int = 4, gt_size: int | None = 256, sharpen: bool = True):
+    def __init__(self, config: DegradationConfig, scale: int = 4, gt_size: int | None = 256, sharpen: bool = True,
+                 workers: int | None = None):
         if scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
         if gt_size is not None and gt_size % scale:
             raise ValueError(f"gt_size {gt_size} must be divisible by scale {scale}")
-        self.config, self.scale, self.gt_size, self.sharpen = config, scale, gt_size, sharpen
+        self.config, self.scale, self.gt_size, self.sharpen, self.workers = config, scale, gt_size, sharpen, workers
         c = config
         kr = c.kernel_range
         jpeg = dict(backend=c.jpeg_backend, flavor=c.jpeg_flavor)
@@ -138,19 +146,32 @@ class RealESRGANDegradation:
         _check_gt(gt)
         self.check_size(*gt.shape[-2:])
         _check_trace(trace, gt.shape[0])
-        gt_usm = Fn.usm_sharp(gt, self.config.usm_weight, self.config.usm_threshold, self.config.usm_radius) \
-            if self.sharpen else gt
-        batch = compose.Batch(gt_usm)
-        everyone = torch.arange(gt.shape[0])
+        cpu = gt.device.type == "cpu"  # there: every sample on its own, spread over threads (see the class doc)
+        workers = min(gt.shape[0], self.workers or cpu_cores()) if cpu else 1
         stages: dict[str, list[torch.Tensor]] | None = {} if return_stages else None
-        for name, stage in zip(self.stage_names, self.stages):
-            compose.run(stage, batch, trace, everyone)
-            if stages is not None:
-                stages[name] = batch.unpack()
+        with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+            gt_usm = self._sharpen(gt, pool, cpu) if self.sharpen else gt
+            batch = compose.Batch(gt_usm)
+            everyone = torch.arange(gt.shape[0])
+            for name, stage in zip(self.stage_names, self.stages):
+                compose.run(stage, batch, trace, everyone, pool, per_sample=cpu)
+                if stages is not None:
+                    stages[name] = batch.unpack()
         lq = Fn.quantize(batch.stack())
         if self.gt_size is not None:
             lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)
         return DegradationResult(lq.contiguous(), gt, gt_usm, trace, stages)
+
+    def _sharpen(self, gt: torch.Tensor, pool: Executor | None, per_sample: bool) -> torch.Tensor:
+        c = self.config
+
+        def usm(x: torch.Tensor) -> torch.Tensor:
+            return Fn.usm_sharp(x, c.usm_weight, c.usm_threshold, c.usm_radius)
+
+        if not per_sample:
+            return usm(gt)
+        parts = gt.split(1)
+        return torch.cat(list(pool.map(usm, parts) if pool is not None else map(usm, parts)))
 
     def __call__(self, gt: torch.Tensor, generator: torch.Generator, return_stages: bool = False) -> DegradationResult:
         """Sample parameters with ``generator`` and degrade ``gt`` (see :meth:`apply`)."""

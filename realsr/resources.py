@@ -10,13 +10,16 @@ The policy is decided once, by the entry point, and logged:
 * **intra-op threads** (``torch.set_num_threads``): the cores left after the workers, at least 1;
 * **inter-op threads**: 1 (realsr runs no independent ops side by side).
 
-* **synthesis threads**: training-pair synthesis on the CPU always runs on one intra-op thread
-  (:data:`SYNTHESIS_THREADS`, applied with :class:`FixedThreads`). PyTorch's CPU kernels split
-  their work by thread count, and where the split moves the boundary between vectorised and
-  scalar code the last bits of a result change (then and again a quantised LQ value by 1/255),
-  so a thread count that varied with the machine or its load would make the same seed give other
-  pairs. One thread is also what keeps synthesis fast when other programs take cores: its many
-  medium-sized parallel regions each wait for a descheduled sibling thread.
+* **synthesis threads**: training-pair synthesis on the CPU runs every op on one intra-op thread
+  (:data:`SYNTHESIS_THREADS`, applied with :class:`FixedThreads`) and gets its parallelism from
+  the samples instead: the pipeline degrades each sample on its own and spreads the samples over
+  the intra-op thread count of Python threads. PyTorch's CPU kernels split their work by thread
+  count, and where the split moves the boundary between vectorised and scalar code the last bits
+  of a result change (then and again a quantised LQ value by 1/255), so intra-op threads that
+  varied with the machine would make the same seed give other pairs; a sample computed whole on
+  one thread is the same whichever thread runs it. Sample threads never wait for each other,
+  where each parallel region of an intra-op pool waits for a descheduled sibling when other
+  programs take cores.
 
 Precedence: an explicit value (``--threads``, the ``num_threads`` option) over ``OMP_NUM_THREADS``
 in the environment over the automatic choice.
@@ -104,7 +107,7 @@ class ThreadPolicy:
 
     def describe(self) -> str:
         return (f"threads: {self.intra_op} intra-op, {self.inter_op} inter-op, {self.workers} DataLoader "
-                f"worker(s), {self.synthesis} for CPU synthesis (reproducible); {self.cores} core(s) available "
+                f"worker(s), CPU synthesis one sample per thread (reproducible); {self.cores} core(s) available "
                 f"to this process ({self.source})")
 
 

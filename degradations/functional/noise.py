@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ..threads import cpu_cores
+
 # Luma weights used by the reference for gray Poisson noise (torchvision rgb_to_grayscale).
 _GRAY = (0.2989, 0.587, 0.114)
 
@@ -102,11 +104,15 @@ def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed
 
 
 def _map_samples(fn, x: torch.Tensor) -> list[torch.Tensor]:
-    """``[fn(i) for i in range(B)]``; on CPU spread over threads, because ``torch.poisson`` is
-    single-threaded there (each sample has its own generator, so results do not depend on it)."""
+    """``[fn(i) for i in range(B)]``; on CPU spread over one thread per core this process may use,
+    because ``torch.poisson`` is single-threaded there. Each sample has its own generator and
+    runs whole on one thread, so the results do not depend on how many threads there are (nor
+    on the intra-op thread count, which synthesis keeps at one); unlike an intra-op parallel
+    region, no thread waits for a descheduled sibling when other programs take cores."""
     n = x.shape[0]
-    workers = min(n, torch.get_num_threads())
+    workers = min(n, cpu_cores())
     if x.device.type != "cpu" or workers < 2:
         return [fn(i) for i in range(n)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, range(n)))
+

@@ -11,11 +11,15 @@ from degradations.srmd import SRMDDegradation
 from ..options import Options
 
 
-def make_synthesis(opt: Options, gt_size: int | None, sharpen: bool = False) -> Any:
-    """Real-ESRGAN's second-order model, a classical BI/BD/DN preset, or SRMD's model."""
+def make_synthesis(opt: Options, gt_size: int | None, sharpen: bool = False, workers: int | None = None) -> Any:
+    """Real-ESRGAN's second-order model, a classical BI/BD/DN preset, or SRMD's model.
+
+    ``workers``: threads over which the CPU pipeline spreads its samples (Real-ESRGAN's model;
+    the results do not depend on it; default: every core).
+    """
     preset = opt.degradation_preset
     if preset == "realesrgan":
-        return RealESRGANDegradation(opt.degradation, opt.scale, gt_size, sharpen)
+        return RealESRGANDegradation(opt.degradation, opt.scale, gt_size, sharpen, workers)
     if preset == "srmd":
         s = opt.srmd
         return SRMDDegradation(opt.scale, gt_size, s.kernel_size, tuple(s.sigma_range), s.aniso_prob,

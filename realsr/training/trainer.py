@@ -227,7 +227,8 @@ class Trainer:
         return Validator(pairs, opt.val.metrics, opt.scale, Path("visualization"), False, 0)
 
     def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> Any:
-        return make_synthesis(self.opt, gt_size, sharpen)
+        # the training process's threads carry the synthesis's samples too (same pairs for any count)
+        return make_synthesis(self.opt, gt_size, sharpen, workers=self.threads.intra_op)
 
     def _setup_maps(self) -> None:
         """For generators that take degradation maps: the PCA basis (computed from the srmd preset's

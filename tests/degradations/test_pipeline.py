@@ -54,6 +54,13 @@ def test_same_seed_same_pairs_and_replay_from_trace():
     assert not torch.equal(degrade(gt, gen(8)).lq, a.lq)
 
 
+def test_cpu_sample_threads_do_not_change_the_pairs():
+    gt = make_images(7, 160)
+    outs = [RealESRGANDegradation(small(shuffle_prob=0.5), 4, 64, workers=w)(gt, gen(11)) for w in (1, 2, 5)]
+    for out in outs[1:]:
+        assert torch.equal(out.lq, outs[0].lq) and torch.equal(out.gt_usm, outs[0].gt_usm)
+
+
 def test_replay_of_one_sample_from_its_trace_rows():
     degrade = RealESRGANDegradation(small(), 4, 64)
     gt = make_images(3, 128)

@@ -14,7 +14,7 @@ def test_precedence_option_then_environment_then_cores():
     auto = decide(4, None, {}, None)
     assert (auto.workers, auto.intra_op, auto.source) == (2, 2, "auto")
     assert decide(2, None, {}, None).workers == 0  # 2 cores: synthesis stays in the training process
-    assert "for CPU synthesis" in auto.describe() and auto.synthesis == SYNTHESIS_THREADS
+    assert "CPU synthesis one sample per thread" in auto.describe() and auto.synthesis == SYNTHESIS_THREADS
     with pytest.raises(UserError, match="OMP_NUM_THREADS"):
         decide(4, None, {"OMP_NUM_THREADS": "two"}, 0)
     with pytest.raises(UserError, match=">= 1"):
