@@ -145,9 +145,11 @@ class Batch:
     samples agree in shape, a list of ``(1, C, h, w)`` tensors otherwise. Never mutated in place:
     updates replace tensors, so earlier snapshots (stage previews) stay valid."""
 
-    def __init__(self, images: torch.Tensor):
-        self.packed: torch.Tensor | None = images
-        self.items: list[torch.Tensor] | None = None
+    def __init__(self, images: torch.Tensor | list[torch.Tensor]):
+        """``images``: ``(B, C, H, W)``, or a list of ``(1, C, h, w)`` samples (kept unpacked)."""
+        packed = isinstance(images, torch.Tensor)
+        self.packed: torch.Tensor | None = images if packed else None
+        self.items: list[torch.Tensor] | None = None if packed else list(images)
 
     def __len__(self) -> int:
         return self.packed.shape[0] if self.packed is not None else len(self.items)
@@ -177,6 +179,22 @@ class Batch:
         for i, part in zip(members, out if isinstance(out, list) else out.split(1)):
             items[i] = part
         self.packed, self.items = None, items
+
+    def scatter_all(self, groups: list[list[int]], outs: list[torch.Tensor | list[torch.Tensor]]) -> None:
+        """:meth:`scatter` of several groups at once: a packed batch whose samples keep their
+        shape is rebuilt with one copy, not one per group."""
+        if len(groups) > 1 and self.packed is not None and all(
+                isinstance(o, torch.Tensor) and o.shape[1:] == self.packed.shape[1:] for o in outs):
+            members = [i for g in groups for i in g]
+            parts = torch.cat(outs) if len(outs) > 1 else outs[0]
+            if sorted(members) == list(range(len(self))):
+                order = torch.tensor(members).argsort()
+                self.packed = parts if members == sorted(members) else parts[order.to(parts.device)]
+            else:
+                self.packed = self.packed.index_copy(0, torch.tensor(members, device=parts.device), parts)
+            return
+        for members, out in zip(groups, outs):
+            self.scatter(members, out)
 
     def unpack(self) -> list[torch.Tensor]:
         """The samples as a list of ``(1, C, h, w)`` tensors."""
@@ -213,8 +231,7 @@ def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor, pool: 
         return node.apply(batch.gather(members), params_of(node.name, trace, rows))
 
     outs = pool.map(apply, groups) if pool is not None and len(groups) > 1 else map(apply, groups)
-    for members, out in zip(groups, list(outs)):
-        batch.scatter(members, out)
+    batch.scatter_all(groups, list(outs))
 
 
 def trace_rows(trace: Trace) -> list[dict[str, object]]:

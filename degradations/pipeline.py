@@ -150,8 +150,9 @@ class RealESRGANDegradation:
         workers = min(gt.shape[0], self.workers or cpu_cores()) if cpu else 1
         stages: dict[str, list[torch.Tensor]] | None = {} if return_stages else None
         with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-            gt_usm = self._sharpen(gt, pool, cpu) if self.sharpen else gt
-            batch = compose.Batch(gt_usm)
+            sharp = self._sharpen(gt, pool, cpu) if self.sharpen else (list(gt.split(1)) if cpu else gt)
+            batch = compose.Batch(sharp)  # on the CPU a list of samples, never packed again until the end
+            gt_usm = torch.cat(sharp) if isinstance(sharp, list) else sharp
             everyone = torch.arange(gt.shape[0])
             for name, stage in zip(self.stage_names, self.stages):
                 compose.run(stage, batch, trace, everyone, pool, per_sample=cpu)
@@ -162,7 +163,8 @@ class RealESRGANDegradation:
             lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)
         return DegradationResult(lq.contiguous(), gt, gt_usm, trace, stages)
 
-    def _sharpen(self, gt: torch.Tensor, pool: Executor | None, per_sample: bool) -> torch.Tensor:
+    def _sharpen(self, gt: torch.Tensor, pool: Executor | None, per_sample: bool) -> torch.Tensor | list[torch.Tensor]:
+        """USM of the batch, or of each sample (a list of ``(1, 3, H, W)``) with ``per_sample``."""
         c = self.config
 
         def usm(x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +173,7 @@ class RealESRGANDegradation:
         if not per_sample:
             return usm(gt)
         parts = gt.split(1)
-        return torch.cat(list(pool.map(usm, parts) if pool is not None else map(usm, parts)))
+        return list(pool.map(usm, parts) if pool is not None else map(usm, parts))
 
     def __call__(self, gt: torch.Tensor, generator: torch.Generator, return_stages: bool = False) -> DegradationResult:
         """Sample parameters with ``generator`` and degrade ``gt`` (see :meth:`apply`)."""

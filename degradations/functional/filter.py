@@ -39,7 +39,9 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto") -> tor
     Args:
         x: images ``(B, C, H, W)`` float.
         kernel: ``(B, k, k)`` (one per sample) or ``(1, k, k)`` (shared); k odd.
-        method: ``"direct"`` (grouped convolution), ``"fft"``, or ``"auto"`` (FFT for k >= 11).
+        method: ``"direct"`` (grouped convolution), ``"fft"``, or ``"auto"``: FFT for k >= 11,
+            and for every k on the CPU, where one sample's depthwise convolution on one thread is
+            slower from 7 taps on (400 px: 12 ms direct, 3.7 ms FFT at 7 taps).
 
     Returns:
         ``(B, C, H, W)`` in the dtype of ``x``; not clamped (sinc kernels overshoot).
@@ -63,7 +65,7 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto") -> tor
     _check_border(x, pad, f"a {k}x{k} blur kernel")
     kernel = kernel.to(device=x.device, dtype=x.dtype).expand(b, k, k)
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    if method == "fft" or (method == "auto" and k >= _FFT_MIN_SIDE):
+    if method == "fft" or (method == "auto" and (k >= _FFT_MIN_SIDE or x.device.type == "cpu")):
         return _filter2d_fft(padded, kernel, h, w)
     if method not in ("direct", "auto"):
         raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
