@@ -180,22 +180,6 @@ class Batch:
             items[i] = part
         self.packed, self.items = None, items
 
-    def scatter_all(self, groups: list[list[int]], outs: list[torch.Tensor | list[torch.Tensor]]) -> None:
-        """:meth:`scatter` of several groups at once: a packed batch whose samples keep their
-        shape is rebuilt with one copy, not one per group."""
-        if len(groups) > 1 and self.packed is not None and all(
-                isinstance(o, torch.Tensor) and o.shape[1:] == self.packed.shape[1:] for o in outs):
-            members = [i for g in groups for i in g]
-            parts = torch.cat(outs) if len(outs) > 1 else outs[0]
-            if sorted(members) == list(range(len(self))):
-                order = torch.tensor(members).argsort()
-                self.packed = parts if members == sorted(members) else parts[order.to(parts.device)]
-            else:
-                self.packed = self.packed.index_copy(0, torch.tensor(members, device=parts.device), parts)
-            return
-        for members, out in zip(groups, outs):
-            self.scatter(members, out)
-
     def unpack(self) -> list[torch.Tensor]:
         """The samples as a list of ``(1, C, h, w)`` tensors."""
         return list(self.packed.split(1)) if self.packed is not None else list(self.items)
@@ -224,6 +208,8 @@ def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor, pool: 
         for child, rows in node.route(trace, idx):
             run(child, batch, trace, rows, pool, per_sample)
         return
+    if per_sample and batch.packed is not None:  # one copy now, not a whole-batch copy per sample
+        batch.packed, batch.items = None, batch.unpack()
     groups = [[i] for i in idx.tolist()] if per_sample else batch.groups(idx)
 
     def apply(members: list[int]) -> torch.Tensor | list[torch.Tensor]:
@@ -231,7 +217,8 @@ def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor, pool: 
         return node.apply(batch.gather(members), params_of(node.name, trace, rows))
 
     outs = pool.map(apply, groups) if pool is not None and len(groups) > 1 else map(apply, groups)
-    batch.scatter_all(groups, list(outs))
+    for members, out in zip(groups, list(outs)):
+        batch.scatter(members, out)
 
 
 def trace_rows(trace: Trace) -> list[dict[str, object]]:

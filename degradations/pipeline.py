@@ -152,7 +152,7 @@ class RealESRGANDegradation:
         with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
             sharp = self._sharpen(gt, pool, cpu) if self.sharpen else (list(gt.split(1)) if cpu else gt)
             batch = compose.Batch(sharp)  # on the CPU a list of samples, never packed again until the end
-            gt_usm = torch.cat(sharp) if isinstance(sharp, list) else sharp
+            gt_usm = gt if not self.sharpen else torch.cat(sharp) if isinstance(sharp, list) else sharp
             everyone = torch.arange(gt.shape[0])
             for name, stage in zip(self.stage_names, self.stages):
                 compose.run(stage, batch, trace, everyone, pool, per_sample=cpu)
