@@ -70,12 +70,13 @@ class Blur:
 
     def kernels(self, p: Trace, device: torch.device) -> torch.Tensor:
         """``(b, K, K)`` float32 kernels for the given parameter rows, on ``device``."""
+        any_sinc, size = bool(p["sinc"].any()), p["size"]  # read on the CPU, before the rows move to the device
         p = {k: v.to(device) for k, v in p.items()}
         pad = self.kernel_range[1]
-        mixed = Fn.mixed_kernels(p["family"], p["size"], p["sigma_x"], p["sigma_y"], p["theta"], p["beta"], pad)
-        if not bool(p["sinc"].any()):
+        mixed = Fn.mixed_kernels(p["family"], size, p["sigma_x"], p["sigma_y"], p["theta"], p["beta"], pad)
+        if not any_sinc:
             return mixed
-        sinc = Fn.sinc_kernels(torch.where(p["sinc"], p["cutoff"], math.pi), p["size"], pad)
+        sinc = Fn.sinc_kernels(torch.where(p["sinc"], p["cutoff"], math.pi), size, pad)
         return torch.where(p["sinc"][:, None, None], sinc, mixed)
 
     def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor:
@@ -93,7 +94,7 @@ class Sinc:
         return {"size": _kernel_sizes(ctx, self.kernel_range), "cutoff": ctx.uniform(math.pi / 3, math.pi)}
 
     def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor:
-        kernel = Fn.sinc_kernels(p["cutoff"].to(x.device), p["size"].to(x.device), self.kernel_range[1])
+        kernel = Fn.sinc_kernels(p["cutoff"].to(x.device), p["size"], self.kernel_range[1])  # sizes stay on the CPU
         return Fn.filter2d(x, _trim(kernel, p["size"]))
 
 

@@ -40,6 +40,8 @@ def _grid(pad_to: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.
 
 
 def _check_sizes(size: torch.Tensor, pad_to: int) -> None:
+    """Reads ``size`` on the host: pass CPU sizes (as the pipeline's trace holds them) to keep a
+    GPU from waiting; the kernel functions move them to the kernels' device afterwards."""
     if pad_to % 2 == 0:
         raise ValueError(f"pad_to must be odd, got {pad_to}")
     if bool(((size % 2) == 0).any()) or bool((size > pad_to).any()) or bool((size < 1).any()):
@@ -88,7 +90,7 @@ def mixed_kernels(
 
     Args:
         family: family codes (:data:`FAMILY_CODE`), ``(B,)`` int.
-        size: odd kernel sides ``k <= pad_to``, ``(B,)`` int.
+        size: odd kernel sides ``k <= pad_to``, ``(B,)`` int, best on the CPU (checked there).
         sigma_x, sigma_y, theta, beta: ``(B,)`` float.
         pad_to: side K of the returned kernels (odd).
 
@@ -103,6 +105,7 @@ def mixed_kernels(
     (torch.Size([2, 21, 21]), [1.0, 1.0])
     """
     _check_sizes(size, pad_to)
+    size = size.to(sigma_x.device)
     is_iso = (family % 2) == 0
     sy = torch.where(is_iso, sigma_x, sigma_y)
     th = torch.where(is_iso, torch.zeros_like(theta), theta)
@@ -120,7 +123,7 @@ def sinc_kernels(cutoff: torch.Tensor, size: torch.Tensor, pad_to: int = 21) -> 
 
     Args:
         cutoff: cutoff frequency ``wc`` in radians (pi = Nyquist), ``(B,)`` float.
-        size: odd kernel sides ``k <= pad_to``, ``(B,)`` int.
+        size: odd kernel sides ``k <= pad_to``, ``(B,)`` int, best on the CPU (checked there).
         pad_to: side K of the returned kernels (odd).
 
     Returns:
@@ -133,6 +136,7 @@ def sinc_kernels(cutoff: torch.Tensor, size: torch.Tensor, pad_to: int = 21) -> 
     (torch.Size([1, 21, 21]), 1.0, True)
     """
     _check_sizes(size, pad_to)
+    size = size.to(cutoff.device)
     x, y = _grid(pad_to, cutoff.device, torch.float64)
     r = torch.sqrt(x * x + y * y)[None]
     wc = cutoff.to(torch.float64)[:, None, None]
