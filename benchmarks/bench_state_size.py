@@ -38,9 +38,7 @@ def saved_bytes(obj: object) -> int:
 
 def batch_of(trainer: Trainer, iteration: int) -> dict:
     """The training batch of ``iteration`` (what the trainer's loader yields there)."""
-    epoch, position = divmod(iteration - 1, trainer.iters_per_epoch)
-    items = trainer.sampler.items(epoch, position * trainer.batch_size, trainer.batch_size)
-    return default_collate([trainer.dataset[item] for item in items])
+    return default_collate([trainer.dataset[item] for item in trainer.batch_items(iteration)])
 
 
 def real_moments(trainer: Trainer, steps: int) -> None:

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import torch
 
+from degradations.threads import cpu_cores
+
 from .errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -67,10 +69,7 @@ def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 
 def available_cores() -> int:
     """CPUs this process may use: the affinity mask, capped by a cgroup quota (at least 1)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
+    cores = cpu_cores()
     limit = cgroup_cpu_limit()
     if limit is not None:
         cores = min(cores, max(1, math.ceil(limit)))

@@ -309,6 +309,14 @@ class Trainer:
     def _pool_generator(self, iteration: int) -> torch.Generator:
         return generator(self.seed, "pool", self.rank, iteration)
 
+    def batch_items(self, iteration: int, batch_size: int | None = None, per_epoch: int | None = None
+                    ) -> list[tuple[int, int]]:
+        """The sampler items ``(index, item_seed)`` of ``iteration``'s batch (1-based), for this
+        run's batch size and epoch length unless others are given (a saved run's)."""
+        size, per_epoch = batch_size or self.batch_size, per_epoch or self.iters_per_epoch
+        epoch, position = divmod(iteration - 1, per_epoch)
+        return self.sampler.items(epoch, position * size, size)
+
     def _rebuild_pool(self, saved: dict[str, Any], iterations: int) -> None:
         """Refill the pair pool of a state saved without its contents: re-read and re-degrade the
         batches of the iterations whose pairs it held (every draw is seeded, so they come out
@@ -317,10 +325,7 @@ class Trainer:
         per_epoch = int(saved.get("iters_per_epoch", self.iters_per_epoch))
 
         def produce(calls: list[int]):
-            batches = []
-            for call in calls:
-                epoch, position = divmod(call - 1, per_epoch)
-                batches.append(self.sampler.items(epoch, position * size, size))
+            batches = [self.batch_items(call, size, per_epoch) for call in calls]
             workers = self._workers()
             loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
                                 worker_init_fn=self.seeder if workers else None)
