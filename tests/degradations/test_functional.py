@@ -105,6 +105,53 @@ def test_poisson_noise_variance_follows_shot_noise_model():
     torch.testing.assert_close(d[0, 0, 1:], d[0, 2, 1:])
 
 
+def _poisson_cdf(lam: float, k: int) -> float:
+    return sum(math.exp(i * math.log(lam) - lam - math.lgamma(i + 1)) for i in range(k + 1))
+
+
+@pytest.mark.parametrize("levels", [1, 16, 256])
+def test_poisson_tables_hold_the_poisson_cdf(levels):
+    table = Fn.noise._poisson_table(levels, torch.float32)
+    cdf = table.cdf.view(256, table.width)
+    assert torch.all(cdf[:, -1] == 1) and torch.all(cdf.diff(dim=1) >= 0) and torch.all(table.keys.diff() >= 0)
+    assert torch.equal(table.keys.view(256, -1) - (torch.arange(256)[:, None] << 52), (cdf * 2**52).long())
+    assert torch.all(cdf[0] == 1)  # rate 0 draws 0
+    for code in (1, 77, 255):
+        lam = float(torch.tensor(code / 255.0) * levels)
+        for k in {0, int(lam), int(lam + 3 * math.sqrt(lam)) + 1}:
+            assert cdf[code, k].item() == pytest.approx(_poisson_cdf(lam, k), abs=1e-12)
+
+
+def test_poisson_table_draws_count_the_cdf_points_below_the_uniform():
+    """The guide plus search gives exactly ``#{k: cdf[k] <= U}`` for the uniform U it drew."""
+    levels, n = 256, 20000
+    codes = torch.randint(0, 256, (n,), generator=torch.Generator().manual_seed(1), dtype=torch.int32)
+    counts = Fn.noise._poisson_codes(codes, levels, torch.float32, torch.Generator().manual_seed(2))
+    u = torch.rand(n, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    table = Fn.noise._poisson_table(levels, torch.float32)
+    brute = (table.cdf.view(256, table.width)[codes.long()] <= u[:, None]).sum(1)
+    assert torch.equal(counts.long(), brute)
+
+
+@pytest.mark.parametrize("levels,code", [(1, 3), (8, 128), (256, 40), (256, 255)])
+def test_poisson_table_draws_follow_the_poisson_law(levels, code):
+    """Chi-square against the Poisson pmf (bins with expected count >= 20, tails pooled)."""
+    n = 200000
+    counts = Fn.noise._poisson_codes(torch.full((n,), code, dtype=torch.int32), levels, torch.float32,
+                                     torch.Generator().manual_seed(code)).long()
+    lam = float(torch.tensor(code / 255.0) * levels)
+    hist = torch.bincount(counts).double()
+    cut = [k for k in range(hist.numel() + 40) if n * math.exp(k * math.log(lam) - lam - math.lgamma(k + 1)) >= 20]
+    lo, hi = cut[0], cut[-1]
+    expected = [n * _poisson_cdf(lam, lo)] + [n * (_poisson_cdf(lam, k) - _poisson_cdf(lam, k - 1))
+                                              for k in range(lo + 1, hi)] + [n * (1 - _poisson_cdf(lam, hi - 1))]
+    observed = [hist[: lo + 1].sum().item()] + [hist[k].item() if k < hist.numel() else 0.0
+                                                 for k in range(lo + 1, hi)] + [hist[hi:].sum().item()]
+    chi2 = sum((o - e) ** 2 / e for o, e in zip(observed, expected))
+    dof = len(expected) - 1
+    assert chi2 < dof + 5 * math.sqrt(2 * dof) + 10  # far beyond the 99.99th percentile would fail
+
+
 def _psnr(a, b):
     return 10 * math.log10(1 / ((a - b) ** 2).mean().item())
 
