@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from degradations import functional as Fn
 from degradations.functional.kernels import gaussian_kernel_1d
@@ -103,6 +104,26 @@ def test_poisson_noise_variance_follows_shot_noise_model():
     gray = Fn.poisson_noise(x, torch.tensor([scale]), torch.tensor([True]), torch.tensor([5]))
     d = gray - x
     torch.testing.assert_close(d[0, 0, 1:], d[0, 2, 1:])
+
+
+@pytest.mark.parametrize("mode", Fn.RESIZE_MODES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_resize_matches_interpolate(mode, dtype):
+    """The banded-matrix resize on the CPU is F.interpolate to float rounding, down and up,
+    by size and by scale factor, with and without antialiasing."""
+    x = make_images(2, 64, seed=4).to(dtype)[..., :, :50]
+    interp = {} if mode == "area" else {"align_corners": False}
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    for size in [(16, 13), (40, 50), (97, 75), (64, 1)]:
+        torch.testing.assert_close(Fn.resize(x, size, mode), F.interpolate(x, size=size, mode=mode, **interp),
+                                   atol=tol, rtol=0)
+    for factor in [0.15, 0.5, 0.83, 1.37, 2.0]:
+        torch.testing.assert_close(Fn.resize(x, scale_factor=factor, mode=mode),
+                                   F.interpolate(x, scale_factor=factor, mode=mode, **interp), atol=tol, rtol=0)
+    if mode != "area":
+        torch.testing.assert_close(Fn.resize(x, (23, 31), mode, antialias=True),
+                                   F.interpolate(x, size=(23, 31), mode=mode, antialias=True, **interp),
+                                   atol=tol, rtol=0)
 
 
 def _poisson_cdf(lam: float, k: int) -> float:

@@ -1,0 +1,66 @@
+"""Banded linear maps along one image axis, applied block by block.
+
+Separable filters and resizes are products with an ``(n_out, n_in)`` matrix along each axis
+whose non-zeros sit in a band. Multiplying block by block, each block of output rows with the
+input range its rows read, skips the zeros: on the CPU this is several times faster than a
+dense product, than a 2-D convolution, and than ``F.interpolate`` / ``adaptive_avg_pool2d``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class BandedMatrix(NamedTuple):
+    """An ``(n_out, n_in)`` matrix with the blocks ``(a, b, lo, hi)`` that cover its non-zeros:
+    output rows ``[a, b)`` read only input columns ``[lo, hi)``."""
+
+    matrix: torch.Tensor  # (n_out, n_in)
+    transposed: torch.Tensor  # (n_in, n_out), contiguous
+    blocks: tuple[tuple[int, int, int, int], ...]
+
+
+def banded(matrix: torch.Tensor, block: int, device: torch.device | str = "cpu",
+           dtype: torch.dtype = torch.float32) -> BandedMatrix:
+    """Split ``matrix`` ``(n_out, n_in)`` (on the CPU) into blocks of ``block`` output rows with
+    their input range, then move it to ``device`` and ``dtype`` (the blocks are read on the host,
+    before the move: no device synchronisation).
+
+    Example:
+    >>> import torch
+    >>> m = torch.eye(6)
+    >>> banded(m, 4).blocks
+    ((0, 4, 0, 4), (4, 6, 4, 6))
+    """
+    nz = matrix != 0
+    cols = torch.arange(matrix.shape[1])
+    first = torch.where(nz, cols, matrix.shape[1]).min(dim=1).values.tolist()
+    last = torch.where(nz, cols, -1).max(dim=1).values.tolist()
+    blocks = []
+    for a in range(0, matrix.shape[0], block):
+        b = min(matrix.shape[0], a + block)
+        lo, hi = min(first[a:b]), max(last[a:b]) + 1
+        if hi <= lo:  # an all-zero block reads one column (its rows are zero, the product too)
+            lo, hi = 0, 1
+        blocks.append((a, b, lo, hi))
+    matrix = matrix.to(device=device, dtype=dtype)
+    return BandedMatrix(matrix, matrix.t().contiguous(), tuple(blocks))
+
+
+def along_width(x: torch.Tensor, op: BandedMatrix, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ op.matrix^T`` over the last axis: ``(..., n_in)`` -> ``(..., n_out)``; ``out`` may
+    be given (contiguous, not ``x``)."""
+    out = x.new_empty(*x.shape[:-1], op.matrix.shape[0]) if out is None else out
+    for a, b, lo, hi in op.blocks:
+        torch.matmul(x[..., lo:hi], op.transposed[lo:hi, a:b], out=out[..., a:b])
+    return out
+
+
+def along_height(x: torch.Tensor, op: BandedMatrix, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``op.matrix @ x`` over the second-to-last axis: ``(..., n_in, W)`` -> ``(..., n_out, W)``;
+    ``out`` may be given (contiguous, not ``x``)."""
+    out = x.new_empty(*x.shape[:-2], op.matrix.shape[0], x.shape[-1]) if out is None else out
+    for a, b, lo, hi in op.blocks:
+        torch.matmul(op.matrix[a:b, lo:hi], x[..., lo:hi, :], out=out[..., a:b, :])
+    return out
