@@ -17,15 +17,18 @@ class BandedMatrix(NamedTuple):
     output rows ``[a, b)`` read only input columns ``[lo, hi)``."""
 
     matrix: torch.Tensor  # (n_out, n_in)
-    transposed: torch.Tensor  # (n_in, n_out), contiguous
     blocks: tuple[tuple[int, int, int, int], ...]
 
 
 def banded(matrix: torch.Tensor, block: int, device: torch.device | str = "cpu",
-           dtype: torch.dtype = torch.float32) -> BandedMatrix:
+           dtype: torch.dtype = torch.float32, first: torch.Tensor | None = None,
+           last: torch.Tensor | None = None) -> BandedMatrix:
     """Split ``matrix`` ``(n_out, n_in)`` (on the CPU) into blocks of ``block`` output rows with
     their input range, then move it to ``device`` and ``dtype`` (the blocks are read on the host,
     before the move: no device synchronisation).
+
+    ``first`` and ``last`` ``(n_out,)``, when the caller knows them, bound each row's non-zero
+    columns (a wider range is correct, only slower); otherwise they are found.
 
     Example:
     >>> import torch
@@ -33,19 +36,19 @@ def banded(matrix: torch.Tensor, block: int, device: torch.device | str = "cpu",
     >>> banded(m, 4).blocks
     ((0, 4, 0, 4), (4, 6, 4, 6))
     """
-    nz = matrix != 0
-    cols = torch.arange(matrix.shape[1])
-    first = torch.where(nz, cols, matrix.shape[1]).min(dim=1).values.tolist()
-    last = torch.where(nz, cols, -1).max(dim=1).values.tolist()
+    n_out, n_in = matrix.shape
+    if first is None or last is None:
+        nz = (matrix != 0).to(torch.uint8)
+        first = nz.argmax(dim=1)  # the first non-zero column (0 for an all-zero row)
+        last = n_in - 1 - nz.flip(1).argmax(dim=1)
+    first_list, last_list = first.tolist(), last.tolist()
     blocks = []
-    for a in range(0, matrix.shape[0], block):
-        b = min(matrix.shape[0], a + block)
-        lo, hi = min(first[a:b]), max(last[a:b]) + 1
-        if hi <= lo:  # an all-zero block reads one column (its rows are zero, the product too)
-            lo, hi = 0, 1
-        blocks.append((a, b, lo, hi))
+    for a in range(0, n_out, block):
+        b = min(n_out, a + block)
+        lo, hi = min(first_list[a:b]), max(last_list[a:b]) + 1
+        blocks.append((a, b, lo, max(hi, lo + 1)))
     matrix = matrix.to(device=device, dtype=dtype)
-    return BandedMatrix(matrix, matrix.t().contiguous(), tuple(blocks))
+    return BandedMatrix(matrix, tuple(blocks))
 
 
 def along_width(x: torch.Tensor, op: BandedMatrix, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -53,7 +56,7 @@ def along_width(x: torch.Tensor, op: BandedMatrix, out: torch.Tensor | None = No
     be given (contiguous, not ``x``)."""
     out = x.new_empty(*x.shape[:-1], op.matrix.shape[0]) if out is None else out
     for a, b, lo, hi in op.blocks:
-        torch.matmul(x[..., lo:hi], op.transposed[lo:hi, a:b], out=out[..., a:b])
+        torch.matmul(x[..., lo:hi], op.matrix[a:b, lo:hi].t(), out=out[..., a:b])
     return out
 
 
