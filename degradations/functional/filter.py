@@ -119,7 +119,9 @@ def _filter2d_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) ->
 @functools.lru_cache(maxsize=32)
 def _reflect_blur(n: int, taps: tuple[float, ...], device: str, dtype: torch.dtype) -> BandedMatrix:
     """The ``(n, n)`` map of a 1-D correlation with ``taps`` of a length-n line under reflect
-    padding (the padding folded into the matrix), in blocks of ``2k`` outputs."""
+    padding (the padding folded into the matrix), in blocks of 48 outputs (fastest on one CPU
+    thread for 7 to 51 taps: smaller blocks multiply fewer zeros, larger ones run the matrix
+    units better)."""
     k = len(taps)
     pad = k // 2
     src = torch.arange(n)[None, :] + torch.arange(-pad, pad + 1)[:, None]  # (k, n) source index
@@ -128,7 +130,7 @@ def _reflect_blur(n: int, taps: tuple[float, ...], device: str, dtype: torch.dty
     matrix = torch.zeros(n, n, dtype=torch.float64)
     weights = torch.tensor(taps, dtype=torch.float64)[:, None].expand(k, n)
     matrix.index_put_((torch.arange(n)[None, :].expand(k, n), src), weights, accumulate=True)
-    return banded(matrix, 2 * k, device, dtype)
+    return banded(matrix, 48, device, dtype)
 
 
 def separable_filter(x: torch.Tensor, taps: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -36,10 +36,11 @@ def usm_sharp(
     size = radius + 1 if radius % 2 == 0 else radius
     taps = gaussian_kernel_1d(size, sigma)
     # In-place arithmetic on few buffers: allocating fresh 20 MB tensors costs more than the math.
-    residual = separable_filter(x, taps).neg_().add_(x)  # x - blur(x)
+    blurred = separable_filter(x, taps)
+    residual = torch.sub(x, blurred, out=blurred)
     mask = residual.abs().mul_(255).gt_(threshold)  # 1.0 where the residual is strong, else 0.0
     soft = separable_filter(mask, taps, out=mask)
-    sharp = residual.mul_(weight).add_(x).clamp_(0, 1)
+    sharp = torch.add(x, residual, alpha=weight, out=residual).clamp_(0, 1)
     return sharp.sub_(x).mul_(soft).add_(x)  # soft * sharp + (1 - soft) * x
 
 
