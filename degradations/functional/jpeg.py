@@ -68,15 +68,33 @@ def _dct_matrix(device, dtype) -> torch.Tensor:
     return d.to(device=device, dtype=dtype)
 
 
-def _code_plane(plane: torch.Tensor, table: torch.Tensor, dct: torch.Tensor) -> torch.Tensor:
-    """DCT, quantise, dequantise, inverse DCT of a ``(B, H, W)`` plane (H, W multiples of 8)."""
-    b, h, w = plane.shape
-    blocks = (plane - 128.0).view(b, h // 8, 8, w // 8, 8)
-    coeff = torch.einsum("ux,bixjy,vy->biujv", dct, blocks, dct)
-    t = table.view(b, 1, 8, 1, 8)
-    coeff = torch.round(coeff / t) * t
-    out = torch.einsum("ux,biujv,vy->bixjy", dct, coeff, dct)
-    return out.reshape(b, h, w) + 128.0
+# JFIF colour transforms (float64 here; used in float32): RGB -> YCbCr and back, 8-bit units.
+_TO_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
+
+
+def _code_blocks(planes: torch.Tensor, table: torch.Tensor, dct2: torch.Tensor) -> torch.Tensor:
+    """DCT, quantise, dequantise, inverse DCT of ``(B, P, H, W)`` planes (H, W multiples of 8,
+    values centred on 0) with one ``(B, 8, 8)`` table per sample, in place of ``planes``.
+
+    Each 8x8 block is a row of 64 values: the 2-D DCT is one product with ``D (x) D``
+    (``dct2``, ``(64, 64)``), so a plane costs two matrix products and two reorderings."""
+    b, p, h, w = planes.shape
+    blocks = planes.view(b, p, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, -1, 64)
+    coeff = torch.matmul(blocks, dct2.t())
+    t = table.reshape(b, 1, 64)
+    coeff = coeff.div_(t).round_().mul_(t)
+    decoded = torch.matmul(coeff, dct2).view(b, p, h // 8, w // 8, 8, 8)
+    planes.view(b, p, h // 8, 8, w // 8, 8).copy_(decoded.permute(0, 1, 2, 4, 3, 5))
+    return planes
+
+
+def _colour(x: torch.Tensor, matrix: tuple, offset: tuple) -> torch.Tensor:
+    """``matrix @ pixel + offset`` for every pixel of ``(B, 3, H, W)``: one product."""
+    m = torch.tensor(matrix, dtype=x.dtype, device=x.device)
+    o = torch.tensor(offset, dtype=x.dtype, device=x.device).view(3, 1)
+    b, _, h, w = x.shape
+    return torch.baddbmm(o.expand(b, 3, h * w), m.expand(b, 3, 3), x.reshape(b, 3, h * w)).view(b, 3, h, w)
 
 
 def jpeg_torch(x: torch.Tensor, quality: torch.Tensor, flavor: str = "libjpeg") -> torch.Tensor:
@@ -110,25 +128,22 @@ def jpeg_torch(x: torch.Tensor, quality: torch.Tensor, flavor: str = "libjpeg") 
     dtype = x.dtype
     b, _, h, w = x.shape
     ph, pw = (-h) % 16, (-w) % 16
-    img = x.clamp(0, 1).to(torch.float32) * 255.0
+    img = x.to(torch.float32).clamp(0, 1)
     if ph or pw:
         img = F.pad(img, (0, pw, 0, ph), mode="replicate" if flavor == "libjpeg" else "constant")
-    r, g, bl = img[:, 0], img[:, 1], img[:, 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * bl
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * bl + 128.0
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * bl + 128.0
-    chroma = F.avg_pool2d(torch.stack([cb, cr], 1), 2)
+    # level shift folded in: Y - 128, Cb, Cr centred on 0
+    ycc = _colour(img, tuple(tuple(255 * v for v in row) for row in _TO_YCC), (-128.0, 0.0, 0.0))
     luma_t, chroma_t = scaled_tables(quality, flavor)
-    dct = _dct_matrix(x.device, torch.float32)
-    y = _code_plane(y, luma_t, dct)
-    cbcr = torch.stack([_code_plane(chroma[:, i], chroma_t, dct) for i in range(2)], 1)
+    dct = _dct_matrix("cpu", torch.float64)
+    dct2 = torch.kron(dct, dct).to(device=x.device, dtype=torch.float32)
+    y = _code_blocks(ycc[:, :1].contiguous(), luma_t, dct2)
+    cbcr = _code_blocks(F.avg_pool2d(ycc[:, 1:], 2), chroma_t, dct2)
     if flavor == "libjpeg":
         cbcr = F.interpolate(cbcr, scale_factor=2, mode="bilinear", align_corners=False)
     else:
         cbcr = F.interpolate(cbcr, scale_factor=2, mode="nearest")
-    cb, cr = cbcr[:, 0] - 128.0, cbcr[:, 1] - 128.0
-    rgb = torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
-    return (rgb.clamp(0, 255) / 255.0)[..., :h, :w].to(dtype).contiguous()
+    rgb = _colour(torch.cat([y, cbcr], 1), tuple(tuple(v / 255 for v in row) for row in _TO_RGB), (128 / 255,) * 3)
+    return rgb.clamp_(0, 1)[..., :h, :w].to(dtype).contiguous()
 
 
 def jpeg_opencv(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:

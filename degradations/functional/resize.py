@@ -108,8 +108,8 @@ def _axis_map(n: int, out: int | None, mode: str, scale: float | None, antialias
             weight = torch.stack([1 - t, t], dim=1)
         else:
             a = -0.75
-            near = lambda d: ((a + 2) * d - (a + 3)) * d * d + 1  # noqa: E731  |d| <= 1
-            far = lambda d: ((a * d - 5 * a) * d + 8 * a) * d - 4 * a  # noqa: E731  1 < |d| < 2
+            near = lambda d: ((a + 2) * d - (a + 3)) * d * d + 1  # |d| <= 1
+            far = lambda d: ((a * d - 5 * a) * d + 8 * a) * d - 4 * a  # 1 < |d| < 2
             index = (base[:, None] + torch.arange(-1, 3)).clamp_(0, n - 1)
             weight = torch.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], dim=1)
         first, last = index[:, 0], index[:, -1]
