@@ -18,10 +18,9 @@ Stage 2's resize is relative to the LQ size, so it lands at the same size wherev
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -146,34 +145,52 @@ class RealESRGANDegradation:
         _check_gt(gt)
         self.check_size(*gt.shape[-2:])
         _check_trace(trace, gt.shape[0])
-        cpu = gt.device.type == "cpu"  # there: every sample on its own, spread over threads (see the class doc)
-        workers = min(gt.shape[0], self.workers or cpu_cores()) if cpu else 1
-        stages: dict[str, list[torch.Tensor]] | None = {} if return_stages else None
-        with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-            sharp = self._sharpen(gt, pool, cpu) if self.sharpen else (list(gt.split(1)) if cpu else gt)
-            batch = compose.Batch(sharp)  # on the CPU a list of samples, never packed again until the end
-            gt_usm = gt if not self.sharpen else torch.cat(sharp) if isinstance(sharp, list) else sharp
-            everyone = torch.arange(gt.shape[0])
-            for name, stage in zip(self.stage_names, self.stages):
-                compose.run(stage, batch, trace, everyone, pool, per_sample=cpu)
-                if stages is not None:
-                    stages[name] = batch.unpack()
-        lq = Fn.quantize(batch.stack())
+        if gt.device.type == "cpu":
+            lq, gt_usm, stages = self._apply_per_sample(gt, trace, return_stages)
+        else:
+            lq, gt_usm, stages = self._apply_batched(gt, trace, return_stages)
         if self.gt_size is not None:
             lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)
         return DegradationResult(lq.contiguous(), gt, gt_usm, trace, stages)
 
-    def _sharpen(self, gt: torch.Tensor, pool: Executor | None, per_sample: bool) -> torch.Tensor | list[torch.Tensor]:
-        """USM of the batch, or of each sample (a list of ``(1, 3, H, W)``) with ``per_sample``."""
+    def _usm(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
+        return Fn.usm_sharp(x, c.usm_weight, c.usm_threshold, c.usm_radius) if self.sharpen else x
 
-        def usm(x: torch.Tensor) -> torch.Tensor:
-            return Fn.usm_sharp(x, c.usm_weight, c.usm_threshold, c.usm_radius)
+    def _apply_batched(self, gt: torch.Tensor, trace: Trace, return_stages: bool):
+        """Accelerators: every step once per group of samples of equal size."""
+        gt_usm = self._usm(gt)
+        batch = compose.Batch(gt_usm)
+        stages: dict[str, list[torch.Tensor]] | None = {} if return_stages else None
+        everyone = torch.arange(gt.shape[0])
+        for name, stage in zip(self.stage_names, self.stages):
+            compose.run(stage, batch, trace, everyone)
+            if stages is not None:
+                stages[name] = batch.unpack()
+        return Fn.quantize(batch.stack()), gt_usm, stages
 
-        if not per_sample:
-            return usm(gt)
-        parts = gt.split(1)
-        return list(pool.map(usm, parts) if pool is not None else map(usm, parts))
+    def _apply_per_sample(self, gt: torch.Tensor, trace: Trace, return_stages: bool):
+        """CPU: each sample whole (USM, every stage, quantisation) as one task, the tasks spread
+        over ``workers`` threads: no thread waits for another between steps."""
+
+        def one(i: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+            sharp = self._usm(gt[i : i + 1])
+            rows = {k: v[i : i + 1] for k, v in trace.items()}
+            batch, snapshots, first = compose.Batch([sharp]), [], torch.zeros(1, dtype=torch.int64)
+            for stage in self.stages:
+                compose.run(stage, batch, rows, first, per_sample=True)
+                if return_stages:
+                    snapshots.append(batch.items[0])
+            return Fn.quantize(batch.items[0]), sharp, snapshots
+
+        workers = min(gt.shape[0], self.workers or cpu_cores())
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                done = list(pool.map(one, range(gt.shape[0])))
+        else:
+            done = [one(i) for i in range(gt.shape[0])]
+        stages = {name: [d[2][k] for d in done] for k, name in enumerate(self.stage_names)} if return_stages else None
+        return torch.cat([d[0] for d in done]), torch.cat([d[1] for d in done]), stages
 
     def __call__(self, gt: torch.Tensor, generator: torch.Generator, return_stages: bool = False) -> DegradationResult:
         """Sample parameters with ``generator`` and degrade ``gt`` (see :meth:`apply`)."""

@@ -160,7 +160,7 @@ def separable_filter(x: torch.Tensor, taps: torch.Tensor, out: torch.Tensor | No
     k = taps.numel()
     _check_border(x, k // 2, f"a {k}-tap separable filter")
     h, w = x.shape[-2:]
-    key = tuple(float(t) for t in taps.flatten())
+    key = tuple(taps.flatten().tolist())
     low_precision = x.dtype in (torch.float16, torch.bfloat16)
     src = x.to(torch.float32) if low_precision else x
     rows = along_width(src, _reflect_blur(w, key, str(x.device), src.dtype))

@@ -14,6 +14,7 @@ through OpenCV's libjpeg (CPU, integer quality) and is the ground truth for test
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -60,17 +61,30 @@ def scaled_tables(quality: torch.Tensor, flavor: str = "libjpeg") -> tuple[torch
     return torch.clamp(luma.t() * factor, min=1.0), torch.clamp(chroma * factor, min=1.0)
 
 
-def _dct_matrix(device, dtype) -> torch.Tensor:
-    """Orthonormal 8-point DCT-II matrix D with ``F = D f D^T`` for an 8x8 block f."""
+@functools.lru_cache(maxsize=8)
+def _dct2(device: str) -> torch.Tensor:
+    """``(64, 64)`` float32 2-D DCT of a flattened 8x8 block: ``kron(D, D)`` for the orthonormal
+    8-point DCT-II matrix D (``F = D f D^T``)."""
     n = torch.arange(8, dtype=torch.float64)
     d = torch.cos((2 * n[None, :] + 1) * n[:, None] * math.pi / 16) / 2
     d[0] /= math.sqrt(2)
-    return d.to(device=device, dtype=dtype)
+    return torch.kron(d, d).to(device=device, dtype=torch.float32)
 
 
-# JFIF colour transforms (float64 here; used in float32): RGB -> YCbCr and back, 8-bit units.
+# JFIF colour transforms in 8-bit units: RGB -> YCbCr and back.
 _TO_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 _TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
+
+
+@functools.lru_cache(maxsize=8)
+def _colour_maps(device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """float32 ``(3, 3)`` matrices and ``(3, 1)`` offsets: [0, 1] RGB -> level-shifted YCbCr
+    (Y - 128, Cb, Cr centred on 0, 8-bit units) and back."""
+    to_ycc = torch.tensor(_TO_YCC, dtype=torch.float64) * 255
+    to_rgb = torch.tensor(_TO_RGB, dtype=torch.float64) / 255
+    ycc_offset = torch.tensor([[-128.0], [0.0], [0.0]], dtype=torch.float64)
+    rgb_offset = torch.full((3, 1), 128 / 255, dtype=torch.float64)
+    return tuple(t.to(device=device, dtype=torch.float32) for t in (to_ycc, ycc_offset, to_rgb, rgb_offset))
 
 
 def _code_blocks(planes: torch.Tensor, table: torch.Tensor, dct2: torch.Tensor) -> torch.Tensor:
@@ -89,12 +103,10 @@ def _code_blocks(planes: torch.Tensor, table: torch.Tensor, dct2: torch.Tensor) 
     return planes
 
 
-def _colour(x: torch.Tensor, matrix: tuple, offset: tuple) -> torch.Tensor:
+def _colour(x: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """``matrix @ pixel + offset`` for every pixel of ``(B, 3, H, W)``: one product."""
-    m = torch.tensor(matrix, dtype=x.dtype, device=x.device)
-    o = torch.tensor(offset, dtype=x.dtype, device=x.device).view(3, 1)
     b, _, h, w = x.shape
-    return torch.baddbmm(o.expand(b, 3, h * w), m.expand(b, 3, 3), x.reshape(b, 3, h * w)).view(b, 3, h, w)
+    return torch.baddbmm(offset.expand(b, 3, h * w), matrix.expand(b, 3, 3), x.reshape(b, 3, h * w)).view(b, 3, h, w)
 
 
 def jpeg_torch(x: torch.Tensor, quality: torch.Tensor, flavor: str = "libjpeg") -> torch.Tensor:
@@ -131,18 +143,17 @@ def jpeg_torch(x: torch.Tensor, quality: torch.Tensor, flavor: str = "libjpeg") 
     img = x.to(torch.float32).clamp(0, 1)
     if ph or pw:
         img = F.pad(img, (0, pw, 0, ph), mode="replicate" if flavor == "libjpeg" else "constant")
-    # level shift folded in: Y - 128, Cb, Cr centred on 0
-    ycc = _colour(img, tuple(tuple(255 * v for v in row) for row in _TO_YCC), (-128.0, 0.0, 0.0))
+    to_ycc, ycc_offset, to_rgb, rgb_offset = _colour_maps(str(x.device))
+    ycc = _colour(img, to_ycc, ycc_offset)
     luma_t, chroma_t = scaled_tables(quality, flavor)
-    dct = _dct_matrix("cpu", torch.float64)
-    dct2 = torch.kron(dct, dct).to(device=x.device, dtype=torch.float32)
+    dct2 = _dct2(str(x.device))
     y = _code_blocks(ycc[:, :1].contiguous(), luma_t, dct2)
     cbcr = _code_blocks(F.avg_pool2d(ycc[:, 1:], 2), chroma_t, dct2)
     if flavor == "libjpeg":
         cbcr = F.interpolate(cbcr, scale_factor=2, mode="bilinear", align_corners=False)
     else:
         cbcr = F.interpolate(cbcr, scale_factor=2, mode="nearest")
-    rgb = _colour(torch.cat([y, cbcr], 1), tuple(tuple(v / 255 for v in row) for row in _TO_RGB), (128 / 255,) * 3)
+    rgb = _colour(torch.cat([y, cbcr], 1), to_rgb, rgb_offset)
     return rgb.clamp_(0, 1)[..., :h, :w].to(dtype).contiguous()
 
 
