@@ -18,6 +18,8 @@ class BandedMatrix(NamedTuple):
 
     matrix: torch.Tensor  # (n_out, n_in)
     blocks: tuple[tuple[int, int, int, int], ...]
+    parts: tuple[torch.Tensor, ...]  # matrix[a:b, lo:hi] of each block (views, cut once)
+    parts_t: tuple[torch.Tensor, ...]  # their transposes (views)
 
 
 def banded(matrix: torch.Tensor, block: int, device: torch.device | str = "cpu",
@@ -48,15 +50,16 @@ def banded(matrix: torch.Tensor, block: int, device: torch.device | str = "cpu",
         lo, hi = min(first_list[a:b]), max(last_list[a:b]) + 1
         blocks.append((a, b, lo, max(hi, lo + 1)))
     matrix = matrix.to(device=device, dtype=dtype)
-    return BandedMatrix(matrix, tuple(blocks))
+    parts = tuple(matrix[a:b, lo:hi] for a, b, lo, hi in blocks)
+    return BandedMatrix(matrix, tuple(blocks), parts, tuple(p.t() for p in parts))
 
 
 def along_width(x: torch.Tensor, op: BandedMatrix, out: torch.Tensor | None = None) -> torch.Tensor:
     """``x @ op.matrix^T`` over the last axis: ``(..., n_in)`` -> ``(..., n_out)``; ``out`` may
     be given (contiguous, not ``x``)."""
     out = x.new_empty(*x.shape[:-1], op.matrix.shape[0]) if out is None else out
-    for a, b, lo, hi in op.blocks:
-        torch.matmul(x[..., lo:hi], op.matrix[a:b, lo:hi].t(), out=out[..., a:b])
+    for (a, b, lo, hi), part in zip(op.blocks, op.parts_t):
+        torch.matmul(x[..., lo:hi], part, out=out[..., a:b])
     return out
 
 
@@ -64,6 +67,6 @@ def along_height(x: torch.Tensor, op: BandedMatrix, out: torch.Tensor | None = N
     """``op.matrix @ x`` over the second-to-last axis: ``(..., n_in, W)`` -> ``(..., n_out, W)``;
     ``out`` may be given (contiguous, not ``x``)."""
     out = x.new_empty(*x.shape[:-2], op.matrix.shape[0], x.shape[-1]) if out is None else out
-    for a, b, lo, hi in op.blocks:
-        torch.matmul(op.matrix[a:b, lo:hi], x[..., lo:hi, :], out=out[..., a:b, :])
+    for (a, b, lo, hi), part in zip(op.blocks, op.parts):
+        torch.matmul(part, x[..., lo:hi, :], out=out[..., a:b, :])
     return out
