@@ -15,6 +15,8 @@ from . import functional as Fn
 from .functional.kernels import FAMILY_CODE
 from .sampling import SampleContext, Trace
 
+_ISO = FAMILY_CODE["iso"]
+
 
 def _kernel_sizes(ctx: SampleContext, kernel_range: list[int]) -> torch.Tensor:
     return ctx.choice(range(kernel_range[0], kernel_range[1] + 1, 2))
@@ -80,6 +82,10 @@ class Blur:
         return torch.where(p["sinc"][:, None, None], sinc, mixed)
 
     def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor:
+        if x.device.type == "cpu" and x.shape[0] == 1 and int(p["family"][0]) == _ISO and not bool(p["sinc"][0]):
+            # an isotropic Gaussian is outer(g, g): two 1-D passes, 2-3x faster than the FFT on the CPU
+            taps = Fn.gaussian_kernel_1d(int(p["size"][0]), float(p["sigma_x"][0]))
+            return Fn.separable_filter(x, taps.to(x.dtype))
         kernel = _trim(self.kernels(p, x.device), p["size"])
         return Fn.filter2d(x, kernel)
 

@@ -124,13 +124,13 @@ def _reflect_blur(n: int, taps: tuple[float, ...], device: str, dtype: torch.dty
     units better)."""
     k = len(taps)
     pad = k // 2
-    src = torch.arange(n)[None, :] + torch.arange(-pad, pad + 1)[:, None]  # (k, n) source index
-    src = src.abs()
+    out = torch.arange(n)
+    src = (out[None, :] + torch.arange(-pad, pad + 1)[:, None]).abs_()  # (k, n) source index
     src = torch.where(src > n - 1, 2 * (n - 1) - src, src)
-    matrix = torch.zeros(n, n, dtype=torch.float64)
-    weights = torch.tensor(taps, dtype=torch.float64)[:, None].expand(k, n)
-    matrix.index_put_((torch.arange(n)[None, :].expand(k, n), src), weights, accumulate=True)
-    return banded(matrix, 48, device, dtype)
+    weights = torch.tensor(taps, dtype=dtype)[None, :].expand(n, k)
+    matrix = torch.zeros(n, n, dtype=dtype).scatter_add_(1, src.t(), weights)
+    # reflected sources stay within [o - pad, o + pad] clipped to the line
+    return banded(matrix, 48, device, dtype, (out - pad).clamp_(min=0), (out + pad).clamp_(max=n - 1))
 
 
 def separable_filter(x: torch.Tensor, taps: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -4,6 +4,7 @@ import pytest
 import scipy.special
 import torch
 
+from degradations import functional as Fn
 from degradations.functional import filter2d
 from degradations.functional import kernels as K
 
@@ -86,3 +87,24 @@ def test_bad_kernel_sizes_are_rejected():
 def test_gaussian_1d_uses_opencv_auto_sigma():
     g = K.gaussian_kernel_1d(51)
     torch.testing.assert_close(g, gauss1d(51, 8.0))
+
+
+@pytest.mark.parametrize("size,sigma", [(7, 0.3), (13, 1.7), (21, 3.0)])
+def test_isotropic_blur_on_the_cpu_runs_separably_with_the_same_result(size, sigma, monkeypatch):
+    """A one-sample iso Gaussian blur takes the 1-D path; it matches the 2-D kernel by FFT."""
+    from degradations.steps import Blur
+
+    blur = Blur("blur1", ["iso"], [1.0], 0.0, [0.2, 3.0], [0.5, 4.0], [1.0, 2.0], [7, 21])
+    x = torch.rand(1, 3, 90, 70, generator=torch.Generator().manual_seed(size))
+    p = {"size": torch.tensor([size]), "sinc": torch.tensor([False]), "family": torch.tensor([0]),
+         "sigma_x": torch.tensor([sigma]), "sigma_y": torch.tensor([sigma]), "theta": torch.tensor([0.0]),
+         "beta": torch.tensor([1.0]), "cutoff": torch.tensor([0.0])}
+    off = (21 - size) // 2
+    kernel = blur.kernels(p, x.device)[:, off : off + size, off : off + size]
+    calls = []
+    monkeypatch.setattr(Fn, "separable_filter", lambda *a, **k: calls.append(1) or Fn.filter.separable_filter(*a, **k))
+    torch.testing.assert_close(blur.apply(x, p), Fn.filter2d(x, kernel, "fft"), atol=1e-6, rtol=0)
+    assert calls == [1]
+    aniso = {**p, "family": torch.tensor([1])}
+    blur.apply(x, aniso)
+    assert calls == [1]  # not separable: the 2-D kernel
