@@ -200,6 +200,9 @@ class Noise:
         return {"poisson": poisson, "level": level, "gray": ctx.bernoulli(self.gray_prob), "seed": ctx.seeds()}
 
     def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor:
+        if bool((p["poisson"] == p["poisson"][0]).all()):  # one kind for every row (always, per sample)
+            fn = Fn.poisson_noise if bool(p["poisson"][0]) else Fn.gaussian_noise
+            return fn(x, p["level"], p["gray"], p["seed"])
         out = torch.empty_like(x)
         for flag, fn in ((False, Fn.gaussian_noise), (True, Fn.poisson_noise)):
             rows = (p["poisson"] == flag).nonzero().flatten()
