@@ -146,11 +146,11 @@ class RealESRGANDegradation:
         self.check_size(*gt.shape[-2:])
         _check_trace(trace, gt.shape[0])
         if gt.device.type == "cpu":
-            lq, gt_usm, stages = self._apply_per_sample(gt, trace, return_stages)
+            lq, gt, gt_usm, stages = self._apply_per_sample(gt, trace, return_stages)
         else:
             lq, gt_usm, stages = self._apply_batched(gt, trace, return_stages)
-        if self.gt_size is not None:
-            lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)
+            if self.gt_size is not None:
+                lq, gt, gt_usm = self._crop(lq, gt, gt_usm, trace)
         return DegradationResult(lq.contiguous(), gt, gt_usm, trace, stages)
 
     def _usm(self, x: torch.Tensor) -> torch.Tensor:
@@ -170,10 +170,10 @@ class RealESRGANDegradation:
         return Fn.quantize(batch.stack()), gt_usm, stages
 
     def _apply_per_sample(self, gt: torch.Tensor, trace: Trace, return_stages: bool):
-        """CPU: each sample whole (USM, every stage, quantisation) as one task, the tasks spread
-        over ``workers`` threads: no thread waits for another between steps."""
+        """CPU: each sample whole (USM, every stage, quantisation, crop) as one task, the tasks
+        spread over ``workers`` threads: no thread waits for another between steps."""
 
-        def one(i: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        def one(i: int) -> tuple[tuple[torch.Tensor, ...], list[torch.Tensor]]:
             sharp = self._usm(gt[i : i + 1])
             rows = {k: v[i : i + 1] for k, v in trace.items()}
             batch, snapshots, first = compose.Batch([sharp]), [], torch.zeros(1, dtype=torch.int64)
@@ -181,7 +181,8 @@ class RealESRGANDegradation:
                 compose.run(stage, batch, rows, first, per_sample=True)
                 if return_stages:
                     snapshots.append(batch.items[0])
-            return Fn.quantize(batch.items[0]), sharp, snapshots
+            pair = (Fn.quantize(batch.items[0]), gt[i : i + 1], sharp)
+            return (self._crop(*pair, rows) if self.gt_size is not None else pair), snapshots
 
         workers = min(gt.shape[0], self.workers or cpu_cores())
         if workers > 1:
@@ -189,8 +190,8 @@ class RealESRGANDegradation:
                 done = list(pool.map(one, range(gt.shape[0])))
         else:
             done = [one(i) for i in range(gt.shape[0])]
-        stages = {name: [d[2][k] for d in done] for k, name in enumerate(self.stage_names)} if return_stages else None
-        return torch.cat([d[0] for d in done]), torch.cat([d[1] for d in done]), stages
+        stages = {name: [d[1][k] for d in done] for k, name in enumerate(self.stage_names)} if return_stages else None
+        return (*(torch.cat([d[0][j] for d in done]) for j in range(3)), stages)
 
     def __call__(self, gt: torch.Tensor, generator: torch.Generator, return_stages: bool = False) -> DegradationResult:
         """Sample parameters with ``generator`` and degrade ``gt`` (see :meth:`apply`)."""

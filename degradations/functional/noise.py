@@ -190,24 +190,22 @@ def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed
     """
     weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(3, 1, 1)
 
-    def sample_noise(i: int) -> torch.Tensor:
+    def noisy(i: int) -> torch.Tensor:
         src = (x[i] * weights).sum(0, keepdim=True) if bool(gray[i]) else x[i]
         codes = torch.round(src * 255.0).clamp_(0, 255)
-        q = codes / 255.0
         gen = _generator(int(seed[i]), x.device)
-        if _tabulated(x.device):
-            codes = codes.to(torch.int32)
-            distinct = int(torch.count_nonzero(torch.bincount(codes.flatten(), minlength=256)))
+        if _tabulated(x.device):  # x + s (counts / v - codes / 255), in two fused passes
+            ints = codes.to(torch.int32)
+            distinct = int(torch.count_nonzero(torch.bincount(ints.flatten(), minlength=256)))
             v = 1 << (max(distinct, 1) - 1).bit_length()  # 2 ** ceil(log2(distinct)), as _levels
-            counts = _poisson_codes(codes, v, x.dtype, gen)
-        else:  # no host read of the level count
-            v = _levels(q[None])[0].to(x.dtype)
-            counts = torch.poisson(q * v, generator=gen)
-        return counts.div_(v).sub_(q)
+            counts, s = _poisson_codes(ints, v, x.dtype, gen), float(scale[i])
+            return torch.add(x[i], counts, alpha=s / v).add_(codes, alpha=-s / 255.0).clamp_(0, 1)
+        q = codes / 255.0  # no host read of the level count or the scale
+        v = _levels(q[None])[0].to(x.dtype)
+        noise = torch.poisson(q * v, generator=gen).div_(v).sub_(q)
+        return noise.mul_(scale[i].to(x.device, x.dtype)).add(x[i]).clamp_(0, 1)
 
-    noise = torch.stack([n.expand_as(x[0]) for n in _map_samples(sample_noise, x)])
-    factor = scale.to(x.device, x.dtype).view(-1, 1, 1, 1)
-    return noise.mul_(factor).add_(x).clamp_(0, 1)
+    return torch.stack(_map_samples(noisy, x))
 
 
 def _map_samples(fn, x: torch.Tensor) -> list[torch.Tensor]:
