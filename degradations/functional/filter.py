@@ -66,11 +66,11 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto") -> tor
     pad = k // 2
     _check_border(x, pad, f"a {k}x{k} blur kernel")
     kernel = kernel.to(device=x.device, dtype=x.dtype).expand(b, k, k)
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     if method == "fft" or (method == "auto" and (k >= _FFT_MIN_SIDE or x.device.type == "cpu")):
-        return _filter2d_fft(padded, kernel, h, w)
+        return _filter2d_fft(x, kernel)
     if method not in ("direct", "auto"):
         raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     weight = kernel.repeat_interleave(c, dim=0).unsqueeze(1)
     out = F.conv2d(padded.reshape(1, b * c, h + 2 * pad, w + 2 * pad), weight, groups=b * c)
     return out.view(b, c, h, w)
@@ -95,25 +95,34 @@ def _smooth_size(n: int) -> int:
 _CPU_FFT_CHUNK_PIXELS = 2_000_000
 
 
-def _filter2d_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Correlation by FFT of the already padded images; returns the valid ``(h, w)`` part.
+def _filter2d_fft(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Correlation by FFT with reflect borders; ``kernel`` ``(B, k, k)``.
 
-    The transform length only needs to cover the padded image (circular wrap-around lands
-    outside the valid part), so it is rounded up to a 7-smooth size for speed.
+    The transform length only needs to cover the image padded by ``k // 2`` (circular
+    wrap-around lands outside the valid part), so it is rounded up to a fast size, and the
+    image is reflect-padded right up to it (no zero-padding copy) where the image is large
+    enough to reflect that far.
     """
-    b, c, hp, wp = padded.shape
+    b, c, h, w = x.shape
     k = kernel.shape[-1]
-    n, m = _smooth_size(hp), _smooth_size(wp)
-    compute = torch.float32 if padded.dtype in (torch.float16, torch.bfloat16) else padded.dtype
-    chunk = b if padded.device.type != "cpu" else max(1, _CPU_FFT_CHUNK_PIXELS // (c * n * m))
+    pad = k // 2
+    n, m = _smooth_size(h + 2 * pad), _smooth_size(w + 2 * pad)
+    extra_h, extra_w = n - h - 2 * pad, m - w - 2 * pad
+    if pad + extra_h < h and pad + extra_w < w:
+        padded = F.pad(x, (pad, pad + extra_w, pad, pad + extra_h), mode="reflect")
+    else:
+        padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    compute = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    chunk = b if x.device.type != "cpu" else max(1, _CPU_FFT_CHUNK_PIXELS // (c * n * m))
     flipped = kernel.flip(-1, -2).to(compute)  # correlation = convolution with the flipped kernel
     out = []
     for i in range(0, b, chunk):
         spectrum = torch.fft.rfft2(padded[i : i + chunk].to(compute), s=(n, m))
         kspec = torch.fft.rfft2(flipped[i : i + chunk], s=(n, m))
-        full = torch.fft.irfft2(spectrum * kspec[:, None], s=(n, m))
+        full = torch.fft.irfft2(spectrum.mul_(kspec[:, None]), s=(n, m))
         out.append(full[..., k - 1 : k - 1 + h, k - 1 : k - 1 + w])
-    return torch.cat(out).to(padded.dtype).contiguous()
+    result = out[0] if len(out) == 1 else torch.cat(out)
+    return result.to(x.dtype).contiguous()
 
 
 @functools.lru_cache(maxsize=32)
