@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence as Seq
-from concurrent.futures import Executor
 from typing import Protocol
 
 import torch
@@ -135,9 +134,11 @@ def sample(node: Step | Node, ctx: SampleContext) -> Trace:
 
 
 def params_of(name: str, trace: Trace, rows: torch.Tensor) -> Trace:
-    """The rows ``rows`` of the params of step ``name``, prefix stripped."""
+    """The rows ``rows`` (ascending, distinct) of the params of step ``name``, prefix stripped."""
     prefix = name + "."
-    return {k[len(prefix):]: v[rows] for k, v in trace.items() if k.startswith(prefix)}
+    # rows come from routing, an ascending subset of the batch: all of it means every row as is
+    whole = all(v.shape[0] == rows.numel() for k, v in trace.items() if k.startswith(prefix))
+    return {k[len(prefix):]: v if whole else v[rows] for k, v in trace.items() if k.startswith(prefix)}
 
 
 class Batch:
@@ -194,31 +195,24 @@ class Batch:
         return torch.cat(self.items)
 
 
-def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor, pool: Executor | None = None,
-        per_sample: bool = False) -> None:
-    """Apply ``node`` to the samples ``idx`` of ``batch`` (which is updated).
+def run(node: Step | Node, batch: Batch, trace: Trace, idx: torch.Tensor, per_sample: bool = False) -> None:
+    """Apply ``node`` to the samples ``idx`` (ascending, distinct) of ``batch`` (which is updated).
 
     Each leaf runs once per group of samples of equal shape, or once per sample with
-    ``per_sample``. ``pool``: optional thread pool over which the groups are spread, each group
-    whole on one thread; the results are the same with or without it.
+    ``per_sample``.
     """
     if idx.numel() == 0:
         return
     if hasattr(node, "route"):
         for child, rows in node.route(trace, idx):
-            run(child, batch, trace, rows, pool, per_sample)
+            run(child, batch, trace, rows, per_sample)
         return
     if per_sample and batch.packed is not None:  # one copy now, not a whole-batch copy per sample
         batch.packed, batch.items = None, batch.unpack()
     groups = [[i] for i in idx.tolist()] if per_sample else batch.groups(idx)
-
-    def apply(members: list[int]) -> torch.Tensor | list[torch.Tensor]:
+    for members in groups:
         rows = torch.tensor(members, dtype=torch.int64)
-        return node.apply(batch.gather(members), params_of(node.name, trace, rows))
-
-    outs = pool.map(apply, groups) if pool is not None and len(groups) > 1 else map(apply, groups)
-    for members, out in zip(groups, list(outs)):
-        batch.scatter(members, out)
+        batch.scatter(members, node.apply(batch.gather(members), params_of(node.name, trace, rows)))
 
 
 def trace_rows(trace: Trace) -> list[dict[str, object]]:
