@@ -221,7 +221,6 @@ class JPEG:
         return {"quality": ctx.uniform(*self.range)}
 
     def apply(self, x: torch.Tensor, p: Trace) -> torch.Tensor:
-        x = x.clamp(0, 1)
-        if self.backend == "opencv":
+        if self.backend == "opencv":  # both codecs clamp to [0, 1] first
             return Fn.jpeg_opencv(x, p["quality"])
         return Fn.jpeg_torch(x, p["quality"], self.flavor)

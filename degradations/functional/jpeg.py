@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .resize import resize
+
 JPEG_FLAVORS: tuple[str, ...] = ("libjpeg", "reference")
 
 _LUMA = [
@@ -148,12 +150,16 @@ def jpeg_torch(x: torch.Tensor, quality: torch.Tensor, flavor: str = "libjpeg") 
     luma_t, chroma_t = scaled_tables(quality, flavor)
     dct2 = _dct2(str(x.device))
     y = _code_blocks(ycc[:, :1].contiguous(), luma_t, dct2)
-    cbcr = _code_blocks(F.avg_pool2d(ycc[:, 1:], 2), chroma_t, dct2)
+    c = ycc[:, 1:]  # 2x2 chroma average by strided sums: several times faster than avg_pool2d on a slice
+    pooled = (c[..., ::2, ::2] + c[..., 1::2, ::2]).add_(c[..., ::2, 1::2]).add_(c[..., 1::2, 1::2]).mul_(0.25)
+    cbcr = _code_blocks(pooled, chroma_t, dct2)
     if flavor == "libjpeg":
-        cbcr = F.interpolate(cbcr, scale_factor=2, mode="bilinear", align_corners=False)
+        cbcr = resize(cbcr, scale_factor=2, mode="bilinear")  # banded products on the CPU
     else:
         cbcr = F.interpolate(cbcr, scale_factor=2, mode="nearest")
-    rgb = _colour(torch.cat([y, cbcr], 1), to_rgb, rgb_offset)
+    # RGB = Y / 255 + 128 / 255 (every channel) + the chroma columns of the inverse transform
+    base = y.reshape(b, 1, -1).mul(to_rgb[0, 0]).add_(rgb_offset[0, 0]).expand(b, 3, -1)
+    rgb = torch.baddbmm(base, to_rgb[:, 1:].expand(b, 3, 2), cbcr.reshape(b, 2, -1)).view_as(img)
     return rgb.clamp_(0, 1)[..., :h, :w].to(dtype).contiguous()
 
 
