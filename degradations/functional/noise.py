@@ -60,6 +60,8 @@ def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor, see
     True
     """
     field = _fields(tuple(x.shape), gray, seed, x.device, x.dtype)
+    if x.shape[0] == 1 and sigma.device.type == "cpu":  # one sample: x + s n in one pass
+        return torch.add(x, field, alpha=float(sigma[0]) / 255.0, out=field).clamp_(0, 1)
     scale = (sigma.to(x.device, x.dtype) / 255.0).view(-1, 1, 1, 1)
     return field.mul_(scale).add_(x).clamp_(0, 1)
 

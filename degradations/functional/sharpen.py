@@ -41,7 +41,7 @@ def usm_sharp(
     mask = residual.abs().mul_(255).gt_(threshold)  # 1.0 where the residual is strong, else 0.0
     soft = separable_filter(mask, taps, out=mask)
     sharp = torch.add(x, residual, alpha=weight, out=residual).clamp_(0, 1)
-    return sharp.sub_(x).mul_(soft).add_(x)  # soft * sharp + (1 - soft) * x
+    return torch.addcmul(x, soft, sharp.sub_(x), out=sharp)  # soft * sharp + (1 - soft) * x
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
