@@ -60,10 +60,11 @@ class RealESRGANDegradation:
         gt_size: GT patch side of the paired crop (``None``: no crop). Divisible by ``scale``.
         sharpen: synthesise from the USM-sharpened GT (Real-ESRGAN always does; ESRNet when
             ``gt_usm``); when False ``gt_usm`` is the plain GT.
-        workers: on the CPU every sample is degraded on its own (USM, each step), and the samples
-            are spread over this many threads, each sample whole on one thread, so the pairs are
-            the same for any count (default: the cores this process may use). Unlike intra-op
+        workers: on the CPU every sample is degraded whole (USM, each step, quantisation, crop)
+            as one task, and the tasks are spread over this many threads, so the pairs are the
+            same for any count (default: the cores this process may use). Unlike intra-op
             threads, no thread waits for another, so a busy machine slows it down gracefully.
+            On accelerators each step runs once per group of samples of equal size.
     """
 
     def __init__(self, config: DegradationConfig, scale: int = 4, gt_size: int | None = 256, sharpen: bool = True,
