@@ -69,8 +69,8 @@ class TrainingPairPool:
             return batch
         slots = torch.randperm(self.size, generator=generator)[:b]
         slots = slots.to(next(iter(self.store.values())).device)
-        out = {k: store.index_select(0, slots) for k, store in self.store.items()}  # copies (several x faster
-        for k, v in batch.items():                                                # than advanced indexing)
+        out = {k: store.index_select(0, slots) for k, store in self.store.items()}  # copies
+        for k, v in batch.items():
             self.store[k].index_copy_(0, slots, v.detach().to(self.store[k].dtype))
         return out
 

@@ -169,7 +169,7 @@ def poisson_noise(x: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, seed
     ``n = Poisson(q v) / v - q``; gray samples use the luma of x, replicated to all channels.
     ``out = clamp(x + scale * n, 0, 1)``.
 
-    On the CPU the counts come from tabulated CDFs (:func:`_poisson_codes`, about 3x faster
+    On the CPU the counts come from tabulated CDFs (:func:`_poisson_codes`, about 2x faster
     than ``torch.poisson``, which draws element by element there); on other devices from
     ``torch.poisson``. Both are exact Poisson draws; the fields differ between the two, as
     they do between any two devices' generators.
