@@ -95,9 +95,8 @@ def _axis_map(n: int, out: int | None, mode: str, scale: float | None, antialias
         weight = ((start[:, None] + torch.arange(width)) < end[:, None]).to(dtype) / (end - start)[:, None].to(dtype)
         first, last = start, end - 1
     else:
-        step = torch.tensor(1.0 / scale if scale is not None and scale > 0 else 0.0, dtype=dtype)
-        if scale is None or scale <= 0:
-            step = torch.tensor(n, dtype=dtype) / n_out
+        by_factor = scale is not None and scale > 0
+        step = torch.tensor(1.0 / scale, dtype=dtype) if by_factor else torch.tensor(n, dtype=dtype) / n_out
         real = step * (i.to(dtype) + 0.5) - 0.5
         if mode == "bilinear":
             real = real.clamp_(min=0)
