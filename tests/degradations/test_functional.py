@@ -216,3 +216,16 @@ def test_reference_flavor_uses_transposed_luma_table():
     luma_std, _ = Fn.jpeg.scaled_tables(torch.tensor([50.0]), "libjpeg")
     torch.testing.assert_close(luma_ref[0], luma_std[0].t())
     assert luma_std[0, 1, 0] == 12 and luma_std[0, 0, 1] == 11  # natural order, row = vertical
+
+
+def test_blur_maps_and_kernels_hold_no_subnormal_taps():
+    """Narrow Gaussians have float32 taps near 1e-44; arithmetic on them is ~40x slower on CPUs."""
+    taps = gaussian_kernel_1d(21, 0.35).float()
+    assert ((taps > 0) & (taps < torch.finfo(torch.float32).tiny)).any()  # the case exists
+    matrix = Fn.filter._reflect_blur(64, tuple(taps.tolist()), "cpu", torch.float32).matrix
+    assert not ((matrix > 0) & (matrix < 1e-30)).any()
+    flushed = Fn.filter.flush_subnormal(taps)
+    assert torch.equal(flushed[taps >= 1e-30], taps[taps >= 1e-30]) and not ((flushed > 0) & (flushed < 1e-30)).any()
+    x = make_images(1, 64, seed=2)
+    torch.testing.assert_close(Fn.separable_filter(x, taps), Fn.filter2d(x, torch.outer(taps, taps)[None], "direct"),
+                               atol=1e-6, rtol=0)
