@@ -28,19 +28,18 @@ def check_image(x: torch.Tensor, name: str = "images") -> None:
 
 
 def flush_subnormal(t: torch.Tensor) -> torch.Tensor:
-    """Kernel taps ``t`` with the values so small that they or their products with pixel values
-    would be subnormal set to 0: below ``tiny / eps`` (about 1e-31 in float32), below ``tiny``
-    in half precision.
+    """Kernel taps ``t`` with the values below ``max(tiny, eps**2)`` of their dtype set to 0
+    (1.4e-14 in float32): far below what a kernel summing to 1 can show in that precision.
 
-    Narrow Gaussian taps fall there once cast to float32 (e.g. the edge taps of sigma 0.35 at
-    21 taps), and CPU arithmetic on subnormals takes a slow path: a 400 px separable blur with
-    two such taps took 39 ms instead of 1 ms. Kernels sum to 1, so nothing visible changes.
+    Narrow Gaussian taps reach 1e-44 once cast to float32 (sigma 0.35 at 21 taps). Such taps,
+    and the products of two small taps across the two passes of a separable filter, are
+    subnormal, and CPU arithmetic on subnormals takes a slow path: a 400 px separable blur
+    with them took 39 ms instead of 1 ms.
     """
     if not t.is_floating_point():
         return t
     info = torch.finfo(t.dtype)
-    limit = info.tiny / info.eps if t.dtype in (torch.float32, torch.float64) else info.tiny
-    return t.masked_fill(t.abs() < limit, 0)
+    return t.masked_fill(t.abs() < max(info.tiny, info.eps**2), 0)
 
 
 def _check_border(x: torch.Tensor, pad: int, what: str) -> None:
