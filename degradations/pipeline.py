@@ -174,7 +174,12 @@ class RealESRGANDegradation:
         """CPU: each sample whole (USM, every stage, quantisation, crop) as one task, the tasks
         spread over ``workers`` threads: no thread waits for another between steps."""
 
-        def one(i: int) -> tuple[tuple[torch.Tensor, ...], list[torch.Tensor]]:
+        b, p = gt.shape[0], self.gt_size
+        # with a crop, the tasks write their crops straight into the batch tensors
+        outs = [gt.new_empty(b, 3, p // self.scale, p // self.scale), gt.new_empty(b, 3, p, p),
+                gt.new_empty(b, 3, p, p)] if p is not None else []
+
+        def one(i: int) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...] | None]:
             sharp = self._usm(gt[i : i + 1])
             rows = {k: v[i : i + 1] for k, v in trace.items()}
             batch, snapshots, first = compose.Batch([sharp]), [], torch.zeros(1, dtype=torch.int64)
@@ -183,16 +188,22 @@ class RealESRGANDegradation:
                 if return_stages:
                     snapshots.append(batch.items[0])
             pair = (Fn.quantize(batch.items[0]), gt[i : i + 1], sharp)
-            return (self._crop(*pair, rows) if self.gt_size is not None else pair), snapshots
+            if p is None:
+                return snapshots, pair
+            for out, part in zip(outs, self._crop(*pair, rows)):
+                out[i : i + 1].copy_(part)
+            return snapshots, None
 
-        workers = min(gt.shape[0], self.workers or cpu_cores())
+        workers = min(b, self.workers or cpu_cores())
         if workers > 1:
             with ThreadPoolExecutor(workers) as pool:
-                done = list(pool.map(one, range(gt.shape[0])))
+                done = list(pool.map(one, range(b)))
         else:
-            done = [one(i) for i in range(gt.shape[0])]
-        stages = {name: [d[1][k] for d in done] for k, name in enumerate(self.stage_names)} if return_stages else None
-        return (*(torch.cat([d[0][j] for d in done]) for j in range(3)), stages)
+            done = [one(i) for i in range(b)]
+        if p is None:
+            outs = [torch.cat([d[1][j] for d in done]) for j in range(3)]
+        stages = {name: [d[0][k] for d in done] for k, name in enumerate(self.stage_names)} if return_stages else None
+        return (*outs, stages)
 
     def __call__(self, gt: torch.Tensor, generator: torch.Generator, return_stages: bool = False) -> DegradationResult:
         """Sample parameters with ``generator`` and degrade ``gt`` (see :meth:`apply`)."""
