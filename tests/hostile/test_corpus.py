@@ -11,6 +11,7 @@ import copy
 import hashlib
 import os
 import pickle
+import random
 import struct
 import zlib
 from collections.abc import Callable
@@ -225,8 +226,10 @@ CASES: list[tuple[str, str, Callable[[Path], list[str]], int, str]] = [
     ("infer-rerun-own-output", "infer", rerun_ours, 0, ""),
     # --- inference: weights
     ("infer-weights-missing", "infer", lambda t: infer(t)[:-1] + [str(t / "missing.pth")], 2, "missing.pth"),
-    ("infer-weights-random", "infer", lambda t: weights(t, lambda p: p.write_bytes(os.urandom(4096))), 2,
-     "not a PyTorch"),
+    ("infer-weights-random", "infer", lambda t: weights(t, lambda p: p.write_bytes(random.Random(4).randbytes(4096))),
+     2, "not a PyTorch"),
+    ("infer-weights-random-0x80", "infer", lambda t: weights(t, lambda p: p.write_bytes(
+        b"\x80" + random.Random(5).randbytes(4095))), 2, "not a PyTorch"),  # random bytes that start like a pickle
     ("infer-weights-empty", "infer", lambda t: weights(t, lambda p: p.write_bytes(b"")), 2, "w.pth"),
     ("infer-weights-text", "infer", lambda t: weights(t, lambda p: p.write_text("hello " * 100)), 2, "w.pth"),
     ("infer-weights-truncated", "infer", lambda t: weights(t, lambda p: p.write_bytes(
