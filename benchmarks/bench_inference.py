@@ -23,7 +23,7 @@ from realsr.archs import build_network
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.inference.upsampler import Upsampler
-from realsr.inference.zoo import MODELS
+from realsr.archs.zoo import MODELS
 from realsr.resources import apply_thread_policy
 
 NETWORKS = {"srvgg": "realesr-animevideov3", "rrdb": "RealESRGAN_x4plus"}

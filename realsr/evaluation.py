@@ -58,20 +58,21 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
     not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), is reported in
     ``problems`` and left out; the rest are scored.
     """
-    from .inference.upsampler import Upsampler, load_generator
+    from .inference.upsampler import Upsampler, load_model
 
     rows, problems = [], []
     gts = [read_rgb(gt_path) for gt_path, _ in pairs]  # read once for every checkpoint
     lqs = [imageio.from_float_rgb(read_image(lq_path), np.uint8) for _, lq_path in pairs]  # BGR, as the reference
     for iteration, path in checkpoints(models) if isinstance(models, Path) else models:
         try:
-            net, scale = load_generator([path])
+            model = load_model([path])
+            scale = model.scale
         except UserError as err:
             problems.append(f"{path.name}: {err}")
             if progress:
                 progress(len(pairs))
             continue
-        up = Upsampler(net, scale, device, tile=tile, channels_last=True, self_ensemble=self_ensemble)
+        up = Upsampler(model, scale, device, tile=tile, channels_last=True, self_ensemble=self_ensemble)
         scores = []
         for gt, lq, (gt_path, lq_path) in zip(gts, lqs, pairs):
             sr = np.ascontiguousarray(up.enhance(lq)[..., ::-1])

@@ -7,27 +7,39 @@ from typing import Any
 
 from .errors import OptionError, suggest
 
-__all__ = ["OptionError", "build"]
+__all__ = ["OptionError", "build", "lookup"]
 
 
-def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "") -> Any:
-    """Instantiate ``registry[opt["type"]](**rest)``; unknown names or arguments raise
-    :class:`OptionError` listing the known names or the accepted arguments."""
+def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "", *args: Any) -> Any:
+    """Instantiate ``registry[opt["type"]](*args, **rest)``; unknown names or arguments raise
+    :class:`OptionError` listing the known names or the accepted arguments.
+
+    The one builder of every registry (networks, losses, optimizers, datasets): each is a plain
+    dict from the option ``type`` to a class, and the option schema takes its names from it.
+    ``args`` are positional arguments that do not come from the options (an optimizer's parameters).
+    """
+    name = lookup(registry, opt, what, path)
+    cls = registry[name]
+    kwargs = {k: v for k, v in opt.items() if k != "type"}
+    params = inspect.signature(cls.__init__).parameters
+    accepted = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD][len(args):]
+    for key in kwargs:
+        if key not in accepted:
+            raise OptionError(f"{path}.{key}" if path else key, f"{name} takes no argument {key!r}; accepted: {accepted}.",
+                              suggest(key, accepted))
+    try:
+        return cls(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise OptionError(path, f"cannot build {name}: {err}") from None
+
+
+def lookup(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "") -> str:
+    """The ``type`` of ``opt`` after checking that ``registry`` has it (else :class:`OptionError`
+    naming ``path.type``, the known names and the closest one)."""
     if not isinstance(opt, Mapping) or "type" not in opt:
         raise OptionError(path, f"{what} options need a 'type' key, got {opt!r}")
     name = opt["type"]
     if name not in registry:
         raise OptionError(f"{path}.type" if path else "type", f"unknown {what} {name!r}; known: {sorted(registry)}.",
                           suggest(name, registry))
-    cls = registry[name]
-    kwargs = {k: v for k, v in opt.items() if k != "type"}
-    params = inspect.signature(cls.__init__).parameters
-    accepted = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
-    for key in kwargs:
-        if key not in accepted:
-            raise OptionError(f"{path}.{key}" if path else key, f"{name} takes no argument {key!r}; accepted: {accepted}.",
-                              suggest(key, accepted))
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise OptionError(path, f"cannot build {name}: {err}") from err
+    return name

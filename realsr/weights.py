@@ -12,8 +12,7 @@ import json
 import logging
 import os
 import pickle
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +99,8 @@ def _looks_truncated(path: Path, err: BaseException) -> bool:
 def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor]:
     """The state dict inside a loaded file: ``param_key`` if present (then ``params``,
     ``params_ema``, ``state_dict``, ``model``), else the object itself; ``module.`` and
-    ``_orig_mod.`` prefixes stripped; legacy ESRGAN key layouts renamed (:func:`convert_legacy_esrgan`)."""
+    ``_orig_mod.`` prefixes stripped. Foreign key layouts are renamed by the networks'
+    descriptors (:func:`realsr.archs.load_network`), not here."""
     if not isinstance(obj, Mapping):
         raise WeightFileError(f"expected a dict of tensors, got {type(obj).__name__}")
     state: Any = obj
@@ -117,78 +117,6 @@ def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor
         if not isinstance(value, torch.Tensor):
             raise WeightFileError(f"entry {key!r} is a {type(value).__name__}, not a tensor")
         out[strip_prefixes(key)] = value
-    return convert_basicsr_edsr_rcan(convert_legacy_esrgan(out))
-
-
-_LEGACY_TOP = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "model.8": "conv_hr",
-               "model.10": "conv_last", "trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2",
-               "HRconv": "conv_hr"}
-_LEGACY_SUB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
-_LEGACY_TRUNK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$")
-
-
-def convert_legacy_esrgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename original-ESRGAN (``model.N``) and BSRGAN/RealSR (``RRDB_trunk``) RRDBNet keys to
-    BasicSR's names; other state dicts are returned unchanged."""
-    if not any(k.startswith(("model.1.sub.", "RRDB_trunk.")) for k in state):
-        return dict(state)
-    blocks = [int(m.group(1)) for k in state if (m := _LEGACY_SUB.match(k))]
-    body_end = f"model.1.sub.{max(blocks) + 1}" if blocks else None
-    out = {}
-    for key, value in state.items():
-        match = _LEGACY_SUB.match(key) or _LEGACY_TRUNK.match(key)
-        module, _, param = key.rpartition(".")
-        if match:
-            i, j, k, param = match.groups()
-            out[f"body.{i}.rdb{j}.conv{k}.{param}"] = value
-        elif module == body_end:
-            out[f"conv_body.{param}"] = value
-        else:
-            out[f"{_LEGACY_TOP.get(module, module)}.{param}"] = value
-    return out
-
-
-_BASICSR_RCAB = re.compile(r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.(\d)\.(?:attention\.(\d)\.)?(weight|bias)$")
-
-
-def convert_basicsr_edsr_rcan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename BasicSR's EDSR / RCAN keys (``conv_first``, ``body.N.conv1``, ``residual_group``,
-    ``conv_after_body``, ``upsample``, ``conv_last``) to the EDSR-PyTorch layout realsr's networks
-    use, adding the mean shift BasicSR keeps outside its state dict (DIV2K mean, range 255).
-    Other state dicts are returned unchanged."""
-    if "conv_after_body.weight" not in state or "upsample.0.weight" not in state:
-        return dict(state)
-    rcan = any(_BASICSR_RCAB.match(k) for k in state)
-    groups = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("body.")), default=-1)
-    blocks = 1 + max((int(m.group(2)) for k in state if (m := _BASICSR_RCAB.match(k))), default=-1)
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        module, _, param = key.rpartition(".")
-        parts = module.split(".")
-        if (m := _BASICSR_RCAB.match(key)) is not None:
-            g, b, layer, att, param = m.groups()
-            inner = f"body.3.conv_du.{int(att) - 1}" if att else f"body.{layer}"
-            out[f"body.{g}.body.{b}.{inner}.{param}"] = value
-        elif rcan and len(parts) == 3 and parts[0] == "body" and parts[2] == "conv":
-            out[f"body.{parts[1]}.body.{blocks}.{param}"] = value
-        elif len(parts) == 3 and parts[0] == "body" and parts[2] in ("conv1", "conv2"):
-            out[f"body.{parts[1]}.body.{0 if parts[2] == 'conv1' else 2}.{param}"] = value
-        elif module == "conv_first":
-            out[f"head.0.{param}"] = value
-        elif module == "conv_after_body":
-            out[f"body.{groups}.{param}"] = value
-        elif parts[0] == "upsample":
-            out[f"tail.0.{parts[1]}.{param}"] = value
-        elif module == "conv_last":
-            out[f"tail.1.{param}"] = value
-        else:
-            out[key] = value
-    from .archs.blocks import DIV2K_RGB_MEAN  # local: archs import weights lazily too
-
-    eye = torch.eye(3).view(3, 3, 1, 1)
-    mean = torch.tensor(DIV2K_RGB_MEAN) * 255.0
-    out.update({"sub_mean.weight": eye.clone(), "sub_mean.bias": -mean, "add_mean.weight": eye.clone(),
-                "add_mean.bias": mean.clone()})
     return out
 
 
@@ -261,10 +189,15 @@ def compare(state: Mapping[str, torch.Tensor], model: nn.Module) -> KeyReport:
 
 
 def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | None = "params",
-                 strict: bool = True) -> KeyReport:
+                 strict: bool = True, convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+                 ) -> KeyReport:
     """Load weights into ``model``. Strict: any difference raises :class:`WeightLoadError` with
-    the report. Non-strict: loads the keys that match in name and shape, logs the rest."""
+    the report. Non-strict: loads the keys that match in name and shape, logs the rest.
+    ``convert`` renames a foreign key layout first (the network descriptor's; see
+    :func:`realsr.archs.load_network`, which passes it)."""
     state = load_state_dict_file(path, param_key)
+    if convert is not None:
+        state = convert(state)
     report = compare(state, model)
     if strict and not report.ok:
         raise WeightLoadError(f"{path} does not fit {type(model).__name__}: {report}")

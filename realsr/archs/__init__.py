@@ -1,19 +1,28 @@
-"""Networks, key-compatible with the released Real-ESRGAN / BasicSR weight files.
+"""Networks, key-compatible with their authors' released weight files.
 
-``ARCHS`` maps option ``type`` names to classes; :func:`build_network` builds one from an
-option dict such as ``{"type": "RRDBNet", "num_block": 23}``.
+``ARCHITECTURES`` maps option ``type`` names to the networks' descriptors
+(:class:`~realsr.archs.descriptor.Architecture`, declared in each network's own file).
+:func:`build_generator` builds a generator from an option dict such as
+``{"type": "RRDBNet", "num_block": 23}`` and returns it with its descriptor;
+:func:`recognise` reads a released file's network off its keys and shapes.
+
+Adding a network: one file ending in its ``ARCH`` descriptor, one line below, one golden test.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..registry import build
-from . import a2n, edsr, rcan, rdn, rrdbnet, srcnn, srmd, srvgg
+from ..weights import KeyReport, WeightLoadError
+from ..weights import load_network as _load_file_into
+from . import a2n, discriminator, edsr, rcan, rdn, rrdbnet, srcnn, srmd, srvgg, vgg
 from .a2n import A2N
+from .descriptor import Architecture, Generator
 from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
 from .edsr import EDSR
 from .rcan import RCAN
@@ -24,52 +33,32 @@ from .srmd import SRMD, UDVD
 from .srvgg import SRVGGNetCompact
 from .vgg import VGGFeatureExtractor, load_vgg_weights
 
-ARCHS: dict[str, type[nn.Module]] = {
-    "RRDBNet": RRDBNet,
-    "SRVGGNetCompact": SRVGGNetCompact,
-    "EDSR": EDSR,
-    "RCAN": RCAN,
-    "RDN": RDN,
-    "A2N": A2N,
-    "SRCNN": SRCNN,
-    "FSRCNN": FSRCNN,
-    "SRMD": SRMD,
-    "UDVD": UDVD,
-    "UNetDiscriminatorSN": UNetDiscriminatorSN,
-    "VGGStyleDiscriminator": VGGStyleDiscriminator,
-    "VGGFeatureExtractor": VGGFeatureExtractor,
-}
+ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
+    rrdbnet.ARCH,
+    srvgg.ARCH,
+    edsr.ARCH,
+    rcan.ARCH,
+    rdn.ARCH,
+    a2n.ARCH,
+    srcnn.SRCNN_ARCH,
+    srcnn.FSRCNN_ARCH,
+    srmd.SRMD_ARCH,
+    srmd.UDVD_ARCH,
+    discriminator.UNET_ARCH,
+    discriminator.VGG_STYLE_ARCH,
+    vgg.ARCH,
+)}
+
+# option type -> class, for :func:`realsr.registry.build` and the option schema
+ARCHS: dict[str, type[nn.Module]] = {name: arch.cls for name, arch in ARCHITECTURES.items()}
 
 
-# Generators whose options can be read off a state dict (each file owns its detection).
-# (state, file-name hint) -> (options, scale) or None; the hint gives the scale where the weights do not.
-DETECTORS: dict[str, Callable[[Mapping[str, torch.Tensor], str], tuple[dict[str, Any], int] | None]] = {
-    "RRDBNet": rrdbnet.detect,
-    "UDVD": srmd.detect_udvd,
-    "SRMD": srmd.detect_srmd,
-    "RCAN": rcan.detect,
-    "EDSR": edsr.detect,
-    "RDN": rdn.detect,
-    "A2N": a2n.detect,
-    "FSRCNN": srcnn.detect_fsrcnn,
-    "SRCNN": srcnn.detect_srcnn,
-    "SRVGGNetCompact": srvgg.detect,
-}
-
-
-def detect_arch(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int]:
-    """Architecture options and scale of a generator state dict (``--model_path`` without ``-n``);
-    ``hint`` is the file name, read for the scale of networks whose weights do not fix it.
-
-    Raises:
-        ValueError: no registered generator recognises the keys (the message lists them).
-    """
-    for detect in DETECTORS.values():
-        found = detect(state, hint)
-        if found is not None:
-            return found
-    raise ValueError(f"cannot tell the architecture from the weights (none of {', '.join(DETECTORS)} "
-                     "matches their keys); pass -n with a known model name")
+def architecture_of(net: nn.Module | str) -> Architecture:
+    """The descriptor of a network (or of an option ``type`` name)."""
+    name = net if isinstance(net, str) else type(getattr(net, "module", net)).__name__
+    if name not in ARCHITECTURES:
+        raise KeyError(f"{name} is not a registered network; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
 
 
 def build_network(opt: Mapping[str, Any], path: str = "network_g") -> nn.Module:
@@ -77,6 +66,59 @@ def build_network(opt: Mapping[str, Any], path: str = "network_g") -> nn.Module:
     return build(ARCHS, opt, "network", path)
 
 
-__all__ = ["A2N", "ARCHS", "DETECTORS", "EDSR", "FSRCNN", "RCAN", "RDN", "SRCNN", "SRMD", "UDVD", "VGGStyleDiscriminator",
-           "detect_arch", "RRDBNet", "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGFeatureExtractor",
-           "build_network", "load_vgg_weights"]
+def build_generator(opt: Mapping[str, Any], path: str = "network_g") -> Generator:
+    """Build a generator from its options and pair it with its descriptor."""
+    net = build_network(opt, path)
+    return Generator(net, ARCHITECTURES[opt["type"]], opt)
+
+
+def recognise(state: Mapping[str, torch.Tensor], hint: str = ""
+              ) -> tuple[Architecture, dict[str, Any], int, dict[str, torch.Tensor]]:
+    """The generator a state dict belongs to (``--model_path`` without ``-n``).
+
+    Each descriptor converts the state from its foreign layouts, if it knows one, and tries to
+    read its options; exactly one must recognise it. ``hint`` is the file name, read for the
+    scale of networks whose weights do not fix it.
+
+    Returns:
+        ``(descriptor, options, scale, state in the network's own key layout)``.
+
+    Raises:
+        ValueError: no registered generator, or more than one, recognises the keys.
+    """
+    found = []
+    for arch in ARCHITECTURES.values():
+        if arch.detect is None:
+            continue
+        own = arch.to_own_layout(state)
+        match = arch.detect(own, hint)
+        if match is not None:
+            found.append((arch, match[0], match[1], own))
+    if len(found) > 1:
+        raise ValueError(f"the weights fit several networks ({', '.join(f[0].name for f in found)}); "
+                         "pass -n with a known model name")
+    if not found:
+        names = ", ".join(a.name for a in ARCHITECTURES.values() if a.detect is not None)
+        raise ValueError(f"cannot tell the architecture from the weights (none of {names} matches their keys); "
+                         "pass -n with a known model name")
+    return found[0]
+
+
+def detect_arch(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int]:
+    """Architecture options and scale of a generator state dict (see :func:`recognise`)."""
+    _, options, scale, _ = recognise(state, hint)
+    return options, scale
+
+
+def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | None = "params",
+                 strict: bool = True) -> KeyReport:
+    """Load a weight file into ``model``, renaming a foreign key layout its descriptor knows
+    (original ESRGAN, BSRGAN, BasicSR EDSR/RCAN); see :func:`realsr.weights.load_network`."""
+    arch = ARCHITECTURES.get(type(getattr(model, "module", model)).__name__)
+    return _load_file_into(model, path, param_key, strict, arch.to_own_layout if arch is not None else None)
+
+
+__all__ = ["A2N", "ARCHITECTURES", "ARCHS", "Architecture", "EDSR", "FSRCNN", "Generator", "KeyReport", "RCAN", "RDN",
+           "SRCNN", "SRMD", "UDVD", "VGGStyleDiscriminator", "WeightLoadError", "architecture_of", "build_generator",
+           "detect_arch", "load_network", "recognise", "RRDBNet", "SRVGGNetCompact", "UNetDiscriminatorSN",
+           "VGGFeatureExtractor", "build_network", "load_vgg_weights"]

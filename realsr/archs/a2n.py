@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .blocks import scale_from_name
+from .descriptor import Architecture
 
 
 class PixelAttention(nn.Module):
@@ -123,3 +124,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_block": len({k.split(".")[1] for k in state if k.startswith("AAB_trunk.")}),
              "upscale": scale, "non_attention_kernel": int(state["AAB_trunk.0.non_attention.weight"].shape[-1]),
              "img_range": 255.0}, scale)
+
+
+ARCH = Architecture("A2N", A2N, detect=detect)

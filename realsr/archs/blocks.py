@@ -7,6 +7,7 @@ scale on the way in and out and the released files give the released results unc
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import torch
@@ -62,8 +63,6 @@ def img_range_of(state: Mapping[str, torch.Tensor], key: str = "sub_mean.bias") 
 def scale_from_name(hint: str, default: int) -> int:
     """The scale a file name states (``aan_x3.pt``, ``fsrcnn_x4.pth``, ``..._x2_...``), else ``default``:
     for networks whose weights do not determine their scale."""
-    import re
-
     match = re.search(r"(?:^|[_\-.])x([2348])(?:[_\-.]|$)", hint.rsplit("/", 1)[-1].lower())
     return int(match.group(1)) if match else default
 
@@ -87,3 +86,48 @@ class MeanShiftedSR(nn.Module):
         x = self.head(self.sub_mean(x * self.img_range))
         x = self.tail(self.body(x) + x)
         return self.add_mean(x) / self.img_range
+
+
+_BASICSR_RCAB = re.compile(r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.(\d)\.(?:attention\.(\d)\.)?(weight|bias)$")
+
+
+def convert_basicsr_edsr_rcan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """Rename BasicSR's EDSR / RCAN keys (``conv_first``, ``body.N.conv1``, ``residual_group``,
+    ``conv_after_body``, ``upsample``, ``conv_last``) to the EDSR-PyTorch layout realsr's networks
+    use, adding the mean shift BasicSR keeps outside its state dict (DIV2K mean, range 255).
+    None for other state dicts."""
+    if "conv_after_body.weight" not in state or "upsample.0.weight" not in state:
+        return None
+    rcan = any(_BASICSR_RCAB.match(k) for k in state)
+    groups = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("body.")), default=-1)
+    blocks = 1 + max((int(m.group(2)) for k in state if (m := _BASICSR_RCAB.match(k))), default=-1)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        module, _, param = key.rpartition(".")
+        parts = module.split(".")
+        if (m := _BASICSR_RCAB.match(key)) is not None:
+            g, b, layer, att, param = m.groups()
+            inner = f"body.3.conv_du.{int(att) - 1}" if att else f"body.{layer}"
+            out[f"body.{g}.body.{b}.{inner}.{param}"] = value
+        elif rcan and len(parts) == 3 and parts[0] == "body" and parts[2] == "conv":
+            out[f"body.{parts[1]}.body.{blocks}.{param}"] = value
+        elif len(parts) == 3 and parts[0] == "body" and parts[2] in ("conv1", "conv2"):
+            out[f"body.{parts[1]}.body.{0 if parts[2] == 'conv1' else 2}.{param}"] = value
+        elif module == "conv_first":
+            out[f"head.0.{param}"] = value
+        elif module == "conv_after_body":
+            out[f"body.{groups}.{param}"] = value
+        elif parts[0] == "upsample":
+            out[f"tail.0.{parts[1]}.{param}"] = value
+        elif module == "conv_last":
+            out[f"tail.1.{param}"] = value
+        else:
+            out[key] = value
+    eye = torch.eye(3).view(3, 3, 1, 1)
+    mean = torch.tensor(DIV2K_RGB_MEAN) * 255.0
+    out.update({"sub_mean.weight": eye.clone(), "sub_mean.bias": -mean, "add_mean.weight": eye.clone(),
+                "add_mean.bias": mean.clone()})
+    return out
+
+
+

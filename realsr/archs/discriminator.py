@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
+from .descriptor import Architecture
+
 
 class UNetDiscriminatorSN(nn.Module):
     """Per-pixel real/fake logits from a U-Net with spectrally normalised convs (conv1..conv8).
@@ -94,3 +96,7 @@ class VGGStyleDiscriminator(nn.Module):
                 feat = F.leaky_relu(getattr(self, f"bn{level}_0")(getattr(self, f"conv{level}_0")(feat)), 0.2)
             feat = F.leaky_relu(getattr(self, f"bn{level}_1")(getattr(self, f"conv{level}_1")(feat)), 0.2)
         return self.linear2(F.leaky_relu(self.linear1(feat.flatten(1)), 0.2))
+
+
+UNET_ARCH = Architecture("UNetDiscriminatorSN", UNetDiscriminatorSN, role="discriminator")
+VGG_STYLE_ARCH = Architecture("VGGStyleDiscriminator", VGGStyleDiscriminator, role="discriminator")

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .blocks import DIV2K_RGB_MEAN, MeanShiftedSR, conv3x3, img_range_of, upsampler_scale
+from .blocks import DIV2K_RGB_MEAN, MeanShiftedSR, conv3x3, convert_basicsr_edsr_rcan, img_range_of, upsampler_scale
+from .descriptor import Architecture
 
 
 class ResBlock(nn.Module):
@@ -64,3 +65,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
     return ({"type": "EDSR", "num_in_ch": int(state["head.0.weight"].shape[1]),
              "num_out_ch": int(state["tail.1.weight"].shape[0]), "num_feat": num_feat, "num_block": num_block,
              "upscale": scale, "res_scale": res_scale, "img_range": img_range_of(state)}, scale)
+
+
+ARCH = Architecture("EDSR", EDSR, detect=detect, convert=convert_basicsr_edsr_rcan)

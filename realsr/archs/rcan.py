@@ -14,7 +14,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .blocks import DIV2K_RGB_MEAN, MeanShiftedSR, conv3x3, img_range_of, upsampler_scale
+from .blocks import DIV2K_RGB_MEAN, MeanShiftedSR, conv3x3, convert_basicsr_edsr_rcan, img_range_of, upsampler_scale
+from .descriptor import Architecture
 
 
 class ChannelAttention(nn.Module):
@@ -82,3 +83,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_out_ch": int(state["tail.1.weight"].shape[0]), "num_feat": num_feat, "num_group": len(groups),
              "num_block": len(blocks), "reduction": reduction, "upscale": scale,
              "img_range": img_range_of(state)}, scale)
+
+
+ARCH = Architecture("RCAN", RCAN, detect=detect, convert=convert_basicsr_edsr_rcan)

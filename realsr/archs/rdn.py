@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import conv3x3
+from .descriptor import Architecture
 
 
 class DenseLayer(nn.Module):
@@ -85,3 +86,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
     return ({"type": "RDN", "num_in_ch": int(state["SFENet1.weight"].shape[1]), "num_out_ch": int(state[last].shape[0]),
              "num_feat": num_feat, "num_block": num_block, "num_layer": num_layer, "growth": growth,
              "upscale": scale, "img_range": 255.0}, scale)
+
+
+ARCH = Architecture("RDN", RDN, detect=detect)

@@ -1,12 +1,15 @@
 """RRDBNet: the ESRGAN / Real-ESRGAN / Real-ESRNet generator, key-compatible with released weights."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .descriptor import Architecture
 
 
 def init_rdb_conv(conv: nn.Conv2d, scale: float = 0.1) -> None:
@@ -115,3 +118,35 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
     return ({"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": int(state["conv_last.weight"].shape[0]),
              "num_feat": int(state["conv_first.weight"].shape[0]), "num_block": blocks,
              "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}, scale)
+
+
+_LEGACY_TOP = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "model.8": "conv_hr",
+               "model.10": "conv_last", "trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2",
+               "HRconv": "conv_hr"}
+_LEGACY_SUB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
+_LEGACY_TRUNK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$")
+
+
+def convert_legacy_esrgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """Rename original-ESRGAN (``model.N``) and BSRGAN/RealSR (``RRDB_trunk``) RRDBNet keys to
+    BasicSR's names; None for other state dicts."""
+    if not any(k.startswith(("model.1.sub.", "RRDB_trunk.")) for k in state):
+        return None
+    blocks = [int(m.group(1)) for k in state if (m := _LEGACY_SUB.match(k))]
+    body_end = f"model.1.sub.{max(blocks) + 1}" if blocks else None
+    out = {}
+    for key, value in state.items():
+        match = _LEGACY_SUB.match(key) or _LEGACY_TRUNK.match(key)
+        module, _, param = key.rpartition(".")
+        if match:
+            i, j, k, param = match.groups()
+            out[f"body.{i}.rdb{j}.conv{k}.{param}"] = value
+        elif module == body_end:
+            out[f"conv_body.{param}"] = value
+        else:
+            out[f"{_LEGACY_TOP.get(module, module)}.{param}"] = value
+    return out
+
+
+ARCH = Architecture("RRDBNet", RRDBNet, detect=detect, convert=convert_legacy_esrgan, scale_key="scale",
+                    scales=(1, 2, 4), size_multiple=lambda scale: _UNSHUFFLE[scale])

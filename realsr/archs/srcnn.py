@@ -18,6 +18,7 @@ import torch.nn as nn
 from degradations.functional import imresize
 
 from .blocks import scale_from_name
+from .descriptor import Architecture
 
 
 class SRCNN(nn.Module):
@@ -85,3 +86,7 @@ def detect_fsrcnn(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[di
     return ({"type": "FSRCNN", "upscale": scale, "num_channels": int(state["first_part.0.weight"].shape[1]),
              "d": int(state["first_part.0.weight"].shape[0]), "s": int(state["mid_part.0.weight"].shape[0]),
              "m": len(convs) - 2}, scale)
+
+
+SRCNN_ARCH = Architecture("SRCNN", SRCNN, detect=detect_srcnn, in_channels_key="num_channels")
+FSRCNN_ARCH = Architecture("FSRCNN", FSRCNN, detect=detect_fsrcnn, in_channels_key="num_channels")

@@ -2,7 +2,7 @@
 
 Both take the LR image and its degradation maps (``(B, 15 + 1, h, w)``: the blur kernel's PCA
 coefficients and ``noise / 255``, :mod:`degradations.srmd`) and declare it with
-``takes_degradation_maps = True``: the trainer hands them the maps of each batch, and inference
+``takes_maps=True`` in their descriptors: the trainer hands them the maps of each batch, and inference
 builds them from ``--blur`` / ``--noise``. Each carries the PCA basis it was trained with
 (``pca_basis``, a constructor argument stored in the model file's ``arch``; by default the basis of
 the default SRMD kernel distribution, seed 0).
@@ -25,9 +25,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from degradations.srmd import SRMDDegradation, pca_basis
+from degradations.srmd import SRMDDegradation, basis_from_matrix, degradation_maps, pca_basis
 
+from ..weights import WeightFileError
 from .blocks import conv3x3
+from .descriptor import Architecture
 from .edsr import ResBlock
 
 _DEFAULT_BASIS: torch.Tensor | None = None
@@ -42,7 +44,7 @@ def default_basis() -> torch.Tensor:
 
 
 class _MapsInput(nn.Module):
-    takes_degradation_maps = True
+    """The :class:`~realsr.archs.descriptor.MapsNetwork` interface shared by SRMD and UDVD."""
 
     def _init_basis(self, pca_basis: Sequence[Sequence[float]] | None, kernel_size: int, num_maps: int) -> None:
         basis = torch.tensor(pca_basis, dtype=torch.float32) if pca_basis is not None else default_basis()
@@ -50,6 +52,16 @@ class _MapsInput(nn.Module):
             raise ValueError(f"pca_basis must be {num_maps - 1} x {kernel_size * kernel_size}, got {tuple(basis.shape)}")
         self.kernel_size = kernel_size
         self.register_buffer("pca_basis", basis, persistent=False)  # in the file's arch, not the state dict
+
+    def set_pca_basis(self, basis: torch.Tensor) -> None:
+        """Replace the kernel PCA basis ``(M - 1, k * k)`` (the trainer's, or ``--pca_matrix``)."""
+        if basis.shape != self.pca_basis.shape:
+            raise ValueError(f"pca_basis must be {tuple(self.pca_basis.shape)}, got {tuple(basis.shape)}")
+        self.pca_basis.copy_(basis.to(self.pca_basis))
+
+    def degradation_maps(self, trace: Mapping[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
+        """``(B, M, height, width)`` maps of a batch's trace (blur PCA coefficients, noise / 255)."""
+        return degradation_maps(trace, self.pca_basis.float(), height, width, self.kernel_size)
 
 
 class SRMD(_MapsInput):
@@ -154,10 +166,6 @@ def detect_udvd(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict
 def load_pca_matrix(path: str, kernel_size: int) -> torch.Tensor:
     """A PCA basis from a file: SRMD's ``srmd_pca_matlab.mat`` (variable ``P``, kernels flattened
     column-major; needs scipy) or a ``.pt`` tensor saved by realsr (row-major)."""
-    from degradations.srmd import basis_from_matrix
-
-    from ..weights import WeightFileError
-
     if str(path).endswith(".mat"):
         try:
             from scipy.io import loadmat
@@ -175,3 +183,7 @@ def load_pca_matrix(path: str, kernel_size: int) -> torch.Tensor:
     if not isinstance(basis, torch.Tensor) or basis.ndim != 2 or basis.shape[1] != kernel_size * kernel_size:
         raise WeightFileError(str(path), f"expected a (15, {kernel_size ** 2}) tensor")
     return basis.float()
+
+
+SRMD_ARCH = Architecture("SRMD", SRMD, detect=detect_srmd, takes_maps=True)
+UDVD_ARCH = Architecture("UDVD", UDVD, detect=detect_udvd, takes_maps=True, stages=3)

@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .descriptor import Architecture
+
 _ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 
 
@@ -72,3 +74,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
     act = "prelu" if "body.1.weight" in state else "leakyrelu"
     return ({"type": "SRVGGNetCompact", "num_in_ch": in_ch, "num_out_ch": in_ch, "num_feat": int(first.shape[0]),
              "num_conv": len(convs) - 2, "upscale": upscale, "act_type": act}, upscale)
+
+
+ARCH = Architecture("SRVGGNetCompact", SRVGGNetCompact, detect=detect, scales=(1, 2, 3, 4))

@@ -13,6 +13,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ..weights import WeightFileError, load_state_dict_file
+from .descriptor import Architecture
+
 logger = logging.getLogger(__name__)
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -57,8 +60,6 @@ def load_vgg_weights(vgg_type: str = "vgg19", path: str | os.PathLike | None = N
     Raises:
         WeightFileError: no weight file, with the URL and the places looked in.
     """
-    from ..weights import WeightFileError, load_state_dict_file  # local: archs stay importable on their own
-
     candidates = [Path(path)] if path is not None else default_weight_paths(vgg_type)
     for candidate in candidates:
         if candidate.is_file():
@@ -153,3 +154,6 @@ class VGGFeatureExtractor(nn.Module):
             if name in self.layer_name_list:
                 out[name] = x
         return out
+
+
+ARCH = Architecture("VGGFeatureExtractor", VGGFeatureExtractor, role="features")

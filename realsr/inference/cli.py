@@ -18,12 +18,12 @@ from tqdm import tqdm
 
 from .. import atomic, imageio
 from ..archs.srmd import load_pca_matrix
+from ..archs.zoo import MODELS, find_weights, sha256_of
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..resources import apply_thread_policy, available_memory
 from .tiling import OutOfMemoryError
-from .upsampler import Upsampler, load_generator
-from .zoo import MODELS, find_weights, sha256_of
+from .upsampler import Upsampler, load_model
 
 logger = logging.getLogger("realsr.inference")
 DEFAULT_MODEL = "RealESRGAN_x4plus"
@@ -233,7 +233,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     device = resolve_device(args.device, args.gpu_id)
     paths, weights, arch = resolve_model(args)
-    net, scale = load_generator(paths, weights, arch)
+    model = load_model(paths, weights, arch)
+    scale = model.scale
     inputs = list_inputs(Path(args.input))
     guard = OutputGuard(Path(args.output), inputs, args.overwrite)
     clashes = [src for src in inputs if output_path(args, src).resolve() in guard.inputs]
@@ -242,11 +243,11 @@ def _main(argv: list[str] | None) -> int:
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe())
-    upsampler = Upsampler(net, scale, device, pick_dtype(args, device), args.tile, args.tile_pad, args.pre_pad,
+    if args.pca_matrix and model.takes_maps:
+        model.set_pca_basis(load_pca_matrix(args.pca_matrix, model.module.kernel_size))
+    upsampler = Upsampler(model, scale, device, pick_dtype(args, device), args.tile, args.tile_pad, args.pre_pad,
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
                           blur=args.blur, noise=args.noise)
-    if args.pca_matrix and getattr(net, "takes_degradation_maps", False):
-        net.pca_basis.copy_(load_pca_matrix(args.pca_matrix, net.kernel_size).to(net.pca_basis))
     outscale = args.outscale or scale
     failed = []
     for src in tqdm(inputs, unit="img", desc="upscaling"):

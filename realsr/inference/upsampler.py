@@ -16,10 +16,10 @@ import torch
 import torch.nn as nn
 
 from degradations.functional import imresize
-from degradations.srmd import blur_trace, degradation_maps
+from degradations.srmd import blur_trace
 
 from .. import imageio
-from ..archs import build_network, detect_arch
+from ..archs import Generator, build_generator, recognise
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_model_file
 from .tiling import upscale
@@ -28,33 +28,40 @@ logger = logging.getLogger(__name__)
 _MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
-def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None = None,
-                   arch: dict[str, Any] | None = None) -> tuple[nn.Module, int]:
+def load_model(paths: Sequence[str | Path], weights: Sequence[float] | None = None,
+               arch: dict[str, Any] | None = None) -> Generator:
     """Build a generator from one weight file, or blend several (``weights``) of one architecture.
 
-    ``arch`` (zoo options) or, when None, the architecture detected from the first file.
-    ``params_ema`` is preferred over ``params``. Returns ``(network in eval mode, scale)``.
+    ``arch`` (zoo options) or, when None, the options the file names (realsr's own files) or
+    those its keys and shapes reveal (:func:`realsr.archs.recognise`). A foreign key layout is
+    renamed by the network's descriptor. ``params_ema`` is preferred over ``params``.
+    Returns the network in eval mode with its descriptor.
     """
     loaded = [load_model_file(p, "params_ema") for p in paths]
     states = [state for state, _ in loaded]
     state = states[0] if len(states) == 1 else blend_state_dicts(states, list(weights or []))
     if arch is None and loaded[0][1] is not None:  # our own files name their architecture
         arch = loaded[0][1]
-    try:
-        detected, scale = detect_arch(state, str(paths[0]))
-    except ValueError as err:
-        if arch is None:
+    if arch is None:
+        try:
+            _, arch, _, state = recognise(state, str(paths[0]))
+        except ValueError as err:
             raise WeightFileError(str(paths[0]), str(err)) from None
-        detected, scale = {}, 0
-    opts = dict(arch) if arch is not None else detected
-    if arch is not None:
-        scale = int(arch.get("scale", arch.get("upscale", scale)))
-    net = build_network(opts, "model")
-    report = compare(state, net)
+    model = build_generator(arch, "model")
+    state = model.arch.to_own_layout(state)
+    report = compare(state, model.net)
     if not report.ok:
-        raise WeightLoadError(f"{paths[0]} does not fit {opts['type']}: {report}")
-    net.load_state_dict(state)
-    return net.eval(), scale
+        raise WeightLoadError(f"{paths[0]} does not fit {arch['type']}: {report}")
+    model.net.load_state_dict(state)
+    model.net.eval()
+    return model
+
+
+def load_generator(paths: Sequence[str | Path], weights: Sequence[float] | None = None,
+                   arch: dict[str, Any] | None = None) -> tuple[nn.Module, int]:
+    """:func:`load_model`'s network and scale."""
+    model = load_model(paths, weights, arch)
+    return model.net, model.scale
 
 
 def self_ensemble(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -75,7 +82,9 @@ class Upsampler:
     """Upscale OpenCV images with a network.
 
     Args:
-        net: generator (eval mode).  scale: its factor.  device: where it runs.
+        model: the generator with its descriptor (:func:`load_model`), in eval mode, or a bare
+            registered network (described from its weights); its colour (RGB or Y) and
+            degradation maps come from the descriptor.  scale: its factor.  device: where it runs.
         dtype: float32, float16 or bfloat16 on the device.  tile, tile_pad, pre_pad: see
         :func:`realsr.inference.tiling.upscale`.  channels_last: run in channels-last layout.
         self_ensemble: average the 8 flips/transposes (:func:`self_ensemble`; 8x the time).
@@ -85,24 +94,29 @@ class Upsampler:
     Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
 
         >>> import numpy as np, torch
-        >>> from realsr.archs import SRVGGNetCompact
-        >>> up = Upsampler(SRVGGNetCompact(num_feat=8, num_conv=2).eval(), 4, torch.device("cpu"), tile=8)
+        >>> from realsr.archs import build_generator
+        >>> model = build_generator({"type": "SRVGGNetCompact", "num_feat": 8, "num_conv": 2})
+        >>> up = Upsampler(model, 4, torch.device("cpu"), tile=8)
         >>> out = up.enhance(np.zeros((10, 12, 4), np.uint8))
         >>> out.shape, out.dtype
         ((40, 48, 4), dtype('uint8'))
     """
 
-    def __init__(self, net: nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
+    def __init__(self, model: Generator | nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
                  tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False,
                  self_ensemble: bool = False, blur: tuple[float, float, float] | float = 1.0, noise: float = 0.0):
-        self.scale, self.device, self.dtype, self.self_ensemble = scale, device, dtype, self_ensemble
-        self.blur, self.noise = blur, noise
+        model = model if isinstance(model, Generator) else Generator.describe(model)
+        self.model, self.scale, self.device, self.dtype = model, scale, device, dtype
+        self.self_ensemble, self.blur, self.noise = self_ensemble, blur, noise
         self.tile, self.tile_pad, self.pre_pad, self.channels_last = tile, tile_pad, pre_pad, channels_last
-        self.net = net.to(device=device, dtype=dtype)
+        model.net.to(device=device, dtype=dtype)
         if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-        first = next((m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))), None)
-        self.luma_only = first is not None and first.in_channels == 1  # SRCNN / FSRCNN: Y in, Y out
+            model.net.to(memory_format=torch.channels_last)
+        self.luma_only = model.color == "y"  # SRCNN / FSRCNN: Y in, Y out
+
+    @property
+    def net(self) -> nn.Module:
+        return self.model.net
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.self_ensemble:
@@ -112,16 +126,13 @@ class Upsampler:
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if not getattr(self.net, "takes_degradation_maps", False):
-            return self.net(x)
-        out = self.net(x, self.maps(x.shape[0], x.shape[-2], x.shape[-1]).to(x))
-        return out[-1] if isinstance(out, (list, tuple)) else out
+        maps = self.maps(x.shape[0], x.shape[-2], x.shape[-1]) if self.model.takes_maps else None
+        return self.model.final(x, maps)
 
-    def maps(self, batch: int, height: int, width: int) -> torch.Tensor:
+    def maps(self, batch: int, height: int, width: int) -> torch.Tensor | None:
         """The degradation maps of the ``blur`` / ``noise`` knobs for an input of this size."""
         sx, sy, angle = self.blur if isinstance(self.blur, tuple) else (self.blur, None, 0.0)
-        trace = blur_trace(sx, sy, angle, self.noise, batch)
-        return degradation_maps(trace, self.net.pca_basis.float().cpu(), height, width, self.net.kernel_size)
+        return self.model.maps(blur_trace(sx, sy, angle, self.noise, batch), height, width)
 
     def _run(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """``(H, W, 3)`` float RGB in [0, 1] -> ``(sH, sW, 3)`` float32 in [0, 1]."""

@@ -45,3 +45,21 @@ class GANLoss(nn.Module):
         else:
             loss = -logits.mean()
         return loss if is_disc else loss * self.loss_weight
+
+
+def generator_adversarial(gan_loss: GANLoss, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's adversarial loss from D's logits on its output (``fake``). With ``real``
+    (D's logits on the real images, detached): ESRGAN's relativistic form, D(real) - E[D(fake)]
+    judged fake and D(fake) - E[D(real)] judged real, averaged."""
+    if real is None:
+        return gan_loss(fake, True, is_disc=False)
+    return (gan_loss(real - fake.mean(), False, is_disc=False) + gan_loss(fake - real.mean(), True, is_disc=False)) / 2
+
+
+def discriminator_adversarial(gan_loss: GANLoss, logits: torch.Tensor, real: bool,
+                              reference: torch.Tensor | None = None) -> torch.Tensor:
+    """D's loss on ``logits`` judged ``real`` or fake (unweighted). With ``reference`` (D's logits
+    on the other side): ESRGAN's relativistic form, ``logits - E[reference]``, halved."""
+    if reference is None:
+        return gan_loss(logits, real, is_disc=True)
+    return gan_loss(logits - reference.mean(), real, is_disc=True) * 0.5

@@ -18,7 +18,7 @@ import numpy as np
 from .. import imageio
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
-from ..inference.upsampler import Upsampler, load_generator
+from ..inference.upsampler import Upsampler, load_model
 from ..resources import apply_thread_policy
 
 
@@ -46,16 +46,17 @@ def _main(argv: list[str] | None) -> int:
     output = args.output or args.image.with_name(args.image.stem + "_sweep.png")
     check(output.resolve() != args.image.resolve(), "-o/--output", "must not be the input image")
     img = imageio.read_raw(args.image)
-    net, scale = load_generator([args.model_path])
-    if not getattr(net, "takes_degradation_maps", False):
-        raise UserError("--model_path", f"{args.model_path.name} is a {type(net).__name__}, which takes no degradation "
+    model = load_model([args.model_path])
+    scale = model.scale
+    if not model.takes_maps:
+        raise UserError("--model_path", f"{args.model_path.name} is a {model.arch.name}, which takes no degradation "
                                         "maps; use an SRMD or UDVD model")
     device = resolve_device(args.device)
     rows = []
     for blur in args.blurs:
         cells = []
         for noise in args.noises:
-            out = Upsampler(net, scale, device, blur=blur, noise=noise).enhance(img)
+            out = Upsampler(model, scale, device, blur=blur, noise=noise).enhance(img)
             rgb = imageio.to_float_rgb(out)
             cell = cv2.resize(rgb, (args.cell, args.cell), interpolation=cv2.INTER_AREA)
             cell = (np.clip(cell, 0, 1) * 255).round().astype(np.uint8)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from .. import atomic
+from ..archs.zoo import MODELS, find_weights
 from ..errors import check, run_cli
-from ..inference.upsampler import load_generator
-from ..inference.zoo import MODELS, find_weights
+from ..inference.upsampler import load_model
 from ..resources import apply_thread_policy
 
 
@@ -45,10 +45,13 @@ def _main(argv: list[str] | None) -> int:
     check(args.opset >= 11, "--opset", f"must be >= 11, got {args.opset}")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file name")
     paths = [args.input] if args.input else find_weights(args.model_name)
-    net, scale = load_generator(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
+    model = load_model(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
+    check(not model.takes_maps and model.arch.stages == 1, "-i/--input",
+          f"{model.arch.name} takes degradation maps or returns several stages; ONNX export covers single-input networks")
+    scale = model.scale
     dtype = torch.float16 if args.fp16 else torch.float32
-    net = net.to(dtype)
-    example = torch.rand(1, 3, args.size, args.size, dtype=dtype)
+    net = model.net.to(dtype)
+    example = torch.rand(1, model.in_channels, args.size, args.size, dtype=dtype)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()  # written whole, then renamed into place
     torch.onnx.export(net, (example,), buffer, dynamo=False, opset_version=args.opset,

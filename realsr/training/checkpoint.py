@@ -20,16 +20,19 @@ import logging
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 from ..atomic import remove_stale_temporaries
 from ..errors import OptionError
 from ..resources import available_cores
-from ..weights import WeightFileError, atomic_save, read_file
+from ..weights import WeightFileError, atomic_save, read_file, save_network
 from . import compress
+from .loop import TrainingError
 
 logger = logging.getLogger(__name__)
 _STATE = re.compile(r"^(\d+)\.state$")
@@ -213,3 +216,25 @@ def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_models(folder: Path, tags: list[str], suffixes: list[str], arch_g: dict[str, Any], net_g: nn.Module,
+                net_g_ema: nn.Module | None, net_d: nn.Module | None) -> None:
+    """``net_g_<tag><suffix>`` (``params`` and ``params_ema``, with ``arch_g``) and ``net_d_...``
+    for every tag and suffix, each written atomically."""
+    for tag in tags:
+        for suffix in suffixes:
+            save_network(folder / f"net_g_{tag}{suffix}", net_g, net_g_ema, arch_g)
+            if net_d is not None:
+                save_network(folder / f"net_d_{tag}{suffix}", net_d)
+
+
+def load_networks(state: dict[str, Any], nets: dict[str, nn.Module | None], ignored: Iterable[str]) -> None:
+    """Load a training state's ``net_g`` / ``net_g_ema`` / ``net_d`` weights into ``nets``,
+    skipping networks named in ``ignored`` (``network_g``: the generator and its EMA; ``network_d``)."""
+    for key, net in nets.items():
+        if net is None or ("network_d" if key == "net_d" else "network_g") in set(ignored):
+            continue
+        if key not in state:
+            raise TrainingError(f"the training state has no {key}; was it written by a different stage?")
+        getattr(net, "module", net).load_state_dict(state[key])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,13 @@ class Board:
         if self.writer is not None:
             self.writer.add_image(tag, image, step, dataformats="HWC")
 
+    def iteration(self, losses: dict[str, float], lrs: list[float], trace: dict[str, torch.Tensor], step: int) -> None:
+        """An iteration's losses, learning rates and (when given) degradation histograms."""
+        self.scalars(losses, step)
+        self.scalars({f"lr_{i}": lr for i, lr in enumerate(lrs)}, step, prefix="lr/")
+        if trace:
+            self.histograms(trace, step)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
@@ -89,3 +97,11 @@ def format_line(name: str, epoch: int, iteration: int, lrs: list[float], eta: st
     text = f"[{name[:5]}..][epoch:{epoch:3d}, iter:{iteration:8,d}, lr:({lr},)] "
     text += f"[eta: {eta}, time (data): {iter_time:.3f} ({data_time:.3f})] "
     return text + " ".join(f"{k}: {v:.4e}" for k, v in values.items())
+
+
+def hms(seconds: float) -> str:
+    """``H:MM:SS`` of a duration (``?`` when not finite)."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

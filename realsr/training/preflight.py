@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from ..archs import build_network
+from ..archs import build_generator
 from ..archs.vgg import VGG_URLS, default_weight_paths
+from ..archs.zoo import MODELS
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
 from ..errors import UserError
 from ..imageio import ImageReadError, scan_folder
-from ..inference.zoo import MODELS
 from ..options import GT_DATASETS, PAIRED_DATASETS, DatasetOptions, Options
 from .presets import make_synthesis
 
@@ -233,22 +233,16 @@ def _check_sizes(opt: Options) -> list[str]:
 def _check_scale(opt: Options) -> list[str]:
     """Build ``network_g`` on the CPU and check that it upscales by ``scale``."""
     try:
-        net = build_network(opt.network_g, "network_g").eval()
+        model = build_generator(opt.network_g, "network_g")
     except (UserError, ValueError, TypeError) as err:
         return [str(err)]
-    first = next((m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))), None)
-    in_ch = first.in_channels if first is not None else 3
     side = 16
+    model.net.eval()
     try:
         with torch.no_grad():
-            if getattr(net, "takes_degradation_maps", False):
-                maps = torch.zeros(1, net.pca_basis.shape[0] + 1, side, side)
-                out = net(torch.zeros(1, first.in_channels - maps.shape[1], side, side), maps)
-            else:
-                out = net(torch.zeros(1, in_ch, side, side))
+            out = model.final(*model.example_input(side))
     except RuntimeError as err:
         return [f"network_g: a test forward pass failed ({str(err).splitlines()[0]})"]
-    out = out[-1] if isinstance(out, (list, tuple)) else out
     if out.shape[-1] != side * opt.scale:
         return [f"scale: {opt.scale}, but network_g ({opt.network_g.get('type')}) upscales by "
                 f"{out.shape[-1] / side:g}; make them agree"]

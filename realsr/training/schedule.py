@@ -86,3 +86,14 @@ def make_schedule(opt: Mapping[str, Any] | None, base_lr: float, warmup_iter: in
         return rate(max(iteration - 1, 0))
 
     return lr
+
+
+def set_rates(optimizers: list, schedules: list[Callable[[int], float]], iteration: int) -> list[float]:
+    """Set each optimizer's learning rate to its schedule's value at ``iteration``; the rates."""
+    rates = []
+    for optimizer, schedule in zip(optimizers, schedules):
+        lr = schedule(iteration)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        rates.append(lr)
+    return rates

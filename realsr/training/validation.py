@@ -66,17 +66,32 @@ class Validator:
 
     Args:
         pairs: the validation pairs (a list, or a loader yielding batch-1 dicts).
-        metrics: ``val.metrics``.  scale: SR factor.  folder: ``visualization`` folder.
+        metrics: ``val.metrics``.  scale: SR factor.  folder: ``visualization`` folder (None:
+        nothing is written until one is set).
         save_img: write every SR image (``<name>_<iter>[_<suffix>].png``).  grid_images: rows in the
         grid PNG (0: none).  suffix: added to saved image names.  pbar: a progress bar per run.
     """
 
-    def __init__(self, pairs: Iterable[Pair], metrics: dict[str, MetricOptions], scale: int, folder: Path,
+    def __init__(self, pairs: Iterable[Pair], metrics: dict[str, MetricOptions], scale: int, folder: Path | None,
                  save_img: bool = True, grid_images: int = 4, suffix: str | None = None, pbar: bool = False):
         self.pairs, self.metrics, self.scale, self.folder = pairs, metrics, scale, folder
         self.save_img, self.grid_images, self.suffix, self.pbar = save_img, grid_images, suffix, pbar
         self.baseline: dict[str, float] | None = None
         self.last_grid: np.ndarray | None = None  # the newest LQ / SR / GT grid, uint8 RGB
+        self.best: dict[str, dict[str, float]] = {}  # metric -> {value, iter}; saved in training states
+
+    def record(self, results: dict[str, float], iteration: int) -> str:
+        """Update :attr:`best` with a run's results; the summary line (value, bicubic, best)."""
+        parts = []
+        for key, value in results.items():
+            best = self.best.get(key)
+            higher = self.metrics[key].better == "higher"
+            if best is None or (value > best["value"] if higher else value < best["value"]):
+                self.best[key] = {"value": value, "iter": iteration}
+            base = (self.baseline or {}).get(key, float("nan"))
+            parts.append(f"{key}: {value:.4f} (bicubic {base:.4f}; best {self.best[key]['value']:.4f} "
+                         f"@ iter {self.best[key]['iter']})")
+        return "; ".join(parts)
 
     @torch.no_grad()
     def run(self, net: nn.Module, iteration: int, device: torch.device,
@@ -99,7 +114,7 @@ class Validator:
                 if self.baseline is None:
                     for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics).items():
                         base[k].append(v)
-                if self.save_img:
+                if self.save_img and self.folder is not None:
                     tail = f"_{self.suffix}" if self.suffix else ""
                     write_image(self.folder / name / f"{name}_{iteration}{tail}.png", sr_img)
                 if i < self.grid_images:
@@ -111,7 +126,8 @@ class Validator:
             self.baseline = {k: float(np.mean(v)) for k, v in base.items() if v}
         if rows:
             self.last_grid = grid([header(rows[0], GRID_COLUMNS)] + rows)
-            write_image(self.folder / f"grid_{iteration}.png", self.last_grid)
+            if self.folder is not None:
+                write_image(self.folder / f"grid_{iteration}.png", self.last_grid)
         return {k: float(np.mean(v)) for k, v in totals.items() if v}
 
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from realsr.archs import RRDBNet, SRVGGNetCompact, detect_arch
-from realsr.inference import zoo
+from realsr.archs import RRDBNet, SRVGGNetCompact, detect_arch, zoo
 from realsr.inference.cli import main
 from realsr.inference.upsampler import Upsampler, load_generator
 from realsr.weights import WeightFileError, save_network

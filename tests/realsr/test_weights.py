@@ -5,12 +5,11 @@ import sys
 import pytest
 import torch
 
-from realsr.archs import RRDBNet, SRVGGNetCompact, UNetDiscriminatorSN
+from realsr.archs import RRDBNet, SRVGGNetCompact, UNetDiscriminatorSN, load_network
 from realsr.weights import (
     WeightFileError,
     WeightLoadError,
     atomic_save,
-    load_network,
     load_state_dict_file,
     save_network,
 )

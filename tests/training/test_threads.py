@@ -44,13 +44,13 @@ def test_fixed_threads_restores_the_count():
 def test_cpu_synthesis_runs_on_the_fixed_thread_count_whatever_the_process_uses(tiny):
     trainer = Trainer(parse_options(tiny(val=None)), torch.device("cpu"))
     seen = []
-    original = trainer.pipeline.apply
+    original = trainer.synthesis.pipeline.apply
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    trainer.pipeline.apply = spy
+    trainer.synthesis.pipeline.apply = spy
     batch = next(iter(trainer.make_loader()))
     before = torch.get_num_threads()
     try:

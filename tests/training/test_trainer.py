@@ -4,13 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from realsr.archs import SRVGGNetCompact
+from realsr.archs import SRVGGNetCompact, load_network
 from realsr.errors import OptionError
 from realsr.inference.upsampler import load_generator
 from realsr.options import parse_options
 from realsr.training import checkpoint
 from realsr.training.trainer import Trainer, TrainingError
-from realsr.weights import load_network, read_file
+from realsr.weights import read_file
 
 
 def make(data: dict, exp: Path | None) -> Trainer:

@@ -1,0 +1,206 @@
+"""Training pairs on the device, built from the options: the degradation pipeline (or the dataset's
+own pairs), the pair pool and its save / rebuild, the degradation maps of networks that take them,
+the Y conversion of luma networks, and the fixed synthetic validation pairs.
+
+:meth:`PairSynthesizer.__call__` returns :class:`Pairs`, whose targets are resolved here once:
+the pixel-loss target, the perceptual target and the discriminator's real input (each the
+USM-sharpened GT or the plain GT, as the options say).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+
+from degradations import TrainingPairPool
+from degradations.functional import usm_sharp
+from degradations.srmd import pca_basis
+
+from ..archs import Generator
+from ..archs.srmd import load_pca_matrix
+from ..color import rgb_to_y
+from ..errors import OptionError
+from ..options import Options
+from ..resources import FixedThreads
+from ..seeding import generator
+from .presets import make_synthesis
+
+logger = logging.getLogger(__name__)
+
+# the GT batches of given iterations (1-based), as the training loader yields them
+BatchSource = Callable[[list[int]], Iterable[torch.Tensor]]
+
+
+@dataclasses.dataclass
+class Pairs:
+    """One iteration's training pairs on the device (``(B, C, H, W)`` float in [0, 1]; C is 1 for
+    luma networks).
+
+    Attributes:
+        lq: the generator's input ``(B, C, h, w)``.  maps: its degradation maps ``(B, M, h, w)``
+        (networks that take them), else None.  pixel, perceptual: the pixel and perceptual loss
+        targets ``(B, C, h*s, w*s)``.  real: the discriminator's real input (stage 2), else None.
+    """
+
+    lq: torch.Tensor
+    pixel: torch.Tensor
+    perceptual: torch.Tensor
+    real: torch.Tensor | None = None
+    maps: torch.Tensor | None = None
+
+
+class PairSynthesizer:
+    """Makes the training pairs of each iteration; every draw is seeded by (seed, rank, iteration).
+
+    Args:
+        opt: validated options.  model: the generator (its degradation maps and PCA basis).
+        device: where pairs are made.  rank: this process's rank.
+        synthesis_threads: the fixed CPU thread count synthesis runs on (None: leave as is).
+        workers: threads the CPU pipeline spreads its samples over (results do not depend on it).
+    """
+
+    def __init__(self, opt: Options, model: Generator, device: torch.device, rank: int = 0,
+                 synthesis_threads: int | None = None, workers: int | None = None):
+        self.opt, self.model, self.device, self.rank = opt, model, device, rank
+        self.seed = int(opt.manual_seed or 0)
+        self.gan = opt.stage == "esrgan"
+        self.threads, self.workers = synthesis_threads, workers
+        self.y_channel = opt.datasets["train"].color == "y"
+        self.trace: dict[str, torch.Tensor] = {}  # the newest batch's sampled parameters
+        self.pipeline, self.pool = None, None
+        if opt.high_order_degradation:
+            self.pipeline = self._make_pipeline(opt.gt_size, True if self.gan else opt.gt_usm)
+            if opt.degradation_preset == "realesrgan":  # the pool decorrelates its batch-shared draws
+                self.pool = TrainingPairPool(opt.queue_size)
+
+    def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> Any:
+        return make_synthesis(self.opt, gt_size, sharpen, workers=self.workers)
+
+    def _fixed_threads(self) -> contextlib.AbstractContextManager:
+        return FixedThreads(self.threads) if self.threads else contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ degradation maps
+    def pca_basis(self) -> torch.Tensor | None:
+        """The kernel PCA basis a maps network trains with (read from ``srmd.pca_matrix``, or
+        computed from the srmd preset's kernel distribution), or None for other networks."""
+        if not self.model.takes_maps:
+            return None
+        s, name = self.opt.srmd, self.model.arch.name
+        if self.opt.degradation_preset != "srmd":
+            raise OptionError("degradation_preset", f"{name} takes degradation maps, which only the "
+                                                    "srmd preset records; set degradation_preset: srmd")
+        kernel_size = int(self.model.arch.option(self.model.options, "kernel_size"))
+        if kernel_size != s.kernel_size:
+            raise OptionError("srmd.kernel_size", f"{s.kernel_size}, but network_g.kernel_size is {kernel_size}")
+        if s.pca_matrix:
+            return load_pca_matrix(s.pca_matrix, s.kernel_size)
+        dim = int(self.model.arch.option(self.model.options, "num_maps")) - 1
+        return pca_basis(self._make_pipeline(None, False), dim=dim, seed=s.pca_seed)
+
+    def _luma(self, pairs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """With ``color: y``: RGB tensors -> their Y channel (studio swing), as the Y networks expect."""
+        if not self.y_channel:
+            return pairs
+        return {k: rgb_to_y(v) if v.shape[1] == 3 else v for k, v in pairs.items()}
+
+    # ------------------------------------------------------------------ one iteration
+    def __call__(self, batch: dict[str, Any], iteration: int) -> Pairs:
+        """The pairs of ``iteration`` (degraded and pooled, or the dataset's pairs when
+        ``high_order_degradation`` is false)."""
+        gt = batch["gt"].to(self.device, non_blocking=True)
+        if self.pipeline is None:
+            c = self.opt.degradation
+            lq = batch["lq"].to(self.device, non_blocking=True)
+            return self._resolve(self._luma({"lq": lq, "gt": gt,
+                                             "gt_usm": usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius)}))
+        pairs, self.trace = self.degrade(gt, iteration)
+        if self.pool is not None:
+            pairs = self.pool.swap(pairs, self.pool_generator(iteration))
+        return self._resolve(self._luma(pairs))
+
+    def degrade(self, gt: torch.Tensor, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The pairs iteration ``iteration`` synthesises from ``gt`` (before the pool: keys ``lq``,
+        ``gt_usm``, ``gt`` in stage 2, ``maps`` for maps networks), and its trace."""
+        with self._fixed_threads():
+            result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
+        pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
+        maps = self.model.maps(result.trace, result.lq.shape[-2], result.lq.shape[-1])
+        if maps is not None:
+            pairs["maps"] = maps.to(result.lq)
+        if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
+            pairs.pop("gt")
+        return pairs, result.trace
+
+    def _resolve(self, pairs: dict[str, torch.Tensor]) -> Pairs:
+        def target(use_usm: bool) -> torch.Tensor:
+            return pairs["gt_usm"] if use_usm or "gt" not in pairs else pairs["gt"]
+
+        o = self.opt
+        if not self.gan:
+            return Pairs(pairs["lq"], target(True), target(True), None, pairs.get("maps"))
+        return Pairs(pairs["lq"], target(o.l1_gt_usm), target(o.percep_gt_usm), target(o.gan_gt_usm), pairs.get("maps"))
+
+    def pool_generator(self, iteration: int) -> torch.Generator:
+        """The generator of the pool's swap at ``iteration``."""
+        return generator(self.seed, "pool", self.rank, iteration)
+
+    # ------------------------------------------------------------------ the pool in training states
+    def state_dict(self, **layout: int) -> dict[str, Any] | None:
+        """The pool's fingerprints (not its pairs: :meth:`load_state_dict` rebuilds them) and the
+        run's batch layout (``layout``: ``batch_size``, ``iters_per_epoch``); None without a pool."""
+        if self.pool is None:
+            return None
+        return {**self.pool.state_dict(contents=False), **layout}
+
+    def load_state_dict(self, saved: dict[str, Any], iterations: int, batches: Callable[[int, int], BatchSource],
+                        default_layout: tuple[int, int]) -> None:
+        """Refill the pool from a training state: its pairs when the state holds them, else by
+        re-reading and re-degrading the batches of the iterations whose pairs it held (every draw
+        is seeded, so they come out the same), checked against the saved fingerprints.
+
+        ``batches(batch_size, iters_per_epoch)`` gives the GT batches of chosen iterations in the
+        saved run's layout; ``default_layout`` is this run's, for states that do not record one.
+        """
+        if self.pool is None:
+            return
+        if "store" in saved:  # a state saved with the pairs themselves
+            self.pool.load_state_dict(saved, self.device)
+            return
+        size = int(saved.get("batch_size", default_layout[0]))  # the saved run's layout, should it have changed
+        per_epoch = int(saved.get("iters_per_epoch", default_layout[1]))
+        source = batches(size, per_epoch)
+
+        def produce(calls: list[int]) -> Iterator[dict[str, torch.Tensor]]:
+            for call, gt in zip(calls, source(calls)):
+                yield self.degrade(gt.to(self.device, non_blocking=True), call)[0]
+
+        differ = self.pool.rebuild(saved, iterations, size, self.pool_generator, produce, self.device,
+                                   check=self.rank == 0)
+        if differ:
+            logger.warning("rebuilt the pair pool, but %d of its %d pairs differ from the saved run's (the training "
+                           "images, their number or the device changed since it was saved): training goes on, but "
+                           "not bit-identical to an uninterrupted run", differ, self.pool.count)
+
+    # ------------------------------------------------------------------ validation
+    def validation_pairs(self, dataset: Any) -> list[dict[str, Any]]:
+        """A fixed validation set from GT-only images: each degraded once with the training
+        pipeline (whole image, no crop) from a seed of its own."""
+        pipeline = self._make_pipeline(None, False)
+        pairs = []
+        with self._fixed_threads():  # on the CPU, reproducibly (realsr.resources)
+            for i in range(len(dataset)):
+                item = dataset[i]
+                gt = item["gt"][None]
+                h, w = gt.shape[-2:]
+                gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
+                result = pipeline(gt, generator(self.seed, "val", i))
+                pair = {**self._luma({"lq": result.lq, "gt": gt}), "name": item["gt_path"]}
+                maps = self.model.maps(result.trace, result.lq.shape[-2], result.lq.shape[-1])
+                if maps is not None:
+                    pair["maps"] = maps.to(result.lq)
+                pairs.append(pair)
+        return pairs
