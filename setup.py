@@ -38,7 +38,9 @@ setup(
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5", "jsonschema>=4"],
+        "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5", "jsonschema>=4",
+                "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
+        "docs": ["mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },
     classifiers=[
         "License :: OSI Approved :: BSD License",

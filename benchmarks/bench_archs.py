@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from contention import add_arguments, setup_threads
-from realsr.archs import build_network
+from realsr.archs import build_generator
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 
@@ -74,9 +74,8 @@ def timed(fn, repeats: int, device: torch.device) -> float:
 
 def measure(name: str, config: dict, device: torch.device, args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
-    net = build_network(config).to(device)
-    scale = config.get("scale", config.get("upscale"))
-    channels = next(m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))).in_channels
+    model = build_generator(config)
+    net, scale, channels = model.net.to(device), model.scale, model.in_channels
     x = torch.rand(1, channels, 64, 64, device=device)
     out_mpix = (64 * scale) ** 2 / 1e6
     net.eval()

@@ -26,7 +26,7 @@ import torch
 from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool, compose
 from degradations.functional import usm_sharp
-from realsr.data.synthetic import synthetic_images
+from degradations.synthetic import synthetic_images
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.resources import SYNTHESIS_THREADS, FixedThreads

@@ -20,10 +20,10 @@ import torch
 
 from contention import add_arguments, busy_processes
 from realsr.archs import build_network
+from realsr.archs.zoo import MODELS
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.inference.upsampler import Upsampler
-from realsr.archs.zoo import MODELS
 from realsr.resources import apply_thread_policy
 
 NETWORKS = {"srvgg": "realesr-animevideov3", "rrdb": "RealESRGAN_x4plus"}

@@ -19,8 +19,8 @@ import torch
 
 from contention import add_arguments, setup_threads
 from degradations.srmd import SRMDDegradation, blur_trace, degradation_maps, pca_basis
+from degradations.synthetic import synthetic_images
 from realsr.archs import UDVD
-from realsr.data.synthetic import synthetic_images
 from realsr.errors import run_cli
 from realsr.metrics import calculate_psnr
 

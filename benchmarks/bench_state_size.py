@@ -85,10 +85,11 @@ def main() -> None:
 
     fresh = Trainer(opt, torch.device("cpu"))
     start = time.perf_counter()
-    fresh._rebuild_pool(trainer.pool.state_dict(contents=False), args.iters)
+    fresh.synthesis.load_state_dict(trainer.synthesis.state_dict(), args.iters, fresh.gt_batches,
+                                    (fresh.batch_size, fresh.iters_per_epoch))
     rebuild_s = time.perf_counter() - start
     exact = all(torch.equal(v, fresh.pool.store[k]) for k, v in trainer.pool.store.items())
-    calls = {c for c, _ in trainer.pool.origins(args.iters, trainer.batch_size, trainer._pool_generator)}
+    calls = {c for c, _ in trainer.pool.origins(args.iters, trainer.batch_size, trainer.synthesis.pool_generator)}
 
     parts = {"optimizers (raw)": saved_bytes(old["optimizers"]), "pool pairs (float, not saved now)": saved_bytes(old["pool"]),
              "networks (in the model files now)": saved_bytes({k: old[k] for k in ("net_g", "net_g_ema", "net_d")

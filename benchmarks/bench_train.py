@@ -65,7 +65,7 @@ def measure_options_file(args: argparse.Namespace) -> dict:
         torch.cuda.synchronize(device)
     step = (time.perf_counter() - start) / args.iters
     return {"iters_per_s": round(1 / step, 3), "ms_per_iter": round(1000 * step, 1),
-            "synthesis_threads": trainer.synthesis_threads.threads if trainer.synthesis_threads else None}
+            "synthesis_threads": trainer.synthesis.training_threads}
 
 
 def measure(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:

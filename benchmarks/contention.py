@@ -46,7 +46,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--busy", type=int, default=0,
                         help="also measure with N CPU-bound background processes running (prints quiet, busy, ratio)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads (default: the thread policy's choice, see README)")
+                        help="intra-op threads (default: the thread policy's choice, see docs/threads.md)")
 
 
 def setup_threads(args) -> str:

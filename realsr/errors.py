@@ -6,7 +6,7 @@ and an optional ``suggestion`` (what to do), and prints as one line. The degrada
 :class:`degradations.DegradationConfigError` has the same three attributes, so neither side ever
 parses the other's message.
 
-Exit codes of every command (see the README, "Errors and exit codes"):
+Exit codes of every command (see docs/errors.md):
 
 * ``0`` everything was done;
 * ``1`` some inputs failed (each was reported), the rest were done;

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from . import atomic
+from . import atomic, color
 from .errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -237,15 +237,10 @@ def from_float_rgb(rgb: np.ndarray, dtype: np.dtype, gray: bool = False) -> np.n
     """Float RGB(A) in [0, 1] -> raw OpenCV layout of ``dtype`` (gray: BT.601 luma, as OpenCV)."""
     peak = peak_value(dtype)
     if gray:
-        out = luma(rgb[..., :3])
+        out = color.gray(rgb[..., :3])
     else:
         out = np.concatenate([rgb[..., 2::-1], rgb[..., 3:]], axis=2)
     return (np.clip(out, 0, 1) * peak).round().astype(dtype)
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 luma of float RGB ``(H, W, 3)`` as OpenCV's BGR2GRAY computes it: ``(H, W)``."""
-    return cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1], dtype=np.float32), cv2.COLOR_BGR2GRAY)  # op order too
 
 
 # ----------------------------------------------------------------------------- writing

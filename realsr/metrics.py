@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .color import y_of_image
+
 
 def _prepare(img: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool,
              channel_order: str) -> tuple[np.ndarray, np.ndarray]:
@@ -24,15 +26,9 @@ def _prepare(img: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel
         if crop_border:
             x = x[crop_border:-crop_border, crop_border:-crop_border]
         if test_y_channel and x.shape[2] == 3:
-            x = rgb_to_y(x, channel_order)[..., None]
+            x = y_of_image(x, channel_order)[..., None]
         out.append(x)
     return out[0], out[1]
-
-
-def rgb_to_y(img: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
-    """``(H, W, 3)`` in [0, 255] -> ``(H, W)`` luma in [16, 235] (float, not rounded)."""
-    r, g, b = (img[..., i] / 255.0 for i in ((0, 1, 2) if channel_order == "rgb" else (2, 1, 0)))
-    return 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
 
 
 def calculate_psnr(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, test_y_channel: bool = False,

@@ -20,7 +20,7 @@ import torch
 
 from degradations import functional as Fn
 
-from .metrics import rgb_to_y
+from .color import y_of_image
 
 _SHAPES = np.arange(0.2, 10.001, 0.001)
 _R_SHAPES = np.array([math.gamma(2 / g) ** 2 / (math.gamma(1 / g) * math.gamma(3 / g)) for g in _SHAPES])
@@ -109,7 +109,7 @@ def calculate_niqe(img: np.ndarray, params: tuple[np.ndarray, np.ndarray, np.nda
     x = img.astype(np.float32)
     if x.ndim == 3 and x.shape[2] == 3:
         if convert_to == "y":
-            x = rgb_to_y(x, channel_order).astype(np.float32)
+            x = y_of_image(x, channel_order).astype(np.float32)
         else:
             x = cv2.cvtColor(x if channel_order == "bgr" else x[..., ::-1].copy(), cv2.COLOR_BGR2GRAY)
     x = np.squeeze(x)

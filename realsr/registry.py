@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import OptionError, suggest
 
-__all__ = ["OptionError", "build", "lookup"]
+__all__ = ["OptionError", "build", "check_spec", "lookup"]
 
 
 def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "", *args: Any) -> Any:
@@ -18,19 +18,27 @@ def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path:
     dict from the option ``type`` to a class, and the option schema takes its names from it.
     ``args`` are positional arguments that do not come from the options (an optimizer's parameters).
     """
-    name = lookup(registry, opt, what, path)
-    cls = registry[name]
+    name = check_spec(registry, opt, what, path, len(args))
     kwargs = {k: v for k, v in opt.items() if k != "type"}
-    params = inspect.signature(cls.__init__).parameters
-    accepted = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD][len(args):]
-    for key in kwargs:
-        if key not in accepted:
-            raise OptionError(f"{path}.{key}" if path else key, f"{name} takes no argument {key!r}; accepted: {accepted}.",
-                              suggest(key, accepted))
     try:
-        return cls(*args, **kwargs)
+        return registry[name](*args, **kwargs)
     except (TypeError, ValueError) as err:
         raise OptionError(path, f"cannot build {name}: {err}") from None
+
+
+def check_spec(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "",
+               positional: int = 0) -> str:
+    """Check ``{type: Name, **kwargs}`` against ``registry`` without building it: a known name and
+    only arguments its constructor accepts (after ``positional`` ones given by the caller).
+    Returns the name."""
+    name = lookup(registry, opt, what, path)
+    params = inspect.signature(registry[name].__init__).parameters
+    accepted = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD][positional:]
+    for key in opt:
+        if key != "type" and key not in accepted:
+            raise OptionError(f"{path}.{key}" if path else key, f"{name} takes no argument {key!r}; accepted: {accepted}.",
+                              suggest(key, accepted))
+    return name
 
 
 def lookup(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from realsr.data.synthetic import synthetic_images
+from degradations.synthetic import synthetic_images
 
 
 def make_images(batch: int, size: int, seed: int = 0) -> torch.Tensor:

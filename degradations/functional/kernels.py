@@ -91,7 +91,10 @@ def mixed_kernels(
     Args:
         family: family codes (:data:`FAMILY_CODE`), ``(B,)`` int.
         size: odd kernel sides ``k <= pad_to``, ``(B,)`` int, best on the CPU (checked there).
-        sigma_x, sigma_y, theta, beta: ``(B,)`` float.
+        sigma_x: ``(B,)`` float.
+        sigma_y: ``(B,)`` float.
+        theta: rotation in radians, ``(B,)`` float.
+        beta: shape of generalized and plateau kernels, ``(B,)`` float.
         pad_to: side K of the returned kernels (odd).
 
     Returns:

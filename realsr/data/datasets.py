@@ -15,16 +15,22 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from degradations.synthetic import synthetic_scene
+
+from ..color import y_image
+from ..errors import OptionError
 from ..imageio import ImageReadError
-from ..options import DatasetOptions
 from .sources import ImageReader, lmdb_keys, read_meta_info, scan_folder
-from .synthetic import synthetic_scene
-from .transforms import augment, crop_pad, paired_random_crop, to_y
+from .transforms import augment, crop_pad, paired_random_crop
+
+if TYPE_CHECKING:  # the options package names the dataset types from DATASETS below
+    from ..options import DatasetOptions
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 20
@@ -70,7 +76,9 @@ class GTDataset(_Skipping):
     ``meta_info`` relative to ``dataroot_gt``) or an LMDB; random crop/pad to ``crop_pad_size``,
     then flips. Items: ``gt (3, S, S)``, ``gt_path``."""
 
-    def __init__(self, opt: DatasetOptions):
+    paired = False
+
+    def __init__(self, opt: DatasetOptions, scale: int = 4, train: bool = True):
         root = Path(opt.dataroot_gt).expanduser()
         if opt.io_backend.type == "lmdb":
             self.names = lmdb_keys(root)
@@ -92,7 +100,9 @@ class SyntheticDataset(_Skipping):
     """``num_images`` procedural scenes of side ``image_size`` (:func:`synthetic_scene`), the
     content a pure function of (``seed``, index); flips as configured. Items: ``gt``, ``gt_path``."""
 
-    def __init__(self, opt: DatasetOptions, train: bool = True):
+    paired = False
+
+    def __init__(self, opt: DatasetOptions, scale: int = 4, train: bool = True):
         self.names = [f"synthetic_{opt.seed}_{i:05d}" for i in range(opt.num_images)]
         self.opt, self.train = opt, train
 
@@ -112,6 +122,8 @@ class PairedDataset(_Skipping):
     ``0001x4.png``). Training: aligned random crop (``gt_size``) and flips. Otherwise the GT is
     cropped to ``scale`` x the LQ size. Items: ``lq``, ``gt``, ``lq_path``, ``gt_path``.
     """
+
+    paired = True
 
     def __init__(self, opt: DatasetOptions, scale: int, train: bool):
         self.gt_reader = ImageReader(opt.dataroot_gt, opt.io_backend.type)
@@ -154,7 +166,7 @@ class PairedDataset(_Skipping):
                                  f"the LQ {lq_name} {lq.shape[1]}x{lq.shape[0]}")
             gt = gt[: lq.shape[0] * s, : lq.shape[1] * s]
         if self.opt.color == "y":
-            gt, lq = to_y(gt), to_y(lq)
+            gt, lq = y_image(gt), y_image(lq)
         gt_t, lq_t = _to_tensor(gt), _to_tensor(lq)
         if self.opt.mean is not None and self.opt.std is not None:
             mean, std = torch.tensor(self.opt.mean)[:, None, None], torch.tensor(self.opt.std)[:, None, None]
@@ -162,10 +174,21 @@ class PairedDataset(_Skipping):
         return {"lq": lq_t, "gt": gt_t, "lq_path": lq_name, "gt_path": gt_name}
 
 
-def build_dataset(opt: DatasetOptions, scale: int, train: bool) -> Dataset:
-    """The dataset for one ``datasets.<phase>`` entry (types in :data:`realsr.options`)."""
-    if opt.type == "RealESRGANDataset":
-        return GTDataset(opt)
-    if opt.type == "SyntheticDataset":
-        return SyntheticDataset(opt, train)
-    return PairedDataset(opt, scale, train)
+# option ``type`` -> dataset class; ``paired`` classes give LQ images, the others GT only
+DATASETS: dict[str, type[_Skipping]] = {
+    "RealESRGANDataset": GTDataset,
+    "SyntheticDataset": SyntheticDataset,
+    "RealESRGANPairedDataset": PairedDataset,
+    "PairedImageDataset": PairedDataset,
+}
+GT_DATASETS = tuple(name for name, cls in DATASETS.items() if not cls.paired)
+PAIRED_DATASETS = tuple(name for name, cls in DATASETS.items() if cls.paired)
+
+
+def build_dataset(opt: DatasetOptions, scale: int, train: bool, key: str = "datasets") -> Dataset:
+    """The dataset for one ``datasets.<phase>`` entry (a type of :data:`DATASETS`); a folder or
+    list it cannot use raises :class:`~realsr.errors.OptionError` naming ``key``."""
+    try:
+        return DATASETS[opt.type](opt, scale, train)
+    except (ValueError, FileNotFoundError) as err:
+        raise OptionError(key, str(err)) from None

@@ -4,8 +4,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..metrics import rgb_to_y
-
 
 def crop_pad(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """Reflect-pad to at least ``size`` per side (BORDER_REFLECT_101), then a random ``size`` crop.
@@ -55,6 +53,3 @@ def augment(images: list[np.ndarray], hflip: bool, rot: bool, rng: np.random.Gen
     return out
 
 
-def to_y(img: np.ndarray) -> np.ndarray:
-    """RGB float [0, 1] -> ``(H, W, 1)`` BT.601 studio-swing luma in [16/255, 235/255]."""
-    return (rgb_to_y(img * 255.0) / 255.0)[..., None].astype(np.float32)

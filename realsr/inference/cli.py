@@ -1,7 +1,7 @@
 """``inference.py``: upscale images with a zoo model or any of our checkpoints.
 
 Exit codes: 0 every image written; 1 some images failed (each named), the rest written; 2 a usage,
-option or file error before any work (see the README, "Errors and exit codes").
+option or file error before any work (see docs/errors.md).
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_pixels", type=int, default=imageio.DEFAULT_MAX_PIXELS,
                    help=f"refuse inputs larger than this many pixels (default {imageio.DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for PyTorch (default: the cores this process may use; see README)")
+                   help="CPU threads for PyTorch (default: the cores this process may use; see docs/threads.md)")
     p.add_argument("--face_enhance", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -217,7 +217,7 @@ def prepare_output(folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``inference.py``; exit 0 done, 1 some images failed, 2 usage or file error (see README)."""
+    """``inference.py``; exit 0 done, 1 some images failed, 2 usage or file error (see docs/errors.md)."""
     return run_cli(_main, argv)
 
 

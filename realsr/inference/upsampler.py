@@ -20,7 +20,7 @@ from degradations.srmd import blur_trace
 
 from .. import imageio
 from ..archs import Generator, build_generator, recognise
-from ..color import rgb_to_ycbcr, ycbcr_to_rgb
+from ..color import gray, rgb_to_ycbcr, ycbcr_to_rgb
 from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_model_file
 from .tiling import upscale
 
@@ -84,12 +84,18 @@ class Upsampler:
     Args:
         model: the generator with its descriptor (:func:`load_model`), in eval mode, or a bare
             registered network (described from its weights); its colour (RGB or Y) and
-            degradation maps come from the descriptor.  scale: its factor.  device: where it runs.
-        dtype: float32, float16 or bfloat16 on the device.  tile, tile_pad, pre_pad: see
-        :func:`realsr.inference.tiling.upscale`.  channels_last: run in channels-last layout.
+            degradation maps come from the descriptor.
+        scale: its factor.
+        device: where it runs.
+        dtype: float32, float16 or bfloat16 on the device.
+        tile: tile side in LR pixels (0: whole image; see :func:`realsr.inference.tiling.upscale`).
+        tile_pad: context around each tile.
+        pre_pad: reflect padding of the whole input, cropped off the result.
+        channels_last: run in channels-last layout.
         self_ensemble: average the 8 flips/transposes (:func:`self_ensemble`; 8x the time).
-        blur, noise: for networks that take degradation maps (SRMD, UDVD): the blur sigma, or
-        ``(sigma_x, sigma_y, angle in degrees)``, and the noise sigma (8-bit units).
+        blur: for networks that take degradation maps (SRMD, UDVD): the blur sigma, or
+            ``(sigma_x, sigma_y, angle in degrees)``.
+        noise: for those networks: the noise sigma (8-bit units).
 
     Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
 
@@ -158,13 +164,13 @@ class Upsampler:
         if img.dtype not in _MAX:
             raise ValueError(f"unsupported pixel type {img.dtype}; expected 8- or 16-bit images")
         h, w = img.shape[:2]
-        gray = img.ndim == 2 or img.shape[2] == 1
+        is_gray = img.ndim == 2 or img.shape[2] == 1
         x = imageio.to_float_rgb(img, drop_alpha=False)
         out = self._run(x[..., :3], progress)
         if x.shape[2] == 4:
             alpha = x[..., 3]
             if alpha_upsampler == "realesrgan":
-                a = imageio.luma(self._run(np.repeat(alpha[..., None], 3, axis=2)))
+                a = gray(self._run(np.repeat(alpha[..., None], 3, axis=2)))
             else:
                 a = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
             out = np.concatenate([out, a[..., None]], axis=2)
@@ -172,5 +178,5 @@ class Upsampler:
             size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
             out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
             out = out.reshape(size[1], size[0], -1)
-        out = imageio.from_float_rgb(out, img.dtype, gray=gray)
+        out = imageio.from_float_rgb(out, img.dtype, gray=is_gray)
         return out.reshape(*out.shape[:2], 1) if img.ndim == 3 and img.shape[2] == 1 else out

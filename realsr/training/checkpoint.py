@@ -29,6 +29,8 @@ import torch.nn as nn
 
 from ..atomic import remove_stale_temporaries
 from ..errors import OptionError
+from ..options import Options
+from ..options.schema import fatal_keys
 from ..resources import available_cores
 from ..weights import WeightFileError, atomic_save, read_file, save_network
 from . import compress
@@ -140,10 +142,10 @@ def clean_run_folder(exp: Path) -> None:
         remove_stale_temporaries(exp / sub)
 
 
-# Option changes between a saved state and this run. Changing a key in FATAL makes the state
-# unloadable or the run something else; the rest are allowed and listed in the log.
-FATAL = ("network_g", "network_d", "scale", "model_type", "gt_size", "queue_size", "high_order_degradation",
-         "train.optim_g.type", "train.optim_d.type", "train.ema_decay", "train.amp")
+# Option changes between a saved state and this run. Changing a key declared fatal on the option
+# models (Field(fatal=...)) makes the state unloadable or the run something else; the rest are
+# allowed and listed in the log.
+FATAL = tuple(fatal_keys(Options))
 
 
 def option_changes(saved: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:

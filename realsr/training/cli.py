@@ -16,8 +16,8 @@ from .. import __version__, atomic
 from ..devices import resolve_device
 from ..errors import OptionError, run_cli
 from ..options import dump_options, load_options
+from ..options.schema import to_dict
 from ..resources import apply_thread_policy
-from ..schema import to_dict
 from . import checkpoint
 from .distributed import init_from_env
 from .logs import setup_logging
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     setup_logging(None, "", 0)
-    opt, _ = load_options(args.opt, args.set, args.force_yml, args.debug, check_paths=False)
+    opt, _ = load_options(args.opt, args.set, args.force_yml, args.debug)
     rank, world, local_rank = 0, 1, 0
     if args.launcher == "pytorch":
         rank, world, local_rank = init_from_env(opt.dist_params.backend)

@@ -20,14 +20,19 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 def build_optimizer(params: list[nn.Parameter], opt: Mapping[str, Any], path: str) -> torch.optim.Optimizer:
     """``{type: Adam, lr: ..., ...}`` -> optimizer over ``params``; unknown types or arguments,
     a missing or non-finite learning rate, name ``path``."""
-    kwargs = dict(opt)
-    lookup(OPTIMIZERS, kwargs, "optimizer", path)
-    if "lr" not in kwargs:
+    lookup(OPTIMIZERS, opt, "optimizer", path)
+    kwargs = {**opt, "lr": check_learning_rate(opt, path)}
+    return build(OPTIMIZERS, kwargs, "optimizer", path, params)
+
+
+def check_learning_rate(opt: Mapping[str, Any], path: str) -> float:
+    """The spec's ``lr`` as a float; missing, not a number, negative or non-finite: :class:`OptionError`."""
+    if "lr" not in opt:
         raise OptionError(f"{path}.lr", "a learning rate is required")
     try:
-        kwargs["lr"] = float(kwargs["lr"])
+        lr = float(opt["lr"])
     except (TypeError, ValueError):
-        raise OptionError(f"{path}.lr", f"expected a number, got {kwargs['lr']!r}") from None
-    if not math.isfinite(kwargs["lr"]) or kwargs["lr"] < 0:
-        raise OptionError(f"{path}.lr", f"must be a finite number >= 0, got {kwargs['lr']}")
-    return build(OPTIMIZERS, kwargs, "optimizer", path, params)
+        raise OptionError(f"{path}.lr", f"expected a number, got {opt['lr']!r}") from None
+    if not math.isfinite(lr) or lr < 0:
+        raise OptionError(f"{path}.lr", f"must be a finite number >= 0, got {lr}")
+    return lr

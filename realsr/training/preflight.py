@@ -84,7 +84,7 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
             problems.append(f"{key}.{name}: {ds.type} needs it")
             ok = False
         elif not Path(value).expanduser().is_dir():
-            problems.append(f"{key}.{name}: {value}: no such folder (see the README, 'Train on real data', for the "
+            problems.append(f"{key}.{name}: {value}: no such folder (see docs/real-data.md for the "
                             "layout and tools/prepare_dataset.py)")
             ok = False
     listing = ds.meta_info_file or ds.meta_info

@@ -40,19 +40,23 @@ def cosine_restart(t: int, periods: list[int], restart_weights: list[float] | tu
     return eta_min + w * 0.5 * (base - eta_min) * (1 + math.cos(math.pi * (t - start) / periods[idx]))
 
 
-SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR")
+# scheduler type -> the options it takes (BasicSR's names)
+SCHEDULERS: dict[str, frozenset[str]] = {
+    "MultiStepLR": frozenset({"milestones", "gamma"}),
+    "MultiStepRestartLR": frozenset({"milestones", "gamma", "restarts", "restart_weights"}),
+    "CosineAnnealingRestartLR": frozenset({"periods", "restart_weights", "eta_min"}),
+}
 
 
 def make_schedule(opt: Mapping[str, Any] | None, base_lr: float, warmup_iter: int, total_iter: int,
-                  path: str = "train.scheduler") -> Callable[[int], float]:
-    """``lr(iteration)`` for one optimizer; validates the scheduler options."""
+                  path: str = "train.scheduler", warn: bool = True) -> Callable[[int], float]:
+    """``lr(iteration)`` for one optimizer. A bad spec raises :class:`OptionError` (the options
+    rules call this at parse time, ``warn=False``; the trainer again to build)."""
     opt = dict(opt or {"type": "MultiStepLR", "milestones": []})
     kind = opt.pop("type", None)
     if kind not in SCHEDULERS:
         raise OptionError(f"{path}.type", f"unknown scheduler {kind!r}; known: {list(SCHEDULERS)}.", suggest(kind, SCHEDULERS))
-    allowed = {"MultiStepLR": {"milestones", "gamma"},
-               "MultiStepRestartLR": {"milestones", "gamma", "restarts", "restart_weights"},
-               "CosineAnnealingRestartLR": {"periods", "restart_weights", "eta_min"}}[kind]
+    allowed = SCHEDULERS[kind]
     for key in opt:
         if key not in allowed:
             raise OptionError(f"{path}.{key}", f"{kind} takes no option {key!r}; accepted: {sorted(allowed)}.", suggest(key, allowed))
@@ -71,7 +75,7 @@ def make_schedule(opt: Mapping[str, Any] | None, base_lr: float, warmup_iter: in
             gamma = float(opt.get("gamma", 0.1))
             restarts = [int(r) for r in opt.get("restarts", [0])]
             weights = [float(w) for w in opt.get("restart_weights", [1.0] * len(restarts))]
-            if milestones and min(milestones) >= total_iter:
+            if warn and milestones and min(milestones) >= total_iter:
                 logger.warning("%s.milestones %s are never reached (training stops at %d): the learning rate "
                                "stays constant. Real-ESRGAN's files do this too.", path, milestones, total_iter)
 

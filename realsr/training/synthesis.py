@@ -59,7 +59,9 @@ class PairSynthesizer:
     Args:
         opt: validated options.  model: the generator (its degradation maps and PCA basis).
         device: where pairs are made.  rank: this process's rank.
-        synthesis_threads: the fixed CPU thread count synthesis runs on (None: leave as is).
+        synthesis_threads: the fixed CPU thread count synthesis runs on, so the pairs do not
+            depend on the machine's load (:mod:`realsr.resources`; None: leave the count as is).
+            Training pairs use it on the CPU; validation pairs, made on the CPU, always.
         workers: threads the CPU pipeline spreads its samples over (results do not depend on it).
     """
 
@@ -80,8 +82,13 @@ class PairSynthesizer:
     def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> Any:
         return make_synthesis(self.opt, gt_size, sharpen, workers=self.workers)
 
-    def _fixed_threads(self) -> contextlib.AbstractContextManager:
-        return FixedThreads(self.threads) if self.threads else contextlib.nullcontext()
+    @property
+    def training_threads(self) -> int | None:
+        """The fixed thread count of training synthesis (None on accelerators)."""
+        return self.threads if self.device.type == "cpu" else None
+
+    def _fixed_threads(self, count: int | None) -> contextlib.AbstractContextManager:
+        return FixedThreads(count) if count else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ degradation maps
     def pca_basis(self) -> torch.Tensor | None:
@@ -125,7 +132,7 @@ class PairSynthesizer:
     def degrade(self, gt: torch.Tensor, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The pairs iteration ``iteration`` synthesises from ``gt`` (before the pool: keys ``lq``,
         ``gt_usm``, ``gt`` in stage 2, ``maps`` for maps networks), and its trace."""
-        with self._fixed_threads():
+        with self._fixed_threads(self.training_threads):
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
         pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
         maps = self.model.maps(result.trace, result.lq.shape[-2], result.lq.shape[-1])
@@ -191,7 +198,7 @@ class PairSynthesizer:
         pipeline (whole image, no crop) from a seed of its own."""
         pipeline = self._make_pipeline(None, False)
         pairs = []
-        with self._fixed_threads():  # on the CPU, reproducibly (realsr.resources)
+        with self._fixed_threads(self.threads):  # on the CPU, reproducibly (realsr.resources)
             for i in range(len(dataset)):
                 item = dataset[i]
                 gt = item["gt"][None]

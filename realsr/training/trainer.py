@@ -34,8 +34,8 @@ from ..errors import OptionError
 from ..losses import build_loss
 from ..losses.gan import discriminator_adversarial, generator_adversarial
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
+from ..options.schema import to_dict
 from ..resources import ThreadPolicy, available_cores, decide
-from ..schema import to_dict
 from ..seeding import derive_seed
 from ..weights import cpu_state_dict
 from . import checkpoint
@@ -48,16 +48,19 @@ from .optimizers import build_optimizer
 from .schedule import make_schedule, set_rates
 from .signals import stop_signals
 from .synthesis import Pairs, PairSynthesizer
-from .validation import Validator
+from .validation import Validator, dataset_pairs
 
 logger = logging.getLogger(__name__)
+
 
 class Trainer:
     """Builds everything from :class:`~realsr.options.Options` and runs the loop.
 
     Args:
-        opt: validated options.  device: training device.
-        rank, world: distributed layout (0, 1 without a process group).
+        opt: validated options.
+        device: training device.
+        rank: this process's rank (0 without a process group).
+        world: the number of processes (1 without a process group).
         exp_dir: run folder (``None``: nothing is written; for tests and benchmarks).
         threads: the CPU thread policy (default: decided from the free cores).
     """
@@ -118,10 +121,9 @@ class Trainer:
         if self.gan:
             self.net_d = build_network(opt.network_d, "network_d").to(self.device)
             self._load_pretrained(self.net_d, "net_d", p.pretrain_network_d, p.param_key_d, p.strict_load_d)
-        if opt.train.channels_last:
-            for net in (self.net_g, self.net_g_ema, self.net_d):
-                if net is not None:
-                    net.to(memory_format=torch.channels_last)
+        for net in (self.net_g, self.net_g_ema, self.net_d) if opt.train.channels_last else ():
+            if net is not None:
+                net.to(memory_format=torch.channels_last)
         logger.info("net_g: %s, %.2fM parameters", self.g.arch.name, sum(x.numel() for x in self.net_g.parameters()) / 1e6)
         if is_distributed():
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -145,9 +147,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
 
     def _build_data(self) -> None:
-        opt = self.opt
-        ds_opt = opt.datasets["train"]
-        self.dataset = _dataset(opt, "train")
+        opt, ds_opt = self.opt, self.opt.datasets["train"]
+        self.dataset = build_dataset(ds_opt, opt.scale, True, "datasets.train")
         self.sampler = EpochSampler(len(self.dataset), self.seed, self.world, self.rank, ds_opt.dataset_enlarge_ratio,
                                     ds_opt.use_shuffle)
         self.batch_size = ds_opt.batch_size_per_gpu
@@ -169,13 +170,12 @@ class Trainer:
         opt = self.opt
         if opt.val is None or "val" not in opt.datasets or self.rank != 0:
             return None
-        dataset = _dataset(opt, "val")
+        dataset = build_dataset(opt.datasets["val"], opt.scale, False, "datasets.val")
         try:
             if opt.datasets["val"].type in ("SyntheticDataset", "RealESRGANDataset"):
                 pairs = self.synthesis.validation_pairs(dataset)
             else:
-                pairs = [dataset[i] for i in range(len(dataset))]
-                pairs = [{"lq": p["lq"][None], "gt": p["gt"][None], "name": p["gt_path"]} for p in pairs]
+                pairs = dataset_pairs(dataset)
         except (ValueError, FileNotFoundError) as err:  # e.g. images too small for the degradations
             raise OptionError("datasets.val", str(err)) from None
         v = opt.val  # nothing is written until a run folder is attached (attach_run_folder)
@@ -448,9 +448,3 @@ class Trainer:
         checkpoint.prune(self.exp, self.opt.logger.keep_checkpoints)
         logger.info("saved models and training state at iteration %d", iteration)
 
-
-def _dataset(opt: Options, phase: str) -> Any:
-    try:
-        return build_dataset(opt.datasets[phase], opt.scale, train=phase == "train")
-    except (ValueError, FileNotFoundError) as err:
-        raise OptionError(f"datasets.{phase}", str(err)) from None

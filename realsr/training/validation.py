@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -129,6 +130,12 @@ class Validator:
             if self.folder is not None:
                 write_image(self.folder / f"grid_{iteration}.png", self.last_grid)
         return {k: float(np.mean(v)) for k, v in totals.items() if v}
+
+
+def dataset_pairs(dataset: Any) -> list[Pair]:
+    """Every item of a paired dataset as a validation pair ``{lq, gt, name}`` (batch of one)."""
+    return [{"lq": item["lq"][None], "gt": item["gt"][None], "name": item["gt_path"]}
+            for item in (dataset[i] for i in range(len(dataset)))]
 
 
 def _name(pair: Pair) -> str:

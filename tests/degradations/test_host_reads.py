@@ -15,7 +15,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool
-from realsr.data.synthetic import synthetic_images
+from degradations.synthetic import synthetic_images
 
 READS = {"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "numpy", "cpu", "nonzero", "unique",
          "unique_consecutive", "masked_select", "equal", "allclose", "any", "all"}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from degradations.synthetic import synthetic_scene
 from realsr.data.datasets import GTDataset, PairedDataset, SyntheticDataset
 from realsr.data.sampler import EpochSampler
 from realsr.data.sources import lmdb_keys, read_meta_info
-from realsr.data.synthetic import synthetic_scene
 from realsr.imageio import read_image
 from realsr.options import DatasetOptions, IOBackendOptions
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from realsr.metrics import calculate_psnr, calculate_ssim, rgb_to_y
+from realsr.color import y_of_image as rgb_to_y
+from realsr.metrics import calculate_psnr, calculate_ssim
 
 
 def pair(seed=0, shape=(40, 48, 3)):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from realsr.data.synthetic import synthetic_scene
+from degradations.synthetic import synthetic_scene
 from realsr.niqe import aggd, calculate_niqe, features, gaussian_window, imresize, load_params
 
 

@@ -6,6 +6,7 @@ import yaml
 
 from realsr.options import apply_overrides, dump_options, load_options, load_yaml, parse_options
 from realsr.registry import OptionError
+from realsr.training.preflight import preflight
 from realsr.training.schedule import cosine_restart, make_schedule, multistep_restart
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,9 +17,9 @@ def base() -> dict:
     return load_yaml(ROOT / "options" / "quickstart.yml")
 
 
-def error_of(data: dict, check_paths: bool = True) -> OptionError:
+def error_of(data: dict) -> OptionError:
     with pytest.raises(OptionError) as info:
-        parse_options(data, check_paths)
+        parse_options(data)
     return info.value
 
 
@@ -26,24 +27,25 @@ def test_all_shipped_options_files_parse():
     assert len(SHIPPED) == 16
     stages = {}
     for path in SHIPPED:
-        opt = parse_options(load_yaml(path), check_paths=False)
+        opt = parse_options(load_yaml(path), )
         stages[Path(path).stem] = opt.stage
     assert stages["realesrnet_x4"] == "esrnet" and stages["realesrgan_x2"] == "esrgan"
     assert stages["finetune_realesrgan_x4_paired"] == "esrgan"
 
 
 def test_shipped_files_carry_the_reference_values():
-    opt = parse_options(load_yaml(ROOT / "options" / "realesrgan_x4.yml"), check_paths=False)
+    opt = parse_options(load_yaml(ROOT / "options" / "realesrgan_x4.yml"), )
     assert opt.degradation.resize_prob == [0.2, 0.7, 0.1] and opt.degradation.blur_sigma2 == [0.2, 1.5]
     assert opt.train.optim_g["lr"] == 1e-4 and opt.train.total_iter == 400000
     assert opt.train.gan_opt["loss_weight"] == 0.1 and opt.logger.save_checkpoint_freq == 5000
     assert (opt.l1_gt_usm, opt.percep_gt_usm, opt.gan_gt_usm) == (True, True, False)
-    x2 = parse_options(load_yaml(ROOT / "options" / "realesrnet_x2.yml"), check_paths=False)
+    x2 = parse_options(load_yaml(ROOT / "options" / "realesrnet_x2.yml"), )
     assert x2.scale == 2 and x2.network_g["scale"] == 2
 
 
-def test_quickstart_parses_with_path_checks():
-    assert parse_options(base()).datasets["train"].type == "SyntheticDataset"
+def test_quickstart_parses_and_passes_the_preflight():
+    opt = parse_options(base())
+    assert opt.datasets["train"].type == "SyntheticDataset" and preflight(opt) == []
 
 
 @pytest.mark.parametrize("edit, key, hint", [
@@ -69,7 +71,11 @@ def test_typo_keys_name_the_path_and_suggest(edit, key, hint):
     (lambda d: d.update(model_type="RealESRGANModl"), "model_type"),
     (lambda d: d["datasets"]["train"].update(type="RealESRGANDatset"), "datasets.train.type"),
     (lambda d: d["val"]["metrics"]["psnr"].update(type="calculate_psrn"), "val.metrics.psnr.type"),
-    (lambda d: d["path"].update(pretrain_network_g="missing.pth"), "path.pretrain_network_g"),
+    (lambda d: d["train"]["optim_g"].update(beta=0.9), "train.optim_g.beta"),
+    (lambda d: d["train"]["optim_g"].update(type="Adamm"), "train.optim_g.type"),
+    (lambda d: d["train"]["pixel_opt"].update(reduktion="mean"), "train.pixel_opt.reduktion"),
+    (lambda d: d["network_g"].update(num_blok=2), "network_g.num_blok"),
+    (lambda d: d["train"].update(scheduler={"type": "CosineAnnealingLR"}), "train.scheduler.type"),
     (lambda d: d.update(model_type="RealESRGANModel"), "network_d"),
 ])
 def test_wrong_types_and_impossible_values(edit, key):
@@ -78,14 +84,30 @@ def test_wrong_types_and_impossible_values(edit, key):
     assert error_of(data).key == key
 
 
-def test_missing_dataset_folder_is_reported(tmp_path, monkeypatch):
+def test_missing_files_are_the_preflights_not_the_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the shipped relative paths resolve here, where no datasets/ exists
     data = load_yaml(ROOT / "options" / "realesrnet_x4.yml")
-    err = error_of(data)
-    assert err.key == "datasets.train.dataroot_gt" and "datasets/DF2K" in str(err)
-    (tmp_path / "gt").mkdir()
-    data["datasets"]["train"].update(dataroot_gt=str(tmp_path / "gt"), meta_info=None)
-    assert parse_options(data).datasets["train"].dataroot_gt == str(tmp_path / "gt")
+    data["path"]["pretrain_network_g"] = "missing.pth"
+    problems = preflight(parse_options(data))  # the options themselves are fine
+    assert any(p.startswith("datasets.train.dataroot_gt") and "datasets/DF2K" in p for p in problems)
+    assert any(p.startswith("path.pretrain_network_g") and "missing.pth" in p for p in problems)
+
+
+def test_fatal_resume_keys_are_declared_on_the_fields():
+    from realsr.training.checkpoint import option_changes
+
+    fatal, harmless = option_changes({"degradation_preset": "realesrgan", "train": {"optim_g": {"type": "Adam", "lr": 1}}},
+                                     {"degradation_preset": "BI", "train": {"optim_g": {"type": "Adam", "lr": 2}}})
+    assert [line.split(":")[0] for line in fatal] == ["degradation_preset"]
+    assert [line.split(":")[0] for line in harmless] == ["train.optim_g.lr"]
+
+
+def test_the_pool_rule_applies_only_to_the_preset_with_a_pool():
+    data = base()
+    data["datasets"]["train"]["batch_size_per_gpu"] = data["queue_size"] + 1
+    assert error_of(data).key == "queue_size"
+    data["degradation_preset"] = "BI"
+    assert parse_options(data).queue_size < data["datasets"]["train"]["batch_size_per_gpu"]
 
 
 def test_yaml11_float_strings_are_numbers():

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import torch
 
+from degradations.synthetic import synthetic_scene
 from realsr.archs import A2N, EDSR
-from realsr.data.synthetic import synthetic_scene
 from realsr.inference.upsampler import Upsampler, self_ensemble
 from realsr.metrics import calculate_psnr
 from realsr.niqe import imresize as numpy_imresize

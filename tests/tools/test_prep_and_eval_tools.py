@@ -187,7 +187,7 @@ def test_export_onnx_runs_and_matches(tmp_path, capsys):
 
 
 def test_evaluate_adds_niqe_with_a_parameter_file(tmp_path, capsys):
-    from realsr.data.synthetic import synthetic_scene
+    from degradations.synthetic import synthetic_scene
     from realsr.niqe import features, gaussian_window
 
     gt_dir, sr_dir = tmp_path / "gt", tmp_path / "sr"
@@ -207,7 +207,7 @@ def test_evaluate_adds_niqe_with_a_parameter_file(tmp_path, capsys):
 
 
 def test_prepare_dataset_feeds_the_shipped_recipe_and_resumes(tmp_path, capsys):
-    from realsr.data.synthetic import synthetic_scene
+    from degradations.synthetic import synthetic_scene
     from realsr.training.cli import main as train_main
 
     for folder, n in (("DF2K_HR", 2), ("OST", 1)):

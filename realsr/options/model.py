@@ -1,36 +1,21 @@
-"""Training options: BasicSR-shaped YAML, parsed strictly into typed models (:mod:`realsr.schema`).
-
-Real-ESRGAN's own option files load unchanged (only dataset paths differ). Every key is checked
-at start-up: unknown keys, wrong types and impossible values raise
-:class:`~realsr.errors.OptionError` naming the dotted key and the closest valid one. Every field
-has a description; ``docs/options.md`` and ``docs/options.schema.json`` are generated from them
-(:mod:`realsr.option_docs`). Keys kept only so BasicSR / Real-ESRGAN files load are listed in
-:data:`COMPATIBILITY_ONLY`; setting one to a value realsr does not honour logs a warning once.
-
-Overrides: ``--set a.b=value`` (the value parsed with ``yaml.safe_load``) and BasicSR's
-``--force_yml a:b=value``. Neither ever evaluates code.
+"""The option models: every section of a BasicSR-shaped options file as a strict typed model
+(:mod:`realsr.options.schema`), each field with its description (the options reference is
+generated from them). Keys kept only so BasicSR / Real-ESRGAN files load are listed in
+:data:`COMPATIBILITY_ONLY`. Fields marked ``fatal=True`` may not change when a run resumes.
 """
 from __future__ import annotations
 
-import datetime
 import logging
-import os
-import random
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import StrictBool
 
-from degradations.config import DegradationConfig, DegradationConfigError
+from degradations.config import DegradationConfig
 
-from .errors import OptionError, suggest
-from .schema import Field, Section, to_dict, validate
+from .schema import Field, Section
 
 logger = logging.getLogger(__name__)
-GT_DATASETS = ("RealESRGANDataset", "SyntheticDataset")
-PAIRED_DATASETS = ("RealESRGANPairedDataset", "PairedImageDataset")
 MODEL_TYPES = {"RealESRNetModel": "esrnet", "SRModel": "esrnet", "RealESRGANModel": "esrgan", "SRGANModel": "esrgan",
                "ESRGANModel": "esrgan"}
 RELATIVISTIC = ("ESRGANModel",)  # relativistic average GAN (ESRGAN); the others: standard GAN
@@ -102,10 +87,10 @@ class PathOptions(Section):
 
 class TrainOptions(Section):
     total_iter: int = Field(description="iterations to train")
-    optim_g: dict[str, Any] = Field(description="generator optimizer: {type: Adam, lr: ..., betas: [...]}; type one of "
+    optim_g: dict[str, Any] = Field(fatal=("type",), description="generator optimizer: {type: Adam, lr: ..., betas: [...]}; type one of "
                                                 "Adam, AdamW, Adamax, SGD, ASGD, RMSprop, Rprop")
-    ema_decay: float = Field(0.999, description="decay of the generator's exponential moving average (0: no EMA)")
-    optim_d: dict[str, Any] | None = Field(None, description="discriminator optimizer (stage 2)")
+    ema_decay: float = Field(0.999, fatal=True, description="decay of the generator's exponential moving average (0: no EMA)")
+    optim_d: dict[str, Any] | None = Field(None, fatal=("type",), description="discriminator optimizer (stage 2)")
     scheduler: dict[str, Any] | None = Field(None, description="MultiStepLR, MultiStepRestartLR or "
                                                                "CosineAnnealingRestartLR with BasicSR's keys")
     warmup_iter: int = Field(-1, description="linear learning-rate warm-up iterations (-1: none)")
@@ -115,7 +100,7 @@ class TrainOptions(Section):
     net_d_iters: int = Field(1, description="update the generator every this many iterations")
     net_d_init_iters: int = Field(0, description="iterations that train only the discriminator at the start")
     grad_clip: float | None = Field(None, description="clip gradient norms to this value")
-    amp: Literal["bf16", "fp16"] | None = Field(None, description="mixed precision (fp16 uses a gradient scaler)")
+    amp: Literal["bf16", "fp16"] | None = Field(None, fatal=True, description="mixed precision (fp16 uses a gradient scaler)")
     channels_last: StrictBool = Field(False, description="channels-last memory layout for the networks")
     nan_patience: int = Field(10, description="stop after this many non-finite losses in a row (each is skipped)")
 
@@ -168,22 +153,22 @@ class SRMDOptions(Section):
 
 
 class Options(Section):
-    """A whole training options file (README: "Training"; docs/options.md: every key)."""
+    """A whole training options file (docs/training.md; docs/options.md: every key)."""
 
     name: str = Field(description="run name: the run folder is experiments/<name>")
-    network_g: dict[str, Any] = Field(description="generator: {type: RRDBNet | SRVGGNetCompact, ...its arguments}")
+    network_g: dict[str, Any] = Field(fatal=True, description="generator: {type: RRDBNet | SRVGGNetCompact, ...its arguments}")
     train: TrainOptions = Field(description="losses, optimizers, schedule")
-    model_type: str = Field("RealESRNetModel", description="RealESRNetModel (stage 1, L1) or RealESRGANModel "
+    model_type: str = Field("RealESRNetModel", fatal=True, description="RealESRNetModel (stage 1, L1) or RealESRGANModel "
                                                            "(stage 2, + discriminator); SRModel / SRGANModel alike; "
                                                            "ESRGANModel: relativistic average GAN")
-    scale: int = Field(4, description="super-resolution factor: 1, 2, 3, 4 or 8")
+    scale: int = Field(4, fatal=True, description="super-resolution factor: 1, 2, 3, 4 or 8")
     num_gpu: int | Literal["auto"] = Field("auto", description="0: CPU; auto: CUDA when present (see also device)")
     manual_seed: int | None = Field(None, description="seed of every random stream (None: drawn and logged)")
-    gt_size: int = Field(256, description="GT training patch side (LQ patch: gt_size / scale)")
-    queue_size: int = Field(180, description="training-pair pool size")
-    high_order_degradation: StrictBool = Field(True, description="synthesize LQ on the fly (false: paired datasets)")
+    gt_size: int = Field(256, fatal=True, description="GT training patch side (LQ patch: gt_size / scale)")
+    queue_size: int = Field(180, fatal=True, description="training-pair pool size")
+    high_order_degradation: StrictBool = Field(True, fatal=True, description="synthesize LQ on the fly (false: paired datasets)")
     degradation_preset: Literal["realesrgan", "BI", "BD", "DN", "srmd"] = Field(
-        "realesrgan", description="what synthesizes the LQ: realesrgan (the second-order blind model), the "
+        "realesrgan", fatal=True, description="what synthesizes the LQ: realesrgan (the second-order blind model), the "
                                   "classical BI (MATLAB bicubic), BD (7x7 Gaussian 1.6 + decimation), DN (BI + noise "
                                   "30), or srmd (per-sample Gaussian blur, bicubic down, noise; see srmd)")
     srmd: SRMDOptions = Field(default_factory=lambda: SRMDOptions(), description="the srmd preset and degradation maps")
@@ -192,7 +177,7 @@ class Options(Section):
     percep_gt_usm: StrictBool = Field(True, description="stage 2's perceptual loss uses the sharpened GT")
     gan_gt_usm: StrictBool = Field(False, description="the discriminator sees the sharpened GT as real")
     datasets: dict[str, DatasetOptions] = Field(default_factory=dict, description="train (required) and val")
-    network_d: dict[str, Any] | None = Field(None, description="discriminator (stage 2): {type: UNetDiscriminatorSN, ...}")
+    network_d: dict[str, Any] | None = Field(None, fatal=True, description="discriminator (stage 2): {type: UNetDiscriminatorSN, ...}")
     path: PathOptions = Field(default_factory=PathOptions, description="weights to start from, resume, run folders")
     val: ValOptions | None = Field(None, description="validation during training")
     logger: LoggerOptions = Field(default_factory=LoggerOptions, description="logs, checkpoints")
@@ -247,211 +232,3 @@ def warn_compatibility_only(opt: Options) -> list[str]:
     return warned
 
 
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read an options file into a dict; missing files and YAML errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise OptionError("-opt", f"{path}: no such options file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise OptionError("-opt", f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
-    if not isinstance(data, dict):
-        raise OptionError("-opt", f"{path}: expected a mapping of options at the top level")
-    return data
-
-
-def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: Sequence[str] = ()) -> dict[str, Any]:
-    """Apply ``a.b=value`` (``--set``) and ``a:b=value`` (``--force_yml``) overrides in place.
-
-    Values are parsed with ``yaml.safe_load`` (``1e-4`` becomes a float here). ``--set`` may
-    create keys; ``--force_yml`` follows BasicSR and only replaces existing ones.
-    """
-    for text, sep, create in [(s, ".", True) for s in sets] + [(s, ":", False) for s in force_yml]:
-        if "=" not in text:
-            raise OptionError(text, f"override must look like key{sep}key=value")
-        key, raw = text.split("=", 1)
-        parts = key.strip().split(sep)
-        try:
-            value = _parse_value(raw)
-        except yaml.YAMLError as err:
-            raise OptionError(key.strip(), f"cannot parse the override value {raw!r}: {err}") from err
-        node = data
-        for i, part in enumerate(parts[:-1]):
-            if not isinstance(node.get(part), dict):
-                if not create or part in node and node[part] is not None:
-                    raise OptionError(sep.join(parts[: i + 1]), "override path does not exist in the options")
-                node[part] = {}
-            node = node[part]
-        if not create and parts[-1] not in node:
-            raise OptionError(".".join(parts), "no such option to override.", suggest(parts[-1], node))
-        node[parts[-1]] = value
-    return data
-
-
-def _parse_value(raw: str) -> Any:
-    raw = raw.strip()
-    if raw.lower() in ("~", "none", "null"):
-        return None
-    value = yaml.safe_load(raw)
-    if isinstance(value, str):
-        try:
-            return float(value) if any(c in value for c in ".eE") and value[0] in "+-.0123456789" else value
-        except ValueError:
-            return value
-    return value
-
-
-def parse_options(data: Mapping[str, Any], check_paths: bool = True) -> Options:
-    """Validate a raw options dict (see module docstring); returns :class:`Options`.
-
-    ``check_paths``: also require dataset folders, meta_info files and pretrained weights to exist.
-
-    Example::
-
-        >>> opt = parse_options({"name": "demo", "network_g": {"type": "SRVGGNetCompact"},
-        ...                      "datasets": {"train": {"type": "SyntheticDataset", "batch_size_per_gpu": 4}},
-        ...                      "train": {"total_iter": 10, "optim_g": {"type": "Adam", "lr": 1e-4},
-        ...                                "pixel_opt": {"type": "L1Loss"}}})
-        >>> opt.stage, opt.scale, opt.degradation.per_sample
-        ('esrnet', 4, True)
-        >>> parse_options({"name": "demo", "netwrok_g": {}})
-        Traceback (most recent call last):
-        ...
-        realsr.errors.OptionError: netwrok_g: unknown option. Did you mean 'network_g'?
-    """
-    if not isinstance(data, Mapping):
-        raise OptionError("", f"expected a mapping of options, got {type(data).__name__}")
-    degradation_keys = set(DegradationConfig.keys())
-    datasets = data.get("datasets") or {}
-    if not isinstance(datasets, Mapping):
-        raise OptionError("datasets", "expected a mapping of phase name -> dataset options")
-    top = {k: v for k, v in data.items() if k not in degradation_keys and k not in ("datasets", "degradation")}
-    opt = validate(Options, top)
-    for phase, entry in datasets.items():
-        if isinstance(entry, Mapping) and str(phase).startswith("train"):
-            entry = {k: v for k, v in entry.items() if k not in degradation_keys}
-        opt.datasets[str(phase)] = validate(DatasetOptions, entry, f"datasets.{phase}")
-    try:
-        opt.degradation = DegradationConfig.from_options(data)
-    except DegradationConfigError as err:
-        train = datasets.get("train")
-        in_train = isinstance(train, Mapping) and err.key in train
-        raise OptionError(f"datasets.train.{err.key}" if in_train else err.key, err.reason, err.suggestion) from err
-    _check(opt, check_paths)
-    return opt
-
-
-def _check(opt: Options, check_paths: bool) -> None:
-    if opt.model_type not in MODEL_TYPES:
-        raise OptionError("model_type", f"unknown model type {opt.model_type!r}; known: {sorted(MODEL_TYPES)}.",
-                          suggest(opt.model_type, MODEL_TYPES))
-    if opt.scale not in (1, 2, 3, 4, 8):
-        raise OptionError("scale", f"must be 1, 2, 3, 4 or 8, got {opt.scale}")
-    if opt.gt_size % opt.scale:
-        raise OptionError("gt_size", f"{opt.gt_size} is not divisible by scale {opt.scale}; "
-                                     f"try {opt.gt_size - opt.gt_size % opt.scale}")
-    if "train" not in opt.datasets:
-        raise OptionError("datasets.train", "a training dataset is required")
-    for phase, ds in opt.datasets.items():
-        _check_dataset(f"datasets.{phase}", ds, phase.startswith("train"), check_paths)
-    train = opt.datasets["train"]
-    if opt.high_order_degradation and train.type in PAIRED_DATASETS:
-        raise OptionError("datasets.train.type", f"{train.type} gives LQ images; set high_order_degradation: false")
-    if not opt.high_order_degradation and train.type in GT_DATASETS:
-        raise OptionError("high_order_degradation", f"false needs a paired training dataset, not {train.type}")
-    if opt.high_order_degradation and train.batch_size_per_gpu > opt.queue_size:
-        raise OptionError("queue_size", f"{opt.queue_size} is smaller than batch_size_per_gpu "
-                                        f"{train.batch_size_per_gpu}")
-    if opt.stage == "esrgan" and opt.network_d is None:
-        raise OptionError("network_d", f"{opt.model_type} needs a discriminator (network_d)")
-    t = opt.train
-    if opt.stage == "esrgan" and t.optim_d is None:
-        raise OptionError("train.optim_d", f"{opt.model_type} needs an optimizer for the discriminator")
-    if t.pixel_opt is None and t.perceptual_opt is None:
-        raise OptionError("train.pixel_opt", "set at least one of pixel_opt and perceptual_opt")
-    if t.total_iter < 1:
-        raise OptionError("train.total_iter", f"must be >= 1, got {t.total_iter}")
-    if not 0 <= t.ema_decay < 1:
-        raise OptionError("train.ema_decay", f"must be in [0, 1), got {t.ema_decay}")
-    if opt.num_threads is not None and opt.num_threads < 1:
-        raise OptionError("num_threads", f"must be >= 1, got {opt.num_threads}")
-    for key in ("print_freq", "save_checkpoint_freq"):
-        if getattr(opt.logger, key) < 1:
-            raise OptionError(f"logger.{key}", "must be >= 1")
-    if opt.val is not None and opt.val.val_freq < 1:
-        raise OptionError("val.val_freq", "must be >= 1")
-    if opt.val is not None and opt.val.suffix and ("/" in opt.val.suffix or os.sep in opt.val.suffix):
-        raise OptionError("val.suffix", f"{opt.val.suffix!r} contains a path separator")
-    for name in opt.path.ignore_resume_networks or ():
-        if name not in ("network_g", "network_d"):
-            raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",
-                              suggest(name, ("network_g", "network_d")))
-    for key, value in (("pretrain_network_g", opt.path.pretrain_network_g),
-                       ("pretrain_network_d", opt.path.pretrain_network_d)):
-        if check_paths and value is not None and not Path(value).expanduser().is_file():
-            raise OptionError(f"path.{key}", f"{value}: no such file; download it or set path.{key}: ~")
-
-
-def _check_dataset(path: str, ds: DatasetOptions, train: bool, check_paths: bool) -> None:
-    known = GT_DATASETS + PAIRED_DATASETS
-    if ds.type not in known:
-        raise OptionError(f"{path}.type", f"unknown dataset type {ds.type!r}; known: {list(known)}.", suggest(ds.type, known))
-    roots = [] if ds.type == "SyntheticDataset" else ["dataroot_gt"]
-    if ds.type in PAIRED_DATASETS:
-        roots.append("dataroot_lq")
-    for key in roots:
-        value = getattr(ds, key)
-        if value is None:
-            raise OptionError(f"{path}.{key}", f"{ds.type} needs {key}")
-        root = Path(value).expanduser()
-        if check_paths and not root.exists():
-            raise OptionError(f"{path}.{key}", f"{value}: no such folder")
-        if ds.io_backend.type == "lmdb" and root.suffix != ".lmdb":
-            raise OptionError(f"{path}.{key}", f"{value}: LMDB roots must end with .lmdb")
-    for key in ("meta_info", "meta_info_file"):
-        value = getattr(ds, key)
-        if check_paths and value is not None and not Path(value).expanduser().is_file():
-            raise OptionError(f"{path}.{key}", f"{value}: no such file")
-    if ds.batch_size_per_gpu < 1:
-        raise OptionError(f"{path}.batch_size_per_gpu", "must be >= 1")
-    if ds.num_worker_per_gpu != "auto" and ds.num_worker_per_gpu < 0:
-        raise OptionError(f"{path}.num_worker_per_gpu", f"must be >= 0 or auto, got {ds.num_worker_per_gpu}")
-    for key in ("num_images", "image_size", "dataset_enlarge_ratio", "crop_pad_size"):
-        if getattr(ds, key) < 1:
-            raise OptionError(f"{path}.{key}", f"must be >= 1, got {getattr(ds, key)}")
-    if not 0 <= ds.max_bad_fraction <= 1:
-        raise OptionError(f"{path}.max_bad_fraction", f"must be in [0, 1], got {ds.max_bad_fraction}")
-    if train and ds.type in PAIRED_DATASETS and ds.gt_size is None:
-        raise OptionError(f"{path}.gt_size", f"{ds.type} needs gt_size for its training crop")
-
-
-def load_options(path: str | os.PathLike, sets: Sequence[str] = (), force_yml: Sequence[str] = (),
-                 debug: bool = False, check_paths: bool = True) -> tuple[Options, dict[str, Any]]:
-    """Read, override, validate. Returns the options and the raw (overridden) dict.
-
-    ``debug`` (or a name containing ``debug``) prefixes the name with ``debug_`` (once) and
-    shrinks intervals: validation and checkpoints every 8 iterations, logs every iteration.
-    """
-    raw = apply_overrides(load_yaml(path), sets, force_yml)
-    opt = parse_options(raw, check_paths)
-    if debug or "debug" in opt.name:
-        if not opt.name.startswith("debug_"):
-            opt.name = "debug_" + opt.name
-        opt.logger.print_freq, opt.logger.save_checkpoint_freq = 1, 8
-        if opt.val is not None:
-            opt.val.val_freq = 8
-    if opt.manual_seed is None:
-        opt.manual_seed = random.SystemRandom().randint(1, 10000)
-    return opt, raw
-
-
-def dump_options(opt: Options, command: str) -> str:
-    """The resolved options as YAML, headed by the time and command line (copied into the run)."""
-    header = f"# GENERATE TIME: {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n# CMD:\n# {command}\n\n"
-    data = to_dict(opt)
-    degradation = data.pop("degradation")
-    for key in ("is_train", "dist", "rank", "world_size", "auto_resume", "root_path", "device", "num_threads"):
-        if data[key] is None:
-            data.pop(key)
-    return header + yaml.safe_dump({**data, **degradation}, sort_keys=False)

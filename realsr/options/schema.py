@@ -2,7 +2,7 @@
 
 Every options section is a :class:`Section`: unknown keys are rejected, booleans must be real
 booleans, numbers must be finite, and every field carries a description (the generated options
-reference and JSON Schema come from them, :mod:`realsr.option_docs`). :func:`validate` turns
+reference and JSON Schema come from them, :mod:`realsr.options.reference`). :func:`validate` turns
 pydantic's structured error (location, type, input) into an :class:`~realsr.errors.OptionError`
 with the dotted key and the closest valid name, so no message is ever parsed.
 
@@ -28,11 +28,36 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field as PydanticField
+from pydantic_core import PydanticUndefined
 
-from .errors import OptionError, suggest
+from ..errors import OptionError, suggest
 
-__all__ = ["Field", "Section", "to_dict", "validate"]
+__all__ = ["Field", "Section", "fatal_keys", "to_dict", "validate"]
+
+
+def Field(default: Any = PydanticUndefined, *, fatal: bool | tuple[str, ...] = False, **kwargs: Any) -> Any:
+    """pydantic's ``Field``, plus ``fatal``: a saved training state cannot continue once this key
+    (``True``) or these sub-keys of a mapping field (a tuple) changed (:func:`fatal_keys`)."""
+    if fatal:
+        kwargs["json_schema_extra"] = {"fatal_on_resume": True if fatal is True else list(fatal)}
+    return PydanticField(default, **kwargs)
+
+
+def fatal_keys(cls: type[BaseModel], prefix: str = "") -> list[str]:
+    """The dotted keys declared ``fatal`` in ``cls`` and its sub-sections."""
+    keys = []
+    for name, field in cls.model_fields.items():
+        key = f"{prefix}{name}"
+        mark = (field.json_schema_extra or {}).get("fatal_on_resume") if isinstance(field.json_schema_extra, dict) else None
+        if mark is True:
+            keys.append(key)
+        elif mark:
+            keys += [f"{key}.{sub}" for sub in mark]
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys += fatal_keys(field.annotation, key + ".")
+    return keys
 
 
 class Section(BaseModel):

@@ -1,13 +1,12 @@
 """Procedural photo-like GT images, deterministic by seed: smooth colour gradients, hard-edged
 boxes, thin stripes (to show ringing and aliasing), fine texture, lines, circles and text.
 
-Used where no dataset exists: tests, benchmarks and demos.
+Used where no dataset exists: tests, benchmarks, demos and realsr's ``SyntheticDataset``.
 """
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,7 +37,6 @@ def synthetic_images(batch: int, size: int, generator: torch.Generator, texture:
 
 
 _WORDS = ("realsr", "Real-ESRGAN", "1234567890", "ABCDEFGH", "super resolution", "kernel", "noise", "JPEG")
-_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
 
 
 def synthetic_scene(size: int, seed: int) -> np.ndarray:
@@ -50,6 +48,9 @@ def synthetic_scene(size: int, seed: int) -> np.ndarray:
         ``(size, size, 3)`` float32 RGB in [0, 1] on the 8-bit grid; a pure function of
         ``(size, seed)``.
     """
+    import cv2  # drawing only; the engine itself needs no OpenCV
+
+    fonts = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     angle = rng.uniform(0, 2 * math.pi)
@@ -87,7 +88,7 @@ def synthetic_scene(size: int, seed: int) -> np.ndarray:
     for _ in range(int(rng.integers(1, 4))):
         text = _WORDS[int(rng.integers(len(_WORDS)))]
         origin = (int(rng.integers(0, size // 2)), int(rng.integers(size // 6, size)))
-        font = _FONTS[int(rng.integers(len(_FONTS)))]
+        font = fonts[int(rng.integers(len(fonts)))]
         scale = float(rng.uniform(0.3, 1.0)) * size / 160
         cv2.putText(img, text, origin, font, scale, colour(), max(1, int(scale * 1.5)), cv2.LINE_AA)
     low = rng.normal(0, 1, (max(2, size // 16), max(2, size // 16), 3)).astype(np.float32)

@@ -2,8 +2,8 @@
 (``docs/options.schema.json``), generated from the one option schema (:mod:`realsr.options`) and
 the degradation keys (:mod:`degradations.config`).
 
-    python -m realsr.option_docs            # rewrite both files
-    python -m realsr.option_docs --check    # exit 1 if either is stale (a test runs this)
+    python -m realsr.options.reference            # rewrite both files
+    python -m realsr.options.reference --check    # exit 1 if either is stale (a test runs this)
 
 Editors that speak the YAML language server validate and complete an options file that starts
 with ``# yaml-language-server: $schema=../docs/options.schema.json`` (every shipped file does).
@@ -24,10 +24,10 @@ from pydantic import BaseModel
 from degradations.config import DESCRIPTIONS as DEGRADATION_HELP
 from degradations.config import DegradationConfig
 
-from . import atomic
-from .options import COMPATIBILITY_ONLY, DatasetOptions, Options
+from .. import atomic
+from .model import COMPATIBILITY_ONLY, DatasetOptions, Options
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMA_FILE, MARKDOWN_FILE = DOCS / "options.schema.json", DOCS / "options.md"
 SCHEMA_HEADER = "# yaml-language-server: $schema=../docs/options.schema.json"
 
@@ -130,7 +130,10 @@ def _rows(model: type[BaseModel]) -> list[str]:
         default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
         if isinstance(field.get_default(call_default_factory=True), BaseModel):
             default = "(section)"
-        cells = [f"`{name}`", f"`{_type_name(field.annotation)}`", f"`{default}`", str(field.description)]
+        fatal = (field.json_schema_extra or {}).get("fatal_on_resume") if isinstance(field.json_schema_extra, dict) else None
+        note = "" if not fatal else (" **Fixed for a run** (a resumed run refuses a change)" if fatal is True else
+                                     f" **Fixed for a run:** {', '.join(fatal)}")
+        cells = [f"`{name}`", f"`{_type_name(field.annotation)}`", f"`{default}`", str(field.description) + note]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return rows
 
@@ -147,7 +150,7 @@ def markdown() -> str:
     sections.append(("val.metrics.&lt;name&gt;", typing.get_args(
         typing.get_args(Options.model_fields["val"].annotation)[0].model_fields["metrics"].annotation)[1]))
     out = ["# Training options", "",
-           "Generated from the option schema by `python -m realsr.option_docs`; do not edit by hand.",
+           "Generated from the option schema by `python -m realsr.options.reference`; do not edit by hand.",
            "Unknown keys, wrong types and non-finite numbers stop `train.py` at start-up with the dotted key.", ""]
     for title, model in sections:
         out += [f"## {title}", "", "| key | type | default | description |", "| --- | --- | --- | --- |",
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
-            print(f"stale: {path} (run python -m realsr.option_docs)")
+            print(f"stale: {path} (run python -m realsr.options.reference)")
         return 1 if stale else 0
     for path, text in generated().items():
         atomic.write_text(path, text)

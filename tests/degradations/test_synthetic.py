@@ -1,6 +1,6 @@
 import torch
 
-from realsr.data.synthetic import synthetic_images
+from degradations.synthetic import synthetic_images
 
 
 def test_synthetic_images_deterministic_8bit_and_varied():
