@@ -26,6 +26,7 @@ from degradations.config import DegradationConfig
 
 from .. import atomic
 from .model import COMPATIBILITY_ONLY, DatasetOptions, Options
+from .schema import fatal_mark
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMA_FILE, MARKDOWN_FILE = DOCS / "options.schema.json", DOCS / "options.md"
@@ -130,7 +131,7 @@ def _rows(model: type[BaseModel]) -> list[str]:
         default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
         if isinstance(field.get_default(call_default_factory=True), BaseModel):
             default = "(section)"
-        fatal = (field.json_schema_extra or {}).get("fatal_on_resume") if isinstance(field.json_schema_extra, dict) else None
+        fatal = fatal_mark(field)
         note = "" if not fatal else (" **Fixed for a run** (a resumed run refuses a change)" if fatal is True else
                                      f" **Fixed for a run:** {', '.join(fatal)}")
         cells = [f"`{name}`", f"`{_type_name(field.annotation)}`", f"`{default}`", str(field.description) + note]

@@ -45,12 +45,18 @@ def Field(default: Any = PydanticUndefined, *, fatal: bool | tuple[str, ...] = F
     return PydanticField(default, **kwargs)
 
 
+def fatal_mark(field: Any) -> bool | list[str] | None:
+    """A pydantic field's ``fatal`` declaration: True, the fatal sub-keys, or None."""
+    extra = field.json_schema_extra
+    return extra.get("fatal_on_resume") if isinstance(extra, dict) else None
+
+
 def fatal_keys(cls: type[BaseModel], prefix: str = "") -> list[str]:
     """The dotted keys declared ``fatal`` in ``cls`` and its sub-sections."""
     keys = []
     for name, field in cls.model_fields.items():
         key = f"{prefix}{name}"
-        mark = (field.json_schema_extra or {}).get("fatal_on_resume") if isinstance(field.json_schema_extra, dict) else None
+        mark = fatal_mark(field)
         if mark is True:
             keys.append(key)
         elif mark:

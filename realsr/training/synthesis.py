@@ -108,6 +108,12 @@ class PairSynthesizer:
         dim = int(self.model.arch.option(self.model.options, "num_maps")) - 1
         return pca_basis(self._make_pipeline(None, False), dim=dim, seed=s.pca_seed)
 
+    def _with_maps(self, pairs: dict[str, torch.Tensor], trace: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``pairs`` plus the degradation maps of ``trace`` for maps networks (sized like ``lq``)."""
+        lq = pairs["lq"]
+        maps = self.model.maps(trace, lq.shape[-2], lq.shape[-1])
+        return pairs if maps is None else {**pairs, "maps": maps.to(lq)}
+
     def _luma(self, pairs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """With ``color: y``: RGB tensors -> their Y channel (studio swing), as the Y networks expect."""
         if not self.y_channel:
@@ -134,10 +140,7 @@ class PairSynthesizer:
         ``gt_usm``, ``gt`` in stage 2, ``maps`` for maps networks), and its trace."""
         with self._fixed_threads(self.training_threads):
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
-        pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
-        maps = self.model.maps(result.trace, result.lq.shape[-2], result.lq.shape[-1])
-        if maps is not None:
-            pairs["maps"] = maps.to(result.lq)
+        pairs = self._with_maps({"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}, result.trace)
         if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
             pairs.pop("gt")
         return pairs, result.trace
@@ -205,9 +208,6 @@ class PairSynthesizer:
                 h, w = gt.shape[-2:]
                 gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
                 result = pipeline(gt, generator(self.seed, "val", i))
-                pair = {**self._luma({"lq": result.lq, "gt": gt}), "name": item["gt_path"]}
-                maps = self.model.maps(result.trace, result.lq.shape[-2], result.lq.shape[-1])
-                if maps is not None:
-                    pair["maps"] = maps.to(result.lq)
-                pairs.append(pair)
+                pair = self._with_maps(self._luma({"lq": result.lq, "gt": gt}), result.trace)
+                pairs.append({**pair, "name": item["gt_path"]})
         return pairs
