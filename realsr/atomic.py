@@ -42,10 +42,24 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode open() would
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_error(err)
+        if cause is not None and cause.filename is None:  # "No space left on device" names no file
+            raise OSError(cause.errno, cause.strerror, str(path)) from err
         raise
     _fsync_dir(path.parent)
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err``: itself, or the one a library's own error (torch.save's
+    ``RuntimeError`` on a full disk) was raised while handling."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, OSError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 def write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> None:

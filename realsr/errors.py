@@ -27,6 +27,7 @@ import difflib
 import errno
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 
@@ -87,8 +88,21 @@ def describe_user_error(err: BaseException) -> str | None:
                 errno.EROFS: "choose a writable location",
                 errno.EEXIST: "a file is in the way of a folder: remove or rename it",
                 errno.ENOTDIR: "a file is in the way of a folder: remove or rename it"}.get(err.errno, "")
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = f"{free_space(err.filename)}; {hint}"
         return f"{err.filename}: {err.strerror}" + (f"; {hint}" if hint else "")
     return None
+
+
+def free_space(filename: str | os.PathLike) -> str:
+    """``"12.0 MiB free"`` on the file system that holds ``filename`` (or its nearest folder)."""
+    folder = os.path.dirname(os.path.abspath(filename))
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
+    except OSError:
+        return "free space unknown"
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -52,14 +52,31 @@ def _srvgg(num_conv: int) -> dict[str, Any]:
             "upscale": 4, "act_type": "prelu"}
 
 
+# SHA-256 of the released files, as published in independent package and LFS records (and, for
+# realesr-animevideov3, measured on a copy that loads and matches Real-ESRGAN's outputs). The
+# ESRGAN file carries its digest's prefix in its name.
 MODELS: dict[str, ZooModel] = {
-    "RealESRGAN_x4plus": ZooModel(_rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.0/RealESRGAN_x4plus.pth",)),
-    "RealESRNet_x4plus": ZooModel(_rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.1/RealESRNet_x4plus.pth",)),
-    "RealESRGAN_x4plus_anime_6B": ZooModel(_rrdb(6, 4), 4, (f"{_RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",)),
-    "RealESRGAN_x2plus": ZooModel(_rrdb(23, 2), 2, (f"{_RELEASES}/v0.2.1/RealESRGAN_x2plus.pth",)),
-    "realesr-animevideov3": ZooModel(_srvgg(16), 4, (f"{_RELEASES}/v0.2.5.0/realesr-animevideov3.pth",)),
-    "realesr-general-x4v3": ZooModel(_srvgg(32), 4, (f"{_RELEASES}/v0.2.5.0/realesr-general-x4v3.pth",)),
-    "realesr-general-wdn-x4v3": ZooModel(_srvgg(32), 4, (f"{_RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth",)),
+    "RealESRGAN_x4plus": ZooModel(
+        _rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.0/RealESRGAN_x4plus.pth",),
+        ("4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",)),
+    "RealESRNet_x4plus": ZooModel(
+        _rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.1/RealESRNet_x4plus.pth",),
+        ("a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df",)),
+    "RealESRGAN_x4plus_anime_6B": ZooModel(
+        _rrdb(6, 4), 4, (f"{_RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",),
+        ("f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",)),
+    "RealESRGAN_x2plus": ZooModel(
+        _rrdb(23, 2), 2, (f"{_RELEASES}/v0.2.1/RealESRGAN_x2plus.pth",),
+        ("49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",)),
+    "realesr-animevideov3": ZooModel(
+        _srvgg(16), 4, (f"{_RELEASES}/v0.2.5.0/realesr-animevideov3.pth",),
+        ("4e1e09ba96d08bd4b8455e8897c3242a3501e3766f359941ea894122e158a932",)),
+    "realesr-general-x4v3": ZooModel(
+        _srvgg(32), 4, (f"{_RELEASES}/v0.2.5.0/realesr-general-x4v3.pth",),
+        ("8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",)),
+    "realesr-general-wdn-x4v3": ZooModel(
+        _srvgg(32), 4, (f"{_RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth",),
+        ("1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca",)),
     "ESRGAN_SRx4_DF2KOST_official": ZooModel(
         _rrdb(23, 4), 4, (f"{_RELEASES}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",)),
 }
@@ -126,12 +143,12 @@ def find_weights(name: str, model_dir: Path | None = None, allow_download: bool 
     for i, (url, file_name) in enumerate(zip(model.urls, model.files)):
         candidates = [model_dir / file_name, Path("weights") / file_name, Path("experiments/pretrained_models") / file_name]
         found = next((p for p in candidates if p.is_file()), None)
+        expected = expected_hash(file_name, model.sha256[i] if i < len(model.sha256) else None)
         if found is None:
             if not allow_download:
                 raise ModelNotAvailable(f"{file_name} is not in {model_dir}; download {url} there or pass --model_path")
-            known = model.sha256[i] if i < len(model.sha256) else None
             try:
-                found = download(url, model_dir / file_name, expected_hash(file_name, known))
+                found = download(url, model_dir / file_name, expected)
             except (urllib.error.URLError, OSError) as err:
                 if isinstance(err, WeightFileError):
                     raise
@@ -139,5 +156,22 @@ def find_weights(name: str, model_dir: Path | None = None, allow_download: bool 
                     f"{name}: {file_name} is not cached in {model_dir} and downloading {url} failed ({err}). "
                     f"Download it on a machine with internet access and pass --model_path FILE, or copy it "
                     f"into {model_dir}") from err
+        else:
+            verify(found, expected)  # on every load: a cached file may have been damaged or replaced
         paths.append(found)
     return paths
+
+
+def verify(path: Path, expected: str | None) -> None:
+    """Check a cached weight file against the release's SHA-256 (full digest or prefix).
+
+    Raises:
+        WeightFileError: the digests differ (the message names the file, both digests and what to do).
+    """
+    if not expected:
+        return
+    digest = sha256_of(path)
+    if not digest.startswith(expected.lower()):
+        raise WeightFileError(f"{path}: SHA-256 {digest} is not the released file's {expected}; the file is "
+                              "damaged or not the release. Delete it to download it again, or pass a file of "
+                              "your own with --model_path")

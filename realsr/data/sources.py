@@ -14,13 +14,14 @@ import numpy as np
 
 from ..imageio import ImageReadError, decode_image, read_image, scan_folder
 
-__all__ = ["ImageReader", "lmdb_keys", "read_meta_info", "scan_folder"]
-_LMDB_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\d+,\s*\d+,\s*\d+)\)\s+(?P<level>\S+)\s*$")
+__all__ = ["LMDB_LINE", "ImageReader", "lmdb_keys", "read_meta_info", "scan_folder"]
+LMDB_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\d+,\s*\d+,\s*\d+)\)(?:\s+(?P<level>\S+))?\s*$")
 
 
 def read_meta_info(path: str | os.PathLike, paired: bool = False) -> list[str] | list[tuple[str, str]]:
-    """Lines of a meta_info file: the first token of each (``name (h,w,c)`` lines work too), or
-    ``(gt, lq)`` pairs from ``gt_path, lq_path`` lines when ``paired``."""
+    """Lines of a meta_info file: one image path per line (``name (h,w,c) level`` lines give the
+    name; names may hold spaces and any UTF-8), or ``(gt, lq)`` pairs from ``gt_path, lq_path``
+    lines when ``paired``."""
     path = Path(path)
     out: list = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -33,8 +34,8 @@ def read_meta_info(path: str | os.PathLike, paired: bool = False) -> list[str] |
                 raise ValueError(f"{path}:{number}: expected 'gt_path, lq_path', got {line!r}")
             out.append((parts[0], parts[1]))
         else:
-            match = _LMDB_LINE.match(line)
-            out.append(match.group("name") if match else line.split(" ")[0])
+            match = LMDB_LINE.match(line)
+            out.append(match.group("name") if match else line)  # the whole line: names may hold spaces
     if not out:
         raise ValueError(f"{path}: meta_info lists no images")
     return out
@@ -49,7 +50,7 @@ def lmdb_keys(root: str | os.PathLike) -> list[str]:
     for number, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        match = _LMDB_LINE.match(line.strip())
+        match = LMDB_LINE.match(line.strip())
         if not match:
             raise ValueError(f"{meta}:{number}: expected '<key>.<ext> (h,w,c) <level>', got {line!r}")
         keys.append(os.path.splitext(match.group("name"))[0])
@@ -72,7 +73,7 @@ class ImageReader:
 
             self._env = lmdb.open(str(self.root), readonly=True, lock=False, readahead=False, meminit=False)
         with self._env.begin(write=False) as txn:
-            data = txn.get(name.encode("ascii"))
+            data = txn.get(name.encode("utf-8"))
         if data is None:
             raise ImageReadError(f"{self.root}: no key {name!r} in this LMDB")
         return decode_image(data, f"{self.root}[{name}]")

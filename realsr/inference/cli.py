@@ -21,6 +21,7 @@ from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
+from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from .tiling import OutOfMemoryError
 from .upsampler import Upsampler, load_model
@@ -203,6 +204,18 @@ class OutputGuard:
         atomic.write_text(self.ledger_path, json.dumps(self.ledger, indent=0))
 
 
+def plan_outputs(args: argparse.Namespace, inputs: list[Path], guard: OutputGuard) -> None:
+    """Refuse, before anything is written, an output that would replace an input image, two inputs
+    with one output name, and an output folder that is the input folder (a rerun would read it)."""
+    if Path(args.input).is_dir():
+        refuse_output_in_input(Path(args.output), [Path(args.input)], inside=False)
+    plan = {src: output_path(args, src) for src in inputs}
+    clashes = [src for src, target in plan.items() if target.resolve() in guard.inputs]
+    check(not clashes, "-o/--output", f"the output for {clashes[0] if clashes else ''} would replace an input image",
+          "choose another -o or a non-empty --suffix")
+    refuse_collisions(plan, "keep each input's extension (--ext auto) or rename one of them")
+
+
 def prepare_output(folder: Path) -> None:
     """Create the output folder; a file in the way or a read-only place is a :class:`UserError`."""
     if folder.exists() and not folder.is_dir():
@@ -232,14 +245,12 @@ def _main(argv: list[str] | None) -> int:
             print(f"{p}  sha256 {sha256_of(p)}")
         return 0
     device = resolve_device(args.device, args.gpu_id)
+    inputs = list_inputs(Path(args.input))
+    guard = OutputGuard(Path(args.output), inputs, args.overwrite)
+    plan_outputs(args, inputs, guard)
     paths, weights, arch = resolve_model(args)
     model = load_model(paths, weights, arch)
     scale = model.scale
-    inputs = list_inputs(Path(args.input))
-    guard = OutputGuard(Path(args.output), inputs, args.overwrite)
-    clashes = [src for src in inputs if output_path(args, src).resolve() in guard.inputs]
-    check(not clashes, "-o/--output", f"the output for {clashes[0] if clashes else ''} would replace an input image",
-          "choose another -o or a non-empty --suffix")
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe())
@@ -249,7 +260,7 @@ def _main(argv: list[str] | None) -> int:
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
                           blur=args.blur, noise=args.noise)
     outscale = args.outscale or scale
-    failed = []
+    failed, written = [], WrittenNames()
     for src in tqdm(inputs, unit="img", desc="upscaling"):
         try:
             img = imageio.read_raw(src, args.max_pixels)
@@ -259,6 +270,7 @@ def _main(argv: list[str] | None) -> int:
             refusal = guard.refusal(target, src)
             if refusal:
                 raise UserError(refusal)
+            written.claim(target, src)
             imageio.write_raw(target, out)
             guard.record(target, src)
         except Exception as err:

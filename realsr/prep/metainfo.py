@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data.sources import scan_folder
+from ..errors import UserError
 from ..imageio import read_image
 
 
@@ -16,6 +17,16 @@ def check_image(path: Path) -> str:
     return ""
 
 
+def listable(line: str, paired: bool = False) -> str:
+    """``line`` (a path relative to its root) if a meta_info file can hold it and read it back
+    unchanged; :class:`UserError` naming it otherwise. Spaces and any UTF-8 are fine; line breaks,
+    leading or trailing spaces, and (in ``gt, lq`` pair files) ``", "`` are not."""
+    if "\n" in line or "\r" in line or line != line.strip() or (paired and ", " in line):
+        raise UserError(line, "a meta_info line cannot hold this name (line breaks, spaces at either end"
+                              + (", or ', ' in a pair file)" if paired else ")"), "rename the file")
+    return line
+
+
 def gt_lines(folders: list[Path], roots: list[Path]) -> list[tuple[str, Path]]:
     """``(line, file)`` for each image under each folder (sorted): its path relative to the
     matching root, and the file itself."""
@@ -23,7 +34,7 @@ def gt_lines(folders: list[Path], roots: list[Path]) -> list[tuple[str, Path]]:
     for folder, root in zip(folders, roots):
         for name in scan_folder(folder):
             path = folder / name
-            lines.append((path.resolve().relative_to(root.resolve()).as_posix(), path))
+            lines.append((listable(path.resolve().relative_to(root.resolve()).as_posix()), path))
     return lines
 
 
@@ -44,5 +55,5 @@ def pair_lines(gt: Path, lq: Path, gt_root: Path, lq_root: Path) -> tuple[list[s
             continue
         g = (gt / name).resolve().relative_to(gt_root.resolve()).as_posix()
         q = (lq / match).resolve().relative_to(lq_root.resolve()).as_posix()
-        lines.append(f"{g}, {q}")
+        lines.append(f"{listable(g, True)}, {listable(q, True)}")
     return lines, unmatched

@@ -21,6 +21,12 @@ def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return out[..., 0] if img.ndim == 2 else out
 
 
+def copy_name(path: Path, index: int) -> str:
+    """The name of ``path``'s ``index``-th copy: ``<stem>T<index>.png``. Two inputs share all
+    their copies' names exactly when they share the first."""
+    return f"{path.stem}T{index}.png"
+
+
 def process(path: Path, output: Path, short_side: int) -> tuple[int, str]:
     torch.set_num_threads(1)
     try:
@@ -32,5 +38,5 @@ def process(path: Path, output: Path, short_side: int) -> tuple[int, str]:
     if min(h, w) > short_side:
         sizes.append((short_side, int(short_side * h / w)) if w < h else (int(short_side * w / h), short_side))
     for i, (tw, th) in enumerate(sizes):
-        imageio.write_raw(output / f"{path.stem}T{i}.png", resize(img, tw, th))
+        imageio.write_raw(output / copy_name(path, i), resize(img, tw, th))
     return len(sizes), ""

@@ -28,6 +28,12 @@ def base_name(stem: str) -> str:
     return _SCALE_SUFFIX.sub("", stem)
 
 
+def crop_name(path: Path, index: int) -> str:
+    """The name of ``path``'s ``index``-th sub-image (from 1): ``<base name>_s<NNN><ext>``. Two
+    inputs share all their sub-image names exactly when they share the first."""
+    return f"{base_name(path.stem)}_s{index:03d}{path.suffix}"
+
+
 def crop_image(path: Path, output: Path, crop: int, step: int, thresh: int, compression: int) -> tuple[int, str]:
     """Write the sub-images of one image as ``<name>_s<NNN><ext>``. Returns (count, problem or "")."""
     try:
@@ -44,7 +50,7 @@ def crop_image(path: Path, output: Path, crop: int, step: int, thresh: int, comp
         for left in lefts:
             count += 1
             patch = np.ascontiguousarray(img[top:top + crop, left:left + crop])
-            target = output / f"{base_name(path.stem)}_s{count:03d}{path.suffix}"
+            target = output / crop_name(path, count)
             try:
                 imageio.write_raw(target, patch, params)
             except imageio.ImageWriteError as err:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..errors import UserError, check, run_cli
 from ..imageio import scan_folder
-from ..prep.lmdb_writer import verify_lmdb, write_lmdb
+from ..prep.lmdb_writer import lmdb_keys_of, verify_lmdb, write_lmdb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +41,7 @@ def _main(argv: list[str] | None) -> int:
     check(args.commit_every >= 1, "--commit_every", f"must be >= 1, got {args.commit_every}")
     check(args.map_size is None or args.map_size > 0, "--map_size", f"must be > 0, got {args.map_size}")
     names = scan_folder(args.input)
+    lmdb_keys_of(args.input, names)
     args.output.mkdir(parents=True, exist_ok=True)
     with tqdm(total=len(names), unit="img", desc="writing") as bar:
         try:

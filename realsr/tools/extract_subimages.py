@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ..errors import check, run_cli
 from ..imageio import scan_folder
+from ..outputs import refuse_collisions, refuse_output_in_input
 from ..prep import parallel_map
-from ..prep.subimages import crop_image
+from ..prep.subimages import crop_image, crop_name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,13 +43,15 @@ def _main(argv: list[str] | None) -> int:
     check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
     names = scan_folder(args.input)
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
-    check(args.output.resolve() != args.input.resolve(), "-o/--output", "must differ from the input folder")
+    refuse_output_in_input(args.output, [args.input])
+    paths = [args.input / n for n in names]
+    refuse_collisions({p: args.output / crop_name(p, 1) for p in paths},
+                      "their sub-images would share names: rename one of them")
     check(not (args.output.exists() and any(args.output.iterdir())) or args.overwrite, "-o/--output",
           f"{args.output} exists and is not empty", "pass --overwrite to write into it")
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(crop_image, output=args.output, crop=args.crop_size, step=args.step,
                              thresh=args.thresh_size, compression=args.compression_level)
-    paths = [args.input / n for n in names]
     results = parallel_map(work, paths, args.n_thread)
     total, problems = sum(c for c, _ in results), [p for _, p in results if p]
     print(f"{total} sub-images from {len(paths) - len(problems)} of {len(paths)} images in {args.output}")

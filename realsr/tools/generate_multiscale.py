@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..errors import check, run_cli
 from ..imageio import scan_folder
+from ..outputs import refuse_collisions, refuse_output_in_input
 from ..prep import parallel_map
-from ..prep.multiscale import process
+from ..prep.multiscale import copy_name, process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,10 +35,13 @@ def _main(argv: list[str] | None) -> int:
     check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
     names = scan_folder(args.input)
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
-    check(args.output.resolve() != args.input.resolve(), "-o/--output", "must differ from the input folder")
+    refuse_output_in_input(args.output, [args.input])
+    paths = [args.input / n for n in names]
+    refuse_collisions({p: args.output / copy_name(p, 0) for p in paths},
+                      "their copies would share names: rename one of them")
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(process, output=args.output, short_side=args.short_side)
-    results = parallel_map(work, [args.input / n for n in names], args.n_thread)
+    results = parallel_map(work, paths, args.n_thread)
     total, problems = sum(c for c, _ in results), [p for _, p in results if p]
     print(f"{total} images written to {args.output}")
     for problem in problems:

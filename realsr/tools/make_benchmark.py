@@ -20,6 +20,7 @@ from degradations import PRESETS, ClassicalDegradation
 
 from .. import imageio
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
+from ..outputs import refuse_collisions, refuse_output_in_input
 from ..resources import SYNTHESIS_THREADS, FixedThreads
 from ..seeding import derive_seed
 
@@ -42,8 +43,10 @@ def _main(argv: list[str] | None) -> int:
     for d in args.degradations:
         check(d in PRESETS, "--degradations", f"{d!r} is not one of {', '.join(PRESETS)}")
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
-    check(args.output.resolve() != args.input.resolve(), "-o/--output", "must differ from the input folder")
     names = imageio.scan_folder(args.input)
+    refuse_output_in_input(args.output, [args.input])
+    refuse_collisions({args.input / n: args.output / "HR" / f"{Path(n).stem}.png" for n in names},
+                      "every image is written as <name>.png: rename one of them")
     failed = []
     for index, name in enumerate(tqdm(names, unit="img")):
         try:

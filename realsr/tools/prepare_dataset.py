@@ -17,18 +17,20 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .. import atomic
-from ..errors import EXIT_PARTIAL, check, run_cli
+from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..imageio import scan_folder
+from ..outputs import refuse_collisions, refuse_output_in_input
 from ..prep import parallel_map
 from ..prep.lmdb_writer import verify_lmdb, write_lmdb
 from ..prep.metainfo import gt_lines
-from ..prep.multiscale import process
-from ..prep.subimages import crop_image
+from ..prep.multiscale import copy_name, process
+from ..prep.subimages import crop_image, crop_name
 
 DEFAULT_META = "meta_info/meta_info_DF2Kmultiscale+OST_sub.txt"
 PROGRESS = ".prepare_progress.json"
@@ -71,6 +73,26 @@ def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str
     return problems
 
 
+def plan(args: argparse.Namespace) -> None:
+    """Refuse, before writing, an output folder in an input, a folder this command writes that
+    overlaps an input, and two images of one input whose copies or crops would share names."""
+    refuse_output_in_input(args.output, args.input)
+    for folder in args.input:
+        for tag in ("_multiscale", "_sub", "_multiscale_sub"):
+            made = args.output / f"{folder.name}{tag}"
+            refuse_output_in_input(made, args.input)
+            for other in args.input:
+                if Path(os.path.realpath(made)) in Path(os.path.realpath(other)).parents:
+                    raise UserError("-i/--input", f"{other} lies inside {made}, which this command writes",
+                                    "move the input folder or choose another -o")
+        sources = [folder / n for n in scan_folder(folder)]
+        refuse_collisions({p: args.output / f"{folder.name}_sub" / crop_name(p, 1) for p in sources},
+                          "their sub-images would share names: rename one of them")
+        if not args.no_multiscale:
+            refuse_collisions({p: args.output / f"{folder.name}_multiscale" / copy_name(p, 0) for p in sources},
+                              "their multiscale copies would share names: rename one of them")
+
+
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     for folder in args.input:
@@ -81,6 +103,7 @@ def _main(argv: list[str] | None) -> int:
     check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
     out = args.output
+    plan(args)
     out.mkdir(parents=True, exist_ok=True)
     ledger = out / PROGRESS
     try:

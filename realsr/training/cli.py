@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import logging
 import platform
@@ -22,6 +23,7 @@ from . import checkpoint
 from .distributed import init_from_env
 from .logs import setup_logging
 from .preflight import PreflightError, preflight
+from .runlock import run_lock
 from .trainer import Trainer
 
 logger = logging.getLogger("realsr.train")
@@ -94,6 +96,12 @@ def _main(argv: list[str] | None) -> int:
         print(f"{args.opt}: ready to train (data, weights, sizes and scale checked)")
         return 0
     exp = opt.experiment_dir
+    with run_lock(exp) if rank == 0 else contextlib.nullcontext():
+        return _train(args, opt, exp, rank, world, local_rank)
+
+
+def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, local_rank: int) -> int:
+    """Train in run folder ``exp`` (rank 0 holds its lock)."""
     if rank == 0:
         check_run_folder(exp, args.auto_resume, args.archive)
     device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), local_rank, key="device")

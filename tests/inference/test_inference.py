@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,25 @@ def test_download_verifies_sha256(tmp_path):
     assert zoo.expected_hash("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth") == "ff704c30"
 
 
+def test_cached_zoo_file_is_verified_on_every_load(tmp_path, monkeypatch):
+    cache = tmp_path / "w"
+    fake = srvgg_file(cache / "realesr-animevideov3.pth", 0, num_conv=16, num_feat=64)
+    with pytest.raises(WeightFileError) as info:
+        zoo.find_weights("realesr-animevideov3", cache)
+    message = str(info.value)
+    assert str(fake) in message and zoo.sha256_of(fake) in message and zoo.MODELS["realesr-animevideov3"].sha256[0] in message
+    assert "Delete it" in message
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), picture(12, 12))
+    rc = main(["-i", str(src), "-o", str(tmp_path / "out"), "-n", "realesr-animevideov3", "--model_dir", str(cache)])
+    assert rc == 2 and not (tmp_path / "out").exists()
+    good = zoo.sha256_of(fake)
+    monkeypatch.setitem(zoo.MODELS, "realesr-animevideov3",
+                        dataclasses.replace(zoo.MODELS["realesr-animevideov3"], sha256=(good,)))
+    assert zoo.find_weights("realesr-animevideov3", cache) == [fake]
+
+
 def test_zoo_offline_error_names_the_url(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     unreachable = zoo.ZooModel({"type": "SRVGGNetCompact"}, 4, ("http://127.0.0.1:9/x.pth",))
@@ -135,6 +155,8 @@ def test_zoo_offline_error_names_the_url(tmp_path, monkeypatch):
 
 
 def test_zoo_uses_cached_files_for_dn(tmp_path, monkeypatch):
+    for name in ("realesr-general-x4v3", "realesr-general-wdn-x4v3"):  # stand-ins, not the released files
+        monkeypatch.setitem(zoo.MODELS, name, dataclasses.replace(zoo.MODELS[name], sha256=()))
     cache = tmp_path / "w"
     srvgg_file(cache / "realesr-general-x4v3.pth", 0, num_conv=32, num_feat=64)
     srvgg_file(cache / "realesr-general-wdn-x4v3.pth", 1, num_conv=32, num_feat=64)
@@ -164,5 +186,12 @@ def test_cli_skips_bad_files_and_exits_nonzero(tmp_path):
 
 
 def test_cli_model_errors_exit_2(tmp_path, capsys):
-    assert main(["-i", str(tmp_path), "--model_path", str(tmp_path / "missing.pth")]) == 2
+    cv2.imwrite(str(tmp_path / "a.png"), picture(12, 12))
+    assert main(["-i", str(tmp_path), "-o", str(tmp_path / "out"), "--model_path", str(tmp_path / "missing.pth")]) == 2
     assert "missing.pth" in capsys.readouterr().err
+
+
+def test_cli_reports_a_missing_input_before_the_model(tmp_path, capsys):
+    assert main(["-i", str(tmp_path / "nowhere"), "--model_path", str(tmp_path / "missing.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "missing.pth" not in err
