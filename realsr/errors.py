@@ -27,8 +27,10 @@ import difflib
 import errno
 import logging
 import os
+import reprlib
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterable
 
 from degradations.config import DegradationConfigError
@@ -65,6 +67,20 @@ def suggest(name: object, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
     return f"Did you mean {close[0]!r}?" if close else ""
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxset = 2, 4, 4, 4, 4
+_SHOWN.maxstring = _SHOWN.maxother = 60
+
+
+def shown(value: object) -> str:
+    """A short ``repr`` of a user's value for messages (a huge or self-referencing one is cut).
+
+    >>> shown(list(range(100)))
+    '[0, 1, 2, 3, ...]'
+    """
+    return _SHOWN.repr(value)
 
 
 def check(condition: bool, key: str, reason: str, suggestion: str = "") -> None:
@@ -105,6 +121,15 @@ def free_space(filename: str | os.PathLike) -> str:
         return "free space unknown"
 
 
+_INTERRUPTED = threading.Event()
+
+
+def mark_interrupted() -> None:
+    """Record that the user interrupted the program, before raising :class:`KeyboardInterrupt`
+    from a signal handler: an error that interrupt causes inside a library then exits 130 too."""
+    _INTERRUPTED.set()
+
+
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Call an entry point's ``main(argv)`` and turn user errors into one line and exit code 2.
 
@@ -120,6 +145,9 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:
+        if _INTERRUPTED.is_set():  # a library turned our KeyboardInterrupt into its own error (torch.save)
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         message = describe_user_error(err)
         if message is None:
             raise

@@ -161,9 +161,81 @@ def check_pixels(name: str, size: tuple[int, int] | None, max_pixels: int | None
         raise ImageReadError(name, f"the header claims a {w}x{h} image", "the file is damaged")
 
 
+# ----------------------------------------------------------------------------- orientation
+def exif_orientation(buf: bytes | np.ndarray) -> int:
+    """The EXIF orientation (1-8) stored in a JPEG, PNG (``eXIf``), WebP or TIFF file; 1 if none.
+
+    Only the file's structure is walked (no decoding); a damaged EXIF block reads as 1.
+    """
+    b = bytes(buf[:1 << 20]) if isinstance(buf, np.ndarray) else bytes(buf[:1 << 20])
+    try:
+        if b[:2] == b"\xff\xd8":
+            return _jpeg_orientation(b)
+        if b[:8] == b"\x89PNG\r\n\x1a\n":
+            return _chunked_orientation(b, 8, ">", b"eXIf", 4)
+        if b[:4] == b"RIFF" and b[8:12] == b"WEBP":
+            return _chunked_orientation(b, 12, "<", b"EXIF", 0)
+        if b[:4] in (b"II*\0", b"MM\0*"):
+            return _tiff_orientation(b)
+    except (struct.error, IndexError, ValueError):
+        pass
+    return 1
+
+
+def _jpeg_orientation(b: bytes) -> int:
+    i = 2
+    while i + 4 <= len(b) and b[i] == 0xFF:
+        marker, length = b[i + 1], struct.unpack(">H", b[i + 2:i + 4])[0]
+        if marker == 0xDA:  # start of scan: no EXIF after this
+            break
+        if marker == 0xE1 and b[i + 4:i + 10] == b"Exif\0\0":
+            return _tiff_orientation(b[i + 10:i + 2 + length])
+        i += 2 + length
+    return 1
+
+
+def _chunked_orientation(b: bytes, start: int, order: str, kind: bytes, header: int) -> int:
+    """PNG chunks (length, type; ``header`` 4: length first) or RIFF chunks (type, length)."""
+    i = start
+    while i + 8 <= len(b):
+        if header:
+            length, fourcc = struct.unpack(">I", b[i:i + 4])[0], b[i + 4:i + 8]
+            data, i = b[i + 8:i + 8 + length], i + 12 + length
+        else:
+            fourcc, length = b[i:i + 4], struct.unpack("<I", b[i + 4:i + 8])[0]
+            data, i = b[i + 8:i + 8 + length], i + 8 + length + (length & 1)
+        if fourcc == kind:
+            return _tiff_orientation(data[6:] if data[:6] == b"Exif\0\0" else data)
+    return 1
+
+
+def _tiff_orientation(t: bytes) -> int:
+    """Tag 0x0112 of the first IFD of a TIFF-structured block."""
+    order = {b"II": "<", b"MM": ">"}[t[:2]]
+    ifd = struct.unpack(order + "I", t[4:8])[0]
+    for k in range(struct.unpack(order + "H", t[ifd:ifd + 2])[0]):
+        entry = t[ifd + 2 + 12 * k: ifd + 14 + 12 * k]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag == 0x0112 and kind == 3:
+            value = struct.unpack(order + "H", entry[8:10])[0]
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored ``(H, W[, C])`` array the way EXIF ``orientation`` says it is to be shown."""
+    transforms = {
+        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(transforms[orientation](img)) if orientation in transforms else img
+
+
 # ----------------------------------------------------------------------------- reading
-def read_raw(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """The image as stored (OpenCV ``IMREAD_UNCHANGED``: gray, BGR or BGRA; uint8 or uint16).
+def read_raw(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, orient: bool = True) -> np.ndarray:
+    """The image as stored (OpenCV ``IMREAD_UNCHANGED``: gray, BGR or BGRA; uint8 or uint16),
+    turned upright by its EXIF orientation unless ``orient`` is False.
 
     Raises:
         ImageReadError: missing, unreadable, larger than ``max_pixels`` or not an image.
@@ -175,10 +247,11 @@ def read_raw(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXEL
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as err:
         raise ImageReadError(str(path), f"cannot read the file ({err.strerror or err})") from err
-    return decode_raw(data, str(path), max_pixels)
+    return decode_raw(data, str(path), max_pixels, orient)
 
 
-def decode_raw(data: bytes | np.ndarray, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_raw(data: bytes | np.ndarray, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               orient: bool = True) -> np.ndarray:
     """Decode encoded image bytes (PNG, JPEG, ...) like :func:`read_raw`; ``name`` is used in errors."""
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if not buf.size:
@@ -192,19 +265,20 @@ def decode_raw(data: bytes | np.ndarray, name: str, max_pixels: int | None = DEF
         raise ImageReadError(name, "cannot decode this file as an image (corrupt or unsupported format)")
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(name, f"{img.dtype} pixels are not supported; save it as an 8- or 16-bit image")
-    return img
+    return apply_orientation(img, exif_orientation(buf)) if orient else img
 
 
 def read_image(path: str | os.PathLike, drop_alpha: bool = True,
-               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+               max_pixels: int | None = DEFAULT_MAX_PIXELS, orient: bool = True) -> np.ndarray:
     """Read an 8- or 16-bit gray, RGB or RGBA image as ``(H, W, 3|4)`` float32 RGB(A) in [0, 1].
 
-    Gray becomes 3-channel; alpha is dropped unless ``drop_alpha`` is False.
+    Gray becomes 3-channel; alpha is dropped unless ``drop_alpha`` is False; the EXIF
+    orientation is applied unless ``orient`` is False (a phone photo comes out upright).
 
     Raises:
         ImageReadError: the file does not exist, cannot be decoded or is too large.
     """
-    return to_float_rgb(read_raw(path, max_pixels), drop_alpha)
+    return to_float_rgb(read_raw(path, max_pixels, orient), drop_alpha)
 
 
 def decode_image(data: bytes | np.ndarray, name: str, drop_alpha: bool = True) -> np.ndarray:

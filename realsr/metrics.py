@@ -12,12 +12,16 @@ import cv2
 import numpy as np
 
 from .color import y_of_image
+from .errors import UserError
 
 
 def _prepare(img: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool,
              channel_order: str) -> tuple[np.ndarray, np.ndarray]:
     if img.shape != img2.shape:
         raise ValueError(f"image shapes differ: {img.shape} vs {img2.shape}")
+    if crop_border < 0 or 2 * crop_border >= min(img.shape[:2]):
+        raise UserError("crop_border", f"{crop_border} leaves nothing of a {img.shape[1]}x{img.shape[0]} image",
+                        f"use a crop_border below {(min(img.shape[:2]) + 1) // 2}")
     out = []
     for x in (img, img2):
         x = x.astype(np.float64)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 
 import cv2
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 from degradations import functional as Fn
 
 from .color import y_of_image
+from .errors import UserError
 
 _SHAPES = np.arange(0.2, 10.001, 0.001)
 _R_SHAPES = np.array([math.gamma(2 / g) ** 2 / (math.gamma(1 / g) * math.gamma(3 / g)) for g in _SHAPES])
@@ -34,13 +36,33 @@ def gaussian_window(size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
 
 
 def load_params(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mu (36,), cov (36, 36), window (7, 7))`` from a NIQE parameter ``.npz``."""
-    data = np.load(path)
-    missing = [k for k in ("mu_pris_param", "cov_pris_param") if k not in data]
+    """``(mu (36,), cov (36, 36), window (k, k))`` from a NIQE parameter ``.npz``.
+
+    Raises:
+        ValueError: the file is missing, not an ``.npz``, lacks a key, or holds arrays of the wrong
+            shape or non-finite values (the message names the file and what is wrong).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k], np.float64) for k in ("mu_pris_param", "cov_pris_param",
+                                                                    "gaussian_window") if k in data}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: cannot read it as a NIQE parameter .npz ({err})") from None
+    except (AttributeError, TypeError):  # a single-array .npy, not an archive of named arrays
+        raise ValueError(f"{path}: not an .npz archive of named arrays") from None
+    missing = [k for k in ("mu_pris_param", "cov_pris_param") if k not in arrays]
     if missing:
         raise ValueError(f"{path}: not a NIQE parameter file (no {', '.join(missing)})")
-    window = data["gaussian_window"] if "gaussian_window" in data else gaussian_window()
-    return np.asarray(data["mu_pris_param"], np.float64).reshape(-1), np.asarray(data["cov_pris_param"], np.float64), window
+    mu, cov = arrays["mu_pris_param"].reshape(-1), arrays["cov_pris_param"]
+    window = arrays.get("gaussian_window", gaussian_window())
+    if mu.shape != (36,) or cov.shape != (36, 36):
+        raise ValueError(f"{path}: mu_pris_param must hold 36 values and cov_pris_param be 36x36, got "
+                         f"{mu.shape} and {cov.shape}")
+    if window.ndim != 2 or window.shape[0] != window.shape[1] or window.shape[0] % 2 == 0:
+        raise ValueError(f"{path}: gaussian_window must be a square of odd side, got {window.shape}")
+    if not all(np.isfinite(a).all() for a in (mu, cov, window)):
+        raise ValueError(f"{path}: holds non-finite values")
+    return mu, cov, window
 
 
 def aggd(x: np.ndarray) -> tuple[float, float, float]:
@@ -77,7 +99,8 @@ def features(img: np.ndarray, window: np.ndarray, block: int = 96) -> np.ndarray
     h, w = img.shape
     nh, nw = h // block, w // block
     if nh == 0 or nw == 0:
-        raise ValueError(f"NIQE needs at least {block}x{block} pixels after cropping, got {w}x{h}")
+        raise UserError("NIQE", f"needs at least {block}x{block} pixels after cropping, got {w}x{h}",
+                        "score NIQE on larger images, or with a smaller crop_border")
     img = img[: nh * block, : nw * block].astype(np.float64)
     per_scale = []
     for scale in (1, 2):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import OptionError, suggest
+from .errors import OptionError, shown, suggest
 
-__all__ = ["OptionError", "build", "check_spec", "lookup"]
+__all__ = ["OptionError", "build", "check_numbers", "check_spec", "lookup"]
 
 
 def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "", *args: Any) -> Any:
@@ -38,14 +39,83 @@ def check_spec(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, 
         if key != "type" and key not in accepted:
             raise OptionError(f"{path}.{key}" if path else key, f"{name} takes no argument {key!r}; accepted: {accepted}.",
                               suggest(key, accepted))
+    defaults = {k: params[k].default for k in accepted if params[k].default is not inspect.Parameter.empty}
+    check_numbers({k: v for k, v in opt.items() if k != "type"}, path, defaults)
     return name
+
+
+# Argument names shared by optimizers, schedulers and losses, and the values they may take.
+NON_NEGATIVE = frozenset({"lr", "weight_decay", "momentum", "dampening", "loss_weight", "perceptual_weight",
+                          "style_weight", "eta_min", "restart_weights", "milestones", "restarts", "layer_weights",
+                          "lambd", "t0", "initial_accumulator_value", "lr_decay", "real_label_val",
+                          "fake_label_val"})
+POSITIVE = frozenset({"eps", "gamma", "periods", "alpha", "max_iter"})
+UNIT_INTERVAL = frozenset({"betas", "etas"})  # each in [0, 1)
+LARGEST_INT = 1 << 20  # no option of a component needs more; bigger values hang or exhaust memory
+
+
+def check_numbers(values: Mapping[str, Any], path: str, defaults: Mapping[str, Any] | None = None) -> None:
+    """Every number in a free-form options section is finite, an int below ``LARGEST_INT``, in the
+    range its name implies (``lr`` >= 0, ``eps`` > 0, ``betas`` in [0, 1) ...) and of the type of the
+    argument's default (no text for a number, no number for a flag). Raises :class:`OptionError`
+    naming the dotted key."""
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else str(key)
+        default = (defaults or {}).get(key)
+        if default is not None and value is not None:
+            _check_type(value, default, where)
+        for sub, number in _numbers(value, where):
+            _check_number(number, str(key), sub)
+
+
+def _numbers(value: Any, where: str) -> list[tuple[str, float]]:
+    """The numbers inside ``value`` (nested lists and dicts), each with its dotted path."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [(where, value)]
+    if isinstance(value, Mapping):
+        return [n for k, v in value.items() for n in _numbers(v, f"{where}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [n for i, v in enumerate(value) for n in _numbers(v, f"{where}[{i}]")]
+    return []
+
+
+def _check_number(value: float, name: str, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OptionError(where, f"must be a finite number, got {value}")
+    if isinstance(value, int) and abs(value) > LARGEST_INT:
+        raise OptionError(where, f"{value} is out of range (at most {LARGEST_INT} in magnitude)")
+    if name in NON_NEGATIVE and value < 0:
+        raise OptionError(where, f"must be >= 0, got {value}")
+    if name in POSITIVE and value <= 0:
+        raise OptionError(where, f"must be > 0, got {value}")
+    if name in UNIT_INTERVAL and not 0 <= value < 1:
+        raise OptionError(where, f"must be in [0, 1), got {value}")
+
+
+def _check_type(value: Any, default: Any, where: str) -> None:
+    """``value`` has the kind of ``default``: flag, number or sequence (ints take no fractions)."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        ok = ok or (isinstance(value, float) and value.is_integer() and math.isfinite(value))
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, (list, tuple)):
+        ok, kind = isinstance(value, (list, tuple)), "a list"
+    else:
+        return
+    if not ok:
+        raise OptionError(where, f"expected {kind}, got {shown(value)}")
 
 
 def lookup(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "") -> str:
     """The ``type`` of ``opt`` after checking that ``registry`` has it (else :class:`OptionError`
     naming ``path.type``, the known names and the closest one)."""
     if not isinstance(opt, Mapping) or "type" not in opt:
-        raise OptionError(path, f"{what} options need a 'type' key, got {opt!r}")
+        raise OptionError(path, f"{what} options need a 'type' key, got {shown(opt)}")
     name = opt["type"]
     if name not in registry:
         raise OptionError(f"{path}.type" if path else "type", f"unknown {what} {name!r}; known: {sorted(registry)}.",

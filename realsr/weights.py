@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import pickle
 from collections.abc import Callable, Mapping
@@ -258,10 +259,15 @@ def blend_state_dicts(states: list[Mapping[str, torch.Tensor]], weights: list[fl
         if list(s) != keys or any(s[k].shape != states[0][k].shape for k in keys):
             raise WeightLoadError(f"state dict {i} does not match the first one (different keys or shapes); "
                                   "only networks of the same architecture can be blended")
+    if not all(math.isfinite(w) for w in weights):
+        raise WeightLoadError(f"blend weights must be finite numbers, got {weights}")
     out = {}
     for k in keys:
         if states[0][k].is_floating_point():
             out[k] = sum(w * s[k].double() for s, w in zip(states, weights)).to(states[0][k].dtype)
+            if not torch.isfinite(out[k]).all():
+                raise WeightLoadError(f"blending with weights {weights} makes {k} non-finite (its values overflow "
+                                      f"{out[k].dtype}); use weights of a usual size, such as ones summing to 1")
         else:
             out[k] = states[0][k].clone()
     return out

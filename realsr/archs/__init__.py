@@ -16,8 +16,11 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from torch.overrides import TorchFunctionMode
 
+from ..errors import OptionError
 from ..registry import build
+from ..resources import available_memory
 from ..weights import KeyReport, WeightLoadError
 from ..weights import load_network as _load_file_into
 from . import a2n, discriminator, edsr, rcan, rdn, rrdbnet, srcnn, srmd, srvgg, vgg
@@ -61,9 +64,53 @@ def architecture_of(net: nn.Module | str) -> Architecture:
     return ARCHITECTURES[name]
 
 
+LARGEST_NETWORK_INT = 4096  # no integer argument of a registered network is near this in practice
+LARGEST_NETWORK_BYTES = 16 << 30  # fp32 parameters; the largest network here needs 67 MB
+
+
 def build_network(opt: Mapping[str, Any], path: str = "network_g") -> nn.Module:
-    """Build a network from ``{type: Name, **constructor kwargs}`` (errors name ``path``)."""
+    """Build a network from ``{type: Name, **constructor kwargs}`` (errors name ``path``).
+
+    The size is checked first, on the meta device (no memory is allocated): a spec or a weight
+    file's ``arch`` entry asking for more parameters than memory holds is an :class:`OptionError`.
+    """
+    check_network_size(opt, path)
     return build(ARCHS, opt, "network", path)
+
+
+class _SkipInPlaceOnMeta(TorchFunctionMode):
+    """Meta tensors hold no values: skip the in-place initialisers (``normal_``, ``mul_`` ...)
+    that torch would otherwise trace op by op, which makes a meta build slower than a real one."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.startswith("__") and args and isinstance(args[0], torch.Tensor) \
+                and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def check_network_size(opt: Mapping[str, Any], path: str = "network_g") -> int:
+    """The parameter count of the network ``opt`` asks for, or :class:`OptionError` when it cannot
+    fit in memory (or an integer argument is beyond any real network's)."""
+    if isinstance(opt, Mapping):
+        for key, value in opt.items():
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LARGEST_NETWORK_INT:
+                raise OptionError(f"{path}.{key}", f"{value} is beyond any network's (at most {LARGEST_NETWORK_INT})")
+    try:
+        with torch.device("meta"), _SkipInPlaceOnMeta():
+            net = build(ARCHS, opt, "network", path)
+    except OptionError:
+        raise
+    except Exception:  # a constructor that needs real values: built for real, as before
+        return -1
+    count = sum(p.numel() for p in net.parameters())
+    need, have = count * 4, available_memory()
+    limit = min(LARGEST_NETWORK_BYTES, have) if have else LARGEST_NETWORK_BYTES
+    if need > limit:
+        raise OptionError(path, f"asks for a network of {count:,} parameters ({need / 2**30:.1f} GiB in fp32), more "
+                                f"than {limit / 2**30:.1f} GiB", "check the architecture options")
+    return count
 
 
 def build_generator(opt: Mapping[str, Any], path: str = "network_g") -> Generator:

@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                         "that do not carry their basis (the released SRMD files)")
     p.add_argument("--self_ensemble", action="store_true",
                    help="average the 8 flips/transposes of each input (the x8 self-ensemble; 8x slower)")
+    p.add_argument("--no_exif_orientation", action="store_true",
+                   help="keep the pixels as stored, ignoring a photo's EXIF orientation (default: applied, so "
+                        "phone photos come out upright)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing files in the output folder (inputs are never replaced)")
     p.add_argument("--max_pixels", type=int, default=imageio.DEFAULT_MAX_PIXELS,
@@ -73,14 +76,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+MAX_PAD = 256  # pixels of padding; more only costs time (Real-ESRGAN uses 10)
+MAX_OUTSCALE = 64.0  # final scale; beyond it no result fits in memory
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Every argument checked before any work: one :class:`UserError` naming the first bad one."""
     check(args.tile >= 0, "-t/--tile", f"must be >= 0, got {args.tile}", "use 0 for whole images")
-    check(args.tile_pad >= 0, "--tile_pad", f"must be >= 0, got {args.tile_pad}")
-    check(args.pre_pad >= 0, "--pre_pad", f"must be >= 0, got {args.pre_pad}")
+    check(0 <= args.tile_pad <= MAX_PAD, "--tile_pad", f"must be in [0, {MAX_PAD}], got {args.tile_pad}")
+    check(0 <= args.pre_pad <= MAX_PAD, "--pre_pad", f"must be in [0, {MAX_PAD}], got {args.pre_pad}",
+          "Real-ESRGAN uses 10 at most")
     if args.outscale is not None:
-        check(math.isfinite(args.outscale) and args.outscale > 0, "-s/--outscale",
-              f"must be a positive number, got {args.outscale}", "leave it out to keep the network's scale")
+        check(math.isfinite(args.outscale) and 0 < args.outscale <= MAX_OUTSCALE, "-s/--outscale",
+              f"must be a number in (0, {MAX_OUTSCALE}], got {args.outscale}", "leave it out to keep the network's scale")
     check(math.isfinite(args.denoise_strength) and 0 <= args.denoise_strength <= 1, "-dn/--denoise_strength",
           f"must be in [0, 1], got {args.denoise_strength}")
     check(args.max_pixels > 0, "--max_pixels", f"must be > 0, got {args.max_pixels}")
@@ -263,7 +271,7 @@ def _main(argv: list[str] | None) -> int:
     failed, written = [], WrittenNames()
     for src in tqdm(inputs, unit="img", desc="upscaling"):
         try:
-            img = imageio.read_raw(src, args.max_pixels)
+            img = imageio.read_raw(src, args.max_pixels, orient=not args.no_exif_orientation)
             check_output_memory(img, outscale, device)
             out = upsampler.enhance(img, outscale, args.alpha_upsampler)
             target = output_path(args, src, out)

@@ -1,7 +1,7 @@
 """Reading options: YAML files, ``--set`` / ``--force_yml`` overrides, parsing into
 :class:`~realsr.options.model.Options`, and writing the resolved options into a run folder.
 
-Overrides: ``--set a.b=value`` (the value parsed with ``yaml.safe_load``) and BasicSR's
+Overrides: ``--set a.b=value`` (the value parsed as YAML) and BasicSR's
 ``--force_yml a:b=value``. Neither ever evaluates code.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import random
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,78 @@ from .model import DatasetOptions, Options
 from .rules import check
 from .schema import to_dict, validate
 
+MAX_DEPTH = 64  # nesting of mappings and lists; option files use fewer than 8 levels
+MAX_ALIASES = 256  # ``*name`` references; an alias bomb needs thousands
+MAX_VALUES = 100_000  # scalars after every alias is expanded
 
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+
+class BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that bounds nesting depth and alias use (so a hostile file cannot
+    recurse or expand without end) and reads ``1e-4`` as a float, as YAML 1.2 does."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._depth, self._aliases = 0, 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases (line {mark.line + 1}); write the values out")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1})")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def _expanded_size(data: Any, budget: int) -> int:
+    """Scalars in ``data`` counting every alias copy, stopping once past ``budget``."""
+    count, stack = 0, [data]
+    while stack and count <= budget:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+        else:
+            count += 1
+    return count
+
+
+def parse_yaml(text: str, name: str, key: str = "-opt") -> Any:
+    """Parse YAML ``text`` with :class:`BoundedLoader`; errors name ``name`` and never echo values."""
+    try:
+        data = yaml.load(text, Loader=BoundedLoader)
+    except yaml.YAMLError as err:
+        raise OptionError(key, f"{name}: not valid YAML: {' '.join(str(err).split())[:300]}") from None
+    except RecursionError:
+        raise OptionError(key, f"{name}: nested too deeply to read") from None
+    if _expanded_size(data, MAX_VALUES) > MAX_VALUES:
+        raise OptionError(key, f"{name}: expands to more than {MAX_VALUES} values (aliases of aliases?)")
+    return data
+
+
+def load_yaml(path: str | os.PathLike, key: str = "-opt") -> dict[str, Any]:
     """Read an options file into a dict; missing files and YAML errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise OptionError("-opt", f"{path}: no such options file")
+        raise OptionError(key, f"{path}: no such options file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise OptionError("-opt", f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise OptionError(key, f"{path}: not UTF-8 text; save the options file as UTF-8") from None
+    data = parse_yaml(text, str(path), key)
     if not isinstance(data, dict):
-        raise OptionError("-opt", f"{path}: expected a mapping of options at the top level")
+        raise OptionError(key, f"{path}: expected a mapping of options at the top level")
     return data
 
 
@@ -69,13 +130,46 @@ def _parse_value(raw: str) -> Any:
     raw = raw.strip()
     if raw.lower() in ("~", "none", "null"):
         return None
-    value = yaml.safe_load(raw)
+    value = parse_yaml(raw, repr(raw[:40]), "--set")
     if isinstance(value, str):
         try:
             return float(value) if any(c in value for c in ".eE") and value[0] in "+-.0123456789" else value
         except ValueError:
             return value
     return value
+
+
+_FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
+_SPECS = ("network_g", "network_d", "train.optim_g", "train.optim_d", "train.scheduler", "train.pixel_opt",
+          "train.perceptual_opt", "train.gan_opt")
+
+
+def _floats_in_specs(top: dict[str, Any]) -> dict[str, Any]:
+    """Numbers written as YAML 1.1 strings (``lr: 1e-4`` reads as ``"1e-4"`` there) in the
+    ``{type: ...}`` sections become floats; the typed sections convert on their own."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and _FLOAT_TEXT.match(value) and any(c in value for c in ".eE"):
+            return float(value)
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: convert(v) if k != "type" else v for k, v in value.items()}
+        return value
+
+    top = dict(top)
+    for dotted in _SPECS:
+        *parents, last = dotted.split(".")
+        node = top
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, Mapping):
+                break
+            node[part] = child = dict(child)
+            node = child
+        else:
+            if isinstance(node.get(last), Mapping):
+                node[last] = convert(node[last])
+    return top
 
 
 def parse_options(data: Mapping[str, Any]) -> Options:
@@ -104,6 +198,7 @@ def parse_options(data: Mapping[str, Any]) -> Options:
     if not isinstance(datasets, Mapping):
         raise OptionError("datasets", "expected a mapping of phase name -> dataset options")
     top = {k: v for k, v in data.items() if k not in degradation_keys and k not in ("datasets", "degradation")}
+    top = _floats_in_specs(top)
     opt = validate(Options, top)
     for phase, entry in datasets.items():
         if isinstance(entry, Mapping) and str(phase).startswith("train"):

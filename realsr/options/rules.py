@@ -53,8 +53,6 @@ def check(opt: Options) -> None:
         raise OptionError("train.gan_opt", f"{opt.model_type} needs a GAN loss")
     if t.pixel_opt is None and t.perceptual_opt is None:
         raise OptionError("train.pixel_opt", "set at least one of pixel_opt and perceptual_opt")
-    if t.total_iter < 1:
-        raise OptionError("train.total_iter", f"must be >= 1, got {t.total_iter}")
     if not 0 <= t.ema_decay < 1:
         raise OptionError("train.ema_decay", f"must be in [0, 1), got {t.ema_decay}")
     if opt.num_threads is not None and opt.num_threads < 1:
@@ -66,11 +64,54 @@ def check(opt: Options) -> None:
         raise OptionError("val.val_freq", "must be >= 1")
     if opt.val is not None and opt.val.suffix and ("/" in opt.val.suffix or os.sep in opt.val.suffix):
         raise OptionError("val.suffix", f"{opt.val.suffix!r} contains a path separator")
+    for key, (low, high) in RANGES.items():
+        _in_range(key, _get(opt, key), low, high)
+    if opt.val is not None:
+        for name, metric in opt.val.metrics.items():
+            _in_range(f"val.metrics.{name}.crop_border", metric.crop_border, 0, 1 << 12)
+    if opt.srmd.kernel_size % 2 == 0:
+        raise OptionError("srmd.kernel_size", f"must be odd, got {opt.srmd.kernel_size}")
+    for key, low, high in (("sigma_range", 0.0, 50.0), ("noise_range", 0.0, 255.0), ("jpeg_range", 1.0, 100.0)):
+        pair = getattr(opt.srmd, key)
+        if len(pair) != 2 or not low <= pair[0] <= pair[1] <= high:
+            raise OptionError(f"srmd.{key}", f"must be [low, high] with {low:g} <= low <= high <= {high:g}, got {pair}")
     for name in opt.path.ignore_resume_networks or ():
         if name not in ("network_g", "network_d"):
             raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",
                               suggest(name, ("network_g", "network_d")))
     _check_components(opt)
+
+
+# Bounds of the numeric options the sections' types do not fix (inclusive; None: no bound). The
+# upper bounds stop values that would only exhaust memory or time before anything is checked.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "gt_size": (1, 4096), "queue_size": (1, 1 << 16), "manual_seed": (0, 2**63 - 1), "num_gpu": (0, 1024),
+    "train.total_iter": (1, 10**10), "train.warmup_iter": (-1, None), "train.net_d_iters": (1, None),
+    "train.net_d_init_iters": (0, None), "train.grad_clip": (1e-12, None), "train.nan_patience": (1, None),
+    "val.grid_images": (0, 64), "logger.keep_checkpoints": (0, None), "logger.histogram_freq": (0, None),
+    "dist_params.port": (1, 65535), "srmd.kernel_size": (3, 63), "srmd.aniso_prob": (0, 1),
+    "srmd.jpeg_prob": (0, 1), "srmd.pca_seed": (0, 2**63 - 1),
+}
+DATASET_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "gt_size": (1, 4096), "batch_size_per_gpu": (1, 4096), "num_images": (1, 10**9), "image_size": (1, 8192),
+    "dataset_enlarge_ratio": (1, 10**6), "crop_pad_size": (1, 8192), "num_prefetch_queue": (1, 1024),
+    "seed": (0, 2**63 - 1), "max_bad_fraction": (0, 1),
+}
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None) if obj is not None else None
+    return obj
+
+
+def _in_range(key: str, value: Any, low: float | None, high: float | None) -> None:
+    """``low <= value <= high`` for a set number (None and ``auto`` pass); else :class:`OptionError`."""
+    if value is None or isinstance(value, str):
+        return
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f">= {low:g}" if high is None else f"<= {high:g}" if low is None else f"in [{low:g}, {high:g}]")
+        raise OptionError(key, f"must be {bounds}, got {value}")
 
 
 def check_dataset(path: str, ds: DatasetOptions, train: bool) -> None:
@@ -85,15 +126,9 @@ def check_dataset(path: str, ds: DatasetOptions, train: bool) -> None:
             raise OptionError(f"{path}.{key}", f"{ds.type} needs {key}")
         if ds.io_backend.type == "lmdb" and Path(value).suffix != ".lmdb":
             raise OptionError(f"{path}.{key}", f"{value}: LMDB roots must end with .lmdb")
-    if ds.batch_size_per_gpu < 1:
-        raise OptionError(f"{path}.batch_size_per_gpu", "must be >= 1")
-    if ds.num_worker_per_gpu != "auto" and ds.num_worker_per_gpu < 0:
-        raise OptionError(f"{path}.num_worker_per_gpu", f"must be >= 0 or auto, got {ds.num_worker_per_gpu}")
-    for key in ("num_images", "image_size", "dataset_enlarge_ratio", "crop_pad_size"):
-        if getattr(ds, key) < 1:
-            raise OptionError(f"{path}.{key}", f"must be >= 1, got {getattr(ds, key)}")
-    if not 0 <= ds.max_bad_fraction <= 1:
-        raise OptionError(f"{path}.max_bad_fraction", f"must be in [0, 1], got {ds.max_bad_fraction}")
+    for key, (low, high) in DATASET_RANGES.items():
+        _in_range(f"{path}.{key}", getattr(ds, key), low, high)
+    _in_range(f"{path}.num_worker_per_gpu", ds.num_worker_per_gpu, 0, 256)
     if train and ds.type in PAIRED_DATASETS and ds.gt_size is None:
         raise OptionError(f"{path}.gt_size", f"{ds.type} needs gt_size for its training crop")
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticUndefined
 
-from ..errors import OptionError, suggest
+from ..errors import OptionError, shown, suggest
 
 __all__ = ["Field", "Section", "fatal_keys", "to_dict", "validate"]
 
@@ -98,7 +98,7 @@ def _option_error(cls: type[Section], err: ValidationError, path: str) -> Option
         return OptionError(key, "this option is required")
     same = [e for e in errors if _walk(cls, e["loc"])[0] == parts]
     expected = " or ".join(dict.fromkeys(_expected(e) for e in same))
-    return OptionError(key, f"expected {expected}, got {first['input']!r}")
+    return OptionError(key, f"expected {expected}, got {shown(first['input'])}")
 
 
 def _expected(error: dict) -> str:

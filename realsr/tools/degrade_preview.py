@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from degradations import DegradationConfig, RealESRGANDegradation, trace_rows
 from degradations.describe import describe, named
@@ -25,6 +24,7 @@ from degradations.describe import describe, named
 from .. import imageio
 from ..errors import UserError, check, run_cli
 from ..imageio import tensor_to_image
+from ..options.loading import load_yaml
 from ..resources import SYNTHESIS_THREADS, FixedThreads, apply_thread_policy
 
 TILE = 256
@@ -47,13 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def load_config(path: str | None) -> tuple[DegradationConfig, dict]:
     if path is None:
         return DegradationConfig(), {}
-    p = Path(path)
-    check(p.is_file(), "-opt", f"{p}: no such options file")
-    try:
-        opt = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UserError("-opt", f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
-    check(isinstance(opt, dict), "-opt", f"{p}: must hold a mapping of options")
+    opt = load_yaml(path)
     return DegradationConfig.from_options(opt), opt
 
 

@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -27,6 +28,19 @@ from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..evaluation import checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
 from ..niqe import calculate_niqe, load_params
 from ..resources import apply_thread_policy
+
+
+def strict_json(data: object, indent: int = 2) -> str:
+    """JSON that any parser reads: a non-finite number (PSNR of identical images) becomes null."""
+    def clean(value: object) -> object:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return json.dumps(clean(data), indent=indent, allow_nan=False)
 
 
 def evaluate_folders(args: argparse.Namespace) -> int:
@@ -51,7 +65,7 @@ def evaluate_folders(args: argparse.Namespace) -> int:
     keys = ("psnr", "ssim") + (("niqe",) if params is not None else ())
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys} if rows else {}
     if args.json:
-        print(json.dumps({"images": rows, "mean": mean, "missing_sr": missing, "failed": failed}, indent=2))
+        print(strict_json({"images": rows, "mean": mean, "missing_sr": missing, "failed": failed}, indent=2))
     else:
         for r in rows + ([{"name": f"mean of {len(rows)}", **mean}] if mean else []):
             niqe = f"  NIQE {r['niqe']:.4f}" if "niqe" in r else ""
@@ -87,7 +101,7 @@ def evaluate_checkpoints(args: argparse.Namespace) -> int:
     check(bool(rows), "--models", "no checkpoint could be scored (see above)")
     if args.model_path is not None:  # one model: its scores, no sweep files
         row = {"model": str(args.model_path), "psnr": rows[0]["psnr"], "ssim": rows[0]["ssim"], "images": len(pairs)}
-        print(json.dumps(row, indent=2) if args.json else
+        print(strict_json(row, indent=2) if args.json else
               f"{args.model_path.name}: PSNR {row['psnr']:.4f} dB  SSIM {row['ssim']:.6f} on {len(pairs)} images")
         return EXIT_PARTIAL if problems else 0
     out.mkdir(parents=True, exist_ok=True)
@@ -100,7 +114,7 @@ def evaluate_checkpoints(args: argparse.Namespace) -> int:
         plot(rows, metric, out / f"sweep_{metric}.png")
     best = max(rows, key=lambda r: r["psnr"])
     if args.json:
-        print(json.dumps({"checkpoints": rows, "best_psnr": best, "csv": str(out / "sweep.csv")}, indent=2))
+        print(strict_json({"checkpoints": rows, "best_psnr": best, "csv": str(out / "sweep.csv")}, indent=2))
     else:
         for r in rows:
             print(f"iter {r['iter']:>9d}  PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}")

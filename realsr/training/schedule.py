@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import OptionError, suggest
+from ..registry import check_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def make_schedule(opt: Mapping[str, Any] | None, base_lr: float, warmup_iter: in
     for key in opt:
         if key not in allowed:
             raise OptionError(f"{path}.{key}", f"{kind} takes no option {key!r}; accepted: {sorted(allowed)}.", suggest(key, allowed))
+    check_numbers(opt, path, {"milestones": [], "gamma": 0.1, "restarts": [], "restart_weights": [],
+                              "periods": [], "eta_min": 0.0})
     try:
         if kind == "CosineAnnealingRestartLR":
             periods = [int(p) for p in opt["periods"]]

@@ -6,6 +6,8 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 
+from ..errors import mark_interrupted
+
 
 @contextlib.contextmanager
 def stop_signals(on_first: Callable[[int], None]) -> Iterator[None]:
@@ -19,6 +21,7 @@ def stop_signals(on_first: Callable[[int], None]) -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         if received:
+            mark_interrupted()
             raise KeyboardInterrupt
         received.append(signum)
         on_first(signum)

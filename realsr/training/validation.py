@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..errors import OptionError, UserError
 from ..imageio import tensor_to_image, write_image
 from ..metrics import METRICS
 from ..options import MetricOptions
@@ -27,9 +28,15 @@ def bicubic(lq: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def score(sr: np.ndarray, gt: np.ndarray, metrics: dict[str, MetricOptions]) -> dict[str, float]:
-    """Every configured metric of one uint8 RGB image pair."""
-    return {name: METRICS[m.type](sr, gt, crop_border=m.crop_border, test_y_channel=m.test_y_channel)
-            for name, m in metrics.items()}
+    """Every configured metric of one uint8 RGB image pair; a ``crop_border`` that leaves nothing
+    of the image is an :class:`OptionError` naming the metric."""
+    out = {}
+    for name, m in metrics.items():
+        try:
+            out[name] = METRICS[m.type](sr, gt, crop_border=m.crop_border, test_y_channel=m.test_y_channel)
+        except UserError as err:
+            raise OptionError(f"val.metrics.{name}.{err.key}", err.reason, err.suggestion) from None
+    return out
 
 
 def grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from degradations.synthetic import synthetic_scene
+from realsr.errors import UserError
 from realsr.niqe import aggd, calculate_niqe, features, gaussian_window, imresize, load_params
 
 
@@ -42,7 +43,7 @@ def test_niqe_is_zero_against_its_own_statistics_and_grows_with_noise(tmp_path):
     own = features(gray, window)
     np.savez(path, mu_pris_param=np.nanmean(own, axis=0)[None], cov_pris_param=np.cov(own, rowvar=False))
     assert calculate_niqe(gray, load_params(path)) == pytest.approx(0.0, abs=1e-9)
-    with pytest.raises(ValueError, match="at least 96x96"):
+    with pytest.raises(UserError, match="at least 96x96"):
         calculate_niqe(clean[:90, :90], params)
     np.savez(tmp_path / "bad.npz", x=np.zeros(1))
     with pytest.raises(ValueError, match="not a NIQE parameter file"):

@@ -33,7 +33,7 @@ def test_existing_run_folder_is_refused_then_archived(tiny, tmp_path):
     assert main(["-opt", str(opt)]) == 0
     assert main(["-opt", str(opt)]) == 2  # refuses to touch the finished run
     assert main(["-opt", str(opt), "--archive"]) == 0
-    names = sorted(p.name for p in (tmp_path / "experiments").iterdir())
+    names = sorted(p.name for p in (tmp_path / "experiments").iterdir() if not p.name.startswith("."))
     assert names[0] == "tiny" and names[1].startswith("tiny_archived_")
 
 
