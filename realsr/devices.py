@@ -1,4 +1,4 @@
-"""Choosing the device, checked before any work starts.
+"""Choosing the device (checked before any work starts) and the precision networks run in.
 
 ``resolve_device(None)`` picks CUDA (when present), then MPS, then the CPU. A named device is
 checked: a malformed name or a device this machine does not have is a :class:`UserError` that
@@ -12,6 +12,10 @@ Traceback (most recent call last):
 realsr.errors.UserError: --device: 'gpu' is not a device name; use cpu, cuda, cuda:N or mps
 """
 from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
 
 import torch
 
@@ -62,3 +66,74 @@ def resolve_device(requested: str | None, index: int | None = None, key: str = "
             raise UserError(key, f"{requested!r}: MPS is not available here; available: {', '.join(available())}")
         return device
     raise UserError(key, f"{requested!r}: realsr runs on cpu, cuda or mps", f"available: {', '.join(available())}")
+
+
+# ----------------------------------------------------------------------------- precision
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 (Linux /proc/cpuinfo); Arm reports "bf16"
+
+
+def cpu_native_bf16(cpuinfo: str | None = None) -> tuple[bool, str]:
+    """Whether this CPU does bf16 arithmetic in hardware, and the evidence.
+
+    Read from the CPU's own feature flags (``avx512_bf16`` / ``amx_bf16`` on x86, ``bf16`` on
+    Arm, ``hw.optional.arm.FEAT_BF16`` on macOS), never guessed from a model name. Without
+    them torch still runs bf16, but emulated, slower than fp32. ``cpuinfo``: the text of
+    ``/proc/cpuinfo`` (read when None).
+
+    >>> cpu_native_bf16("flags : fpu sse avx512f avx512_bf16 amx_tile")
+    (True, 'the CPU has avx512_bf16')
+    """
+    text = cpuinfo
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            text = ""
+    flags = set()
+    for line in text.splitlines():
+        if line.lower().startswith(("flags", "features")):
+            flags.update(line.split(":", 1)[-1].split())
+    found = [f for f in (*_BF16_FLAGS, "bf16") if f in flags]
+    if found:
+        return True, f"the CPU has {found[0]}"
+    if cpuinfo is None and platform.system() == "Darwin":
+        try:
+            out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True,
+                                 timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        if out == "1":
+            return True, "the CPU has FEAT_BF16"
+    return False, "the CPU has no native bf16 arithmetic (no avx512_bf16, amx_bf16 or bf16 flag)"
+
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def pick_precision(requested: str, device: torch.device, half_safe: bool = True) -> tuple[torch.dtype, str]:
+    """The dtype a network runs in, and why (for the start-up line).
+
+    ``auto``: fp16 on CUDA; bf16 on a CPU with native bf16 arithmetic (:func:`cpu_native_bf16`);
+    fp32 elsewhere, and always for networks whose descriptor marks half precision unsafe.
+    ``fp32`` / ``bf16`` / ``fp16`` are honoured where the device runs them (fp16 on the CPU is
+    not: fp32 is used, with the reason).
+    """
+    if requested not in ("auto", *PRECISIONS):
+        raise ValueError(f"unknown precision {requested!r}; use auto, fp32, bf16 or fp16")
+    if requested == "fp32":
+        return torch.float32, "fp32 (asked for)"
+    if not half_safe:
+        return torch.float32, "fp32 (this network's outputs drift in half precision)"
+    if requested == "auto":
+        if device.type == "cuda":
+            return torch.float16, "fp16 (auto on CUDA)"
+        if device.type == "cpu":
+            native, why = cpu_native_bf16()
+            return (torch.bfloat16, f"bf16 (auto: {why})") if native else (torch.float32, f"fp32 (auto: {why})")
+        return torch.float32, f"fp32 (auto on {device.type})"
+    if requested == "fp16" and device.type == "cpu":
+        return torch.float32, "fp32 (fp16 is not run on the CPU; --precision bf16 is its half precision)"
+    if requested == "bf16" and device.type == "cpu":
+        native, why = cpu_native_bf16()
+        return torch.bfloat16, "bf16 (asked for" + ("" if native else f"; emulated and slow: {why}") + ")"
+    return PRECISIONS[requested], f"{requested} (asked for)"

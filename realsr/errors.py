@@ -135,6 +135,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
 
     Errors that are not the user's (bugs) propagate with their traceback. Ctrl-C exits with 130.
     """
+    _INTERRUPTED.clear()
     try:
         return main(argv)
     except BrokenPipeError:  # the reader (``| head``) closed our output: stop quietly, as Unix tools do

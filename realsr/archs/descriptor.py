@@ -141,6 +141,11 @@ class Generator:
         return self.arch.in_channels(self.options)
 
     @property
+    def half_safe(self) -> bool:
+        """Whether fp16/bf16 keeps this network's output within the documented bound of fp32."""
+        return self.arch.half_safe
+
+    @property
     def takes_maps(self) -> bool:
         return self.arch.takes_maps
 

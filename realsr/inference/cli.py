@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .. import atomic, imageio
 from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
-from ..devices import resolve_device
+from ..devices import pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
@@ -47,9 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-t", "--tile", type=int, default=0, help="tile size in input pixels, 0 = whole image")
     p.add_argument("--tile_pad", type=int, default=10, help="tile context beyond the blend band (default 10)")
     p.add_argument("--pre_pad", type=int, default=0, help="reflect padding at the right/bottom border (default 0)")
-    p.add_argument("--fp32", action="store_true", help="full precision on GPUs (the CPU always uses fp32)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (the first image pays a compilation of tens of seconds)")
+    p.add_argument("--fp32", action="store_true", help="full precision (same as --precision fp32)")
     p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
-                   help="auto: fp16 on CUDA, fp32 elsewhere")
+                   help="auto: fp16 on CUDA, bf16 on CPUs with native bf16 arithmetic, fp32 elsewhere and for "
+                        "networks that drift in half precision")
     p.add_argument("--alpha_upsampler", choices=["realesrgan", "bicubic"], default="realesrgan")
     p.add_argument("--ext", choices=["auto", "jpg", "png"], default="auto", help="output format (auto: as the input)")
     p.add_argument("-g", "--gpu-id", type=int, default=None, help="CUDA device index")
@@ -130,15 +133,6 @@ def parse_blur(text: str | tuple) -> float | tuple[float, float, float]:
           f"{text!r} is not SIGMA or SIGMA_X,SIGMA_Y,ANGLE", "e.g. --blur 1.6 or --blur 2.0,0.8,30")
     check(all(v > 0 for v in values[:2]), "--blur", f"sigmas must be > 0, got {text!r}")
     return values[0] if len(values) == 1 else (values[0], values[1], values[2])
-
-
-def pick_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:
-    if args.fp32 or device.type == "cpu":
-        if args.precision not in ("auto", "fp32") and device.type == "cpu":
-            logger.warning("--precision %s ignored on the CPU: fp32", args.precision)
-        return torch.float32
-    return {"auto": torch.float16 if device.type == "cuda" else torch.float32, "fp32": torch.float32,
-            "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
 
 
 def resolve_model(args: argparse.Namespace) -> tuple[list[Path], list[float] | None, dict | None]:
@@ -264,9 +258,11 @@ def _main(argv: list[str] | None) -> int:
     logger.info("%s", threads.describe())
     if args.pca_matrix and model.takes_maps:
         model.set_pca_basis(load_pca_matrix(args.pca_matrix, model.module.kernel_size))
-    upsampler = Upsampler(model, scale, device, pick_dtype(args, device), args.tile, args.tile_pad, args.pre_pad,
+    dtype, why = pick_precision("fp32" if args.fp32 else args.precision, device, model.half_safe)
+    logger.info("precision: %s", why)
+    upsampler = Upsampler(model, scale, device, dtype, args.tile, args.tile_pad, args.pre_pad,
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
-                          blur=args.blur, noise=args.noise)
+                          blur=args.blur, noise=args.noise, compile=args.compile)
     outscale = args.outscale or scale
     failed, written = [], WrittenNames()
     for src in tqdm(inputs, unit="img", desc="upscaling"):

@@ -96,6 +96,7 @@ class Upsampler:
         blur: for networks that take degradation maps (SRMD, UDVD): the blur sigma, or
             ``(sigma_x, sigma_y, angle in degrees)``.
         noise: for those networks: the noise sigma (8-bit units).
+        compile: run the network through ``torch.compile`` (opt-in; measured on CPU only).
 
     Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
 
@@ -110,7 +111,8 @@ class Upsampler:
 
     def __init__(self, model: Generator | nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
                  tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False,
-                 self_ensemble: bool = False, blur: tuple[float, float, float] | float = 1.0, noise: float = 0.0):
+                 self_ensemble: bool = False, blur: tuple[float, float, float] | float = 1.0, noise: float = 0.0,
+                 compile: bool = False):
         model = model if isinstance(model, Generator) else Generator.describe(model)
         self.model, self.scale, self.device, self.dtype = model, scale, device, dtype
         self.self_ensemble, self.blur, self.noise = self_ensemble, blur, noise
@@ -118,6 +120,8 @@ class Upsampler:
         model.net.to(device=device, dtype=dtype)
         if channels_last:
             model.net.to(memory_format=torch.channels_last)
+        if compile:  # the first image (and each new tile size) pays the compilation
+            self.model = Generator(torch.compile(model.net), model.arch, model.options)
         self.luma_only = model.color == "y"  # SRCNN / FSRCNN: Y in, Y out
 
     @property

@@ -100,7 +100,11 @@ class TrainOptions(Section):
     net_d_iters: int = Field(1, description="update the generator every this many iterations")
     net_d_init_iters: int = Field(0, description="iterations that train only the discriminator at the start")
     grad_clip: float | None = Field(None, description="clip gradient norms to this value")
-    amp: Literal["bf16", "fp16"] | None = Field(None, fatal=True, description="mixed precision (fp16 uses a gradient scaler)")
+    amp: Literal["bf16", "fp16", "auto"] | None = Field(None, fatal=True, description="mixed precision of the networks "
+                                                       "(fp16 uses a gradient scaler; auto: bf16 where the device has "
+                                                       "native bf16, else none); the synthesis stays fp32")
+    compile: StrictBool = Field(False, description="torch.compile the generator's training forward (opt-in; the first "
+                                                   "iterations pay the compilation)")
     channels_last: StrictBool = Field(False, description="channels-last memory layout for the networks")
     nan_patience: int = Field(10, description="stop after this many non-finite losses in a row (each is skipped)")
 

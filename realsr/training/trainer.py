@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
 from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
@@ -51,6 +52,15 @@ from .synthesis import Pairs, PairSynthesizer
 from .validation import Validator, dataset_pairs
 
 logger = logging.getLogger(__name__)
+
+
+def amp_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.amp`` on ``device`` (``auto``: bf16 where it is native)."""
+    if amp == "auto":
+        native = (device.type == "cpu" and devices.cpu_native_bf16()[0]) or \
+            (device.type == "cuda" and torch.cuda.is_bf16_supported())
+        return torch.bfloat16 if native else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
 
 
 class Trainer:
@@ -131,6 +141,8 @@ class Trainer:
             if self.net_d is not None:
                 self.net_d = DistributedDataParallel(self.net_d, device_ids=ids)
         self.g_ema = Generator(self.net_g_ema, self.g.arch, self.g.options) if self.net_g_ema is not None else None
+        # the training forward, compiled on request (saving and EMA use the plain modules)
+        self.g_step = Generator(torch.compile(self.net_g), self.g.arch, self.g.options) if opt.train.compile else self.g
 
     def _build_losses_and_optimizers(self) -> None:
         t = self.opt.train
@@ -143,8 +155,11 @@ class Trainer:
             self.optimizers.append(build_optimizer(list(self.net_d.parameters()), t.optim_d, "train.optim_d"))
         self.schedules = [make_schedule(t.scheduler, o.param_groups[0]["lr"], t.warmup_iter, t.total_iter)
                           for o in self.optimizers]
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp or "")
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
+        self.amp_dtype = amp_dtype(t.amp, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        if t.amp:
+            logger.info("mixed precision: %s", str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else
+                        f"none (amp: auto, and {self.device} has no native bf16)")
 
     def _build_data(self) -> None:
         opt, ds_opt = self.opt, self.opt.datasets["train"]
@@ -235,7 +250,7 @@ class Trainer:
         lq = pairs.lq.contiguous(memory_format=torch.channels_last) if t.channels_last else pairs.lq
         logs: dict[str, torch.Tensor] = {}
         with self._autocast():
-            stages = self.g(lq, pairs.maps)  # UDVD: every stage is supervised
+            stages = self.g_step(lq, pairs.maps)  # UDVD: every stage is supervised
             out = stages[-1]
             if self.gan and not (iteration % t.net_d_iters == 0 and iteration > t.net_d_init_iters):
                 return out, logs
