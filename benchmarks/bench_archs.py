@@ -6,10 +6,18 @@ inference time per output megapixel and training samples/s at a fixed patch (L1 
 
 MACs are counted with hooks on every convolution and linear layer (multiply-accumulates of the
 forward pass), for a 64x64 input; times are medians of --repeats runs after a warm-up.
+
+``--precisions`` (default ``fp32,half``) puts precisions side by side: ``half`` is bf16 on the
+CPU (autocast for training) and fp16 on CUDA; ``compiled`` is fp32 through torch.compile (the
+compilation is paid in the warm-up, excluded). Each gets its speed-up over fp32 and the max /
+mean difference of its inference output from fp32's, in 8-bit levels (random weights).
+
+    python benchmarks/bench_archs.py --precisions fp32,half,compiled --only SRVGGNetCompact
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -79,24 +87,50 @@ def measure(name: str, config: dict, device: torch.device, args: argparse.Namesp
     x = torch.rand(1, channels, 64, 64, device=device)
     out_mpix = (64 * scale) ** 2 / 1e6
     net.eval()
-    macs = count_macs(net, x)
-    with torch.inference_mode():
-        infer = timed(lambda: net(x), args.repeats, device)
-    net.train()
+    row = {"network": name, "scale": scale, "params": sum(p.numel() for p in net.parameters()),
+           "gmacs_per_output_mpix": round(count_macs(net, x) / out_mpix / 1e9, 1)}
+    half = torch.float16 if device.type == "cuda" else torch.bfloat16
+    reference = None
+    for precision in args.precisions.split(","):
+        dtype = half if precision == "half" else torch.float32
+        runner = copy.deepcopy(net).to(dtype)
+        if precision == "compiled":
+            runner = torch.compile(runner)
+        xd = x.to(dtype)
+        with torch.inference_mode():
+            infer = timed(lambda r=runner, xd=xd: r(xd), args.repeats, device)
+            out = (runner(xd).float().clamp(0, 1) * 255).round()
+        reference = out if reference is None else reference
+        diff = (out - reference).abs()
+        row[precision] = {"ms_per_output_mpix": round(1000 * infer / out_mpix, 1),
+                          "train_samples_per_s": round(args.batch_size / train_step_seconds(
+                              net, precision, half, channels, scale, device, args), 2),
+                          "max_levels": int(diff.max()), "mean_levels": round(float(diff.mean()), 4)}
+    first = row[args.precisions.split(",")[0]]
+    for precision in args.precisions.split(","):
+        row[precision]["speedup"] = round(first["ms_per_output_mpix"] / row[precision]["ms_per_output_mpix"], 3)
+    return row
+
+
+def train_step_seconds(net: nn.Module, precision: str, half: torch.dtype, channels: int, scale: int,
+                       device: torch.device, args: argparse.Namespace) -> float:
+    """Seconds of one L1 + Adam step at the patch (half: autocast, as ``train.amp``)."""
+    net = copy.deepcopy(net).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    forward = torch.compile(net) if precision == "compiled" else net
     lq = torch.rand(args.batch_size, channels, args.patch, args.patch, device=device)
     gt = torch.rand(args.batch_size, channels, args.patch * scale, args.patch * scale, device=device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "half" and half == torch.float16)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        (net(lq) - gt).abs().mean().backward()
-        optimizer.step()
+        with torch.autocast(device.type, dtype=half, enabled=precision == "half"):
+            loss = (forward(lq).float() - gt).abs().mean()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
-    train = timed(step, args.repeats, device)
-    return {"network": name, "scale": scale, "params": sum(p.numel() for p in net.parameters()),
-            "gmacs_per_output_mpix": round(macs / out_mpix / 1e9, 1),
-            "ms_per_output_mpix": round(1000 * infer / out_mpix, 1),
-            "train_samples_per_s": round(args.batch_size / train, 2)}
+    return timed(step, args.repeats, device)
 
 
 def main() -> None:
@@ -106,6 +140,7 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=48, help="LR training patch side (default 48)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precisions", default="fp32,half", help="comma list of fp32, half, compiled")
     parser.add_argument("--json", action="store_true")
     add_arguments(parser)
     args = parser.parse_args()
@@ -119,8 +154,11 @@ def main() -> None:
         rows.append(measure(name, CONFIGS[name], device, args))
         if not args.json:
             r = rows[-1]
+            cells = "  ".join(f"{p}: {r[p]['ms_per_output_mpix']:>8.1f} ms/Mpix ({r[p]['speedup']:.2f}x, max "
+                              f"{r[p]['max_levels']} mean {r[p]['mean_levels']:.2f} lv) {r[p]['train_samples_per_s']:>6.2f} "
+                              "samples/s" for p in args.precisions.split(","))
             print(f"{name:16s} x{r['scale']}  {r['params']:>11,d} params  {r['gmacs_per_output_mpix']:>8.1f} GMAC/Mpix  "
-                  f"{r['ms_per_output_mpix']:>9.1f} ms/Mpix  {r['train_samples_per_s']:>7.2f} samples/s", flush=True)
+                  f"{cells}", flush=True)
     if args.json:
         print(json.dumps({"device": str(device), "thread_policy": policy, "patch": args.patch,
                           "batch_size": args.batch_size, "results": rows}, indent=2))

@@ -6,6 +6,13 @@ process so its peak memory (RSS on CPU, allocator peak on CUDA) is its own.
     python benchmarks/bench_inference.py --device cpu --json
     python benchmarks/bench_inference.py --device cuda --sizes 256,512,1024 --json
     python benchmarks/bench_inference.py --networks srvgg --sizes 256 --busy 2     (quiet, busy, ratio)
+    python benchmarks/bench_inference.py --precisions fp32,bf16,compiled --tiles 0  (side by side)
+
+Precisions: ``fp32``, ``bf16``, ``fp16``, ``auto`` (what inference.py picks here) and
+``compiled`` (fp32 through torch.compile; the compilation is excluded, paid in the warm-up).
+Each is reported with its speed-up over fp32 and its output's max / mean difference from the
+fp32 output in 8-bit levels (random weights: for the bound with released weights see
+bench_precision.py).
 """
 from __future__ import annotations
 
@@ -14,14 +21,16 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
+import numpy as np
 import torch
 
 from contention import add_arguments, busy_processes
 from realsr.archs import build_network
 from realsr.archs.zoo import MODELS
-from realsr.devices import resolve_device
+from realsr.devices import pick_precision, resolve_device
 from realsr.errors import run_cli
 from realsr.inference.upsampler import Upsampler
 from realsr.resources import apply_thread_policy
@@ -29,27 +38,59 @@ from realsr.resources import apply_thread_policy
 NETWORKS = {"srvgg": "realesr-animevideov3", "rrdb": "RealESRGAN_x4plus"}
 
 
-def run_case(net_key: str, size: int, tile: int, device: str, repeats: int, channels_last: bool = True) -> dict:
+def run_case(net_key: str, size: int, tile: int, device: str, repeats: int, channels_last: bool = True,
+             precision: str = "auto", save: str | None = None) -> dict:
     dev = torch.device(device)
+    torch.manual_seed(0)  # the same random weights in every case, so outputs compare
     net = build_network(MODELS[NETWORKS[net_key]].arch).eval()
-    dtype = torch.float16 if dev.type == "cuda" else torch.float32
-    up = Upsampler(net, 4, dev, dtype, tile=tile, tile_pad=10, channels_last=channels_last)
-    img = torch.randint(0, 256, (size, size, 3), dtype=torch.uint8).numpy()
-    up.enhance(img[:64, :64])  # warm-up
+    compiled = precision == "compiled"
+    dtype, why = pick_precision("fp32" if compiled else precision, dev)
+    up = Upsampler(net, 4, dev, dtype, tile=tile, tile_pad=10, channels_last=channels_last, compile=compiled)
+    img = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    up.enhance(img if compiled else img[:64, :64])  # warm-up (compiled: the compilation for this size)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
     for _ in range(repeats):
-        up.enhance(img)
+        out = up.enhance(img)
+    if save:
+        np.save(save, out)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - start) / repeats
     peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"network": NETWORKS[net_key], "size": size, "tile": tile, "channels_last": channels_last, "seconds": round(seconds, 3),
+    return {"network": NETWORKS[net_key], "size": size, "tile": tile, "channels_last": channels_last,
+            "precision": precision, "runs_as": why, "seconds": round(seconds, 3),
             "mpix_per_s": round(size * size / 1e6 / seconds, 4), "peak_memory_mib": round(peak / 2**20, 1),
             "memory_kind": "cuda allocator peak" if dev.type == "cuda" else "process peak RSS"}
+
+
+def measure(args: argparse.Namespace, case: str) -> dict:
+    """One case in a fresh process, quiet and (with ``--busy``) beside busy processes."""
+    command = [sys.executable, __file__, "--device", args.device, "--repeats", str(args.repeats), "--case", case] \
+        + (["--nchw"] if args.nchw else []) + (["--threads", str(args.threads)] if args.threads else [])
+    row = {}
+    for phase, load in (("quiet", 0), ("busy", args.busy)):
+        if phase == "busy" and not load:
+            continue
+        with busy_processes(load):
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+        row[phase] = json.loads(out.stdout.strip().splitlines()[-1])
+    if "busy" in row:
+        row["kept"] = round(row["busy"]["mpix_per_s"] / row["quiet"]["mpix_per_s"], 3)
+    return row
+
+
+def describe(row: dict, busy: int) -> str:
+    r = row["quiet"]
+    line = (f"{r['network']:22s} {r['size']:5d}px tile {r['tile']:4d} {r['precision']:8s}: {r['mpix_per_s']:.4f} "
+            f"Mpix/s ({row['speedup']:.2f}x fp32; max {row['max_levels']} mean {row['mean_levels']:.3f} levels from "
+            f"fp32), {r['seconds']:.2f} s, peak {r['peak_memory_mib']} MiB ({r['memory_kind']}) [{r['runs_as']}]")
+    if "busy" in row:
+        line += f"; busy ({busy}): {row['busy']['mpix_per_s']:.4f} Mpix/s, kept {100 * row['kept']:.0f}%"
+    return line
 
 
 def main() -> None:
@@ -60,6 +101,7 @@ def main() -> None:
     parser.add_argument("--tiles", default="0,128", help="tile sizes (0 = whole image)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--nchw", action="store_true", help="contiguous NCHW instead of channels-last")
+    parser.add_argument("--precisions", default="fp32,auto", help="comma list of fp32, bf16, fp16, auto, compiled")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # net:size:tile, run by the parent
     add_arguments(parser)
@@ -67,35 +109,32 @@ def main() -> None:
     args.device = str(resolve_device(args.device))
     policy = apply_thread_policy(args.threads)
     if args.case:
-        net_key, size, tile = args.case.split(":")
-        print(json.dumps(run_case(net_key, int(size), int(tile), args.device, args.repeats, not args.nchw)))
+        net_key, size, tile, precision, save = args.case.split(":", 4)
+        print(json.dumps(run_case(net_key, int(size), int(tile), args.device, args.repeats, not args.nchw, precision,
+                                  save or None)))
         return
     results = []
-    for net_key in args.networks.split(","):
-        for size in map(int, args.sizes.split(",")):
-            for tile in map(int, args.tiles.split(",")):
-                if tile >= size:
-                    continue
-                command = [sys.executable, __file__, "--device", args.device, "--repeats", str(args.repeats),
-                           "--case", f"{net_key}:{size}:{tile}"] + (["--nchw"] if args.nchw else []) \
-                    + (["--threads", str(args.threads)] if args.threads else [])
-                row = {}
-                for phase, load in (("quiet", 0), ("busy", args.busy)):
-                    if phase == "busy" and not load:
+    precisions = args.precisions.split(",")
+    with tempfile.TemporaryDirectory() as scratch:
+        for net_key in args.networks.split(","):
+            for size in map(int, args.sizes.split(",")):
+                for tile in map(int, args.tiles.split(",")):
+                    if tile >= size:
                         continue
-                    with busy_processes(load):
-                        out = subprocess.run(command, capture_output=True, text=True, check=True)
-                    row[phase] = json.loads(out.stdout.strip().splitlines()[-1])
-                if "busy" in row:
-                    row["kept"] = round(row["busy"]["mpix_per_s"] / row["quiet"]["mpix_per_s"], 3)
-                results.append(row)
-                if not args.json:
-                    r = row["quiet"]
-                    line = (f"{r['network']:22s} {size:5d}px tile {tile:4d}: {r['mpix_per_s']:.4f} Mpix/s, "
-                            f"{r['seconds']:.2f} s, peak {r['peak_memory_mib']} MiB ({r['memory_kind']})")
-                    if "busy" in row:
-                        line += f"; busy ({args.busy}): {row['busy']['mpix_per_s']:.4f} Mpix/s, kept {100 * row['kept']:.0f}%"
-                    print(line)
+                    reference = None
+                    for precision in ["fp32"] + [p for p in precisions if p != "fp32"]:
+                        save = f"{scratch}/{net_key}_{size}_{tile}_{precision}.npy"
+                        row = measure(args, f"{net_key}:{size}:{tile}:{precision}:{save}")
+                        out = np.load(save).astype(np.int32)
+                        if reference is None:
+                            reference, fp32_speed = out, row["quiet"]["mpix_per_s"]
+                        diff = np.abs(out - reference)
+                        row.update(speedup=round(row["quiet"]["mpix_per_s"] / fp32_speed, 3),
+                                   max_levels=int(diff.max()), mean_levels=round(float(diff.mean()), 4))
+                        if precision in precisions:
+                            results.append(row)
+                            if not args.json:
+                                print(describe(row, args.busy), flush=True)
     if args.json:
         print(json.dumps({"device": args.device, "thread_policy": policy.describe(), "busy_processes": args.busy,
                           "results": results}, indent=2))

@@ -25,7 +25,7 @@ from realsr.resources import apply_thread_policy
 from realsr.training.trainer import Trainer
 
 
-def options(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:
+def options(args: argparse.Namespace, amp: str | None, channels_last: bool, compile: bool = False) -> dict:
     gan = args.stage == 2
     data = {
         "name": "bench", "model_type": "RealESRGANModel" if gan else "RealESRNetModel", "scale": 4,
@@ -34,7 +34,7 @@ def options(args: argparse.Namespace, amp: str | None, channels_last: bool) -> d
                                "batch_size_per_gpu": args.batch_size}},
         "network_g": {"type": "RRDBNet", "num_block": args.num_block},
         "train": {"total_iter": 10**9, "ema_decay": 0.999, "optim_g": {"type": "Adam", "lr": 1e-4, "betas": [0.9, 0.99]},
-                  "pixel_opt": {"type": "L1Loss"}, "amp": amp, "channels_last": channels_last},
+                  "pixel_opt": {"type": "L1Loss"}, "amp": amp, "channels_last": channels_last, "compile": compile},
         "logger": {"use_tb_logger": False},
     }
     if gan:
@@ -68,9 +68,9 @@ def measure_options_file(args: argparse.Namespace) -> dict:
             "synthesis_threads": trainer.synthesis.training_threads}
 
 
-def measure(args: argparse.Namespace, amp: str | None, channels_last: bool) -> dict:
+def measure(args: argparse.Namespace, amp: str | None, channels_last: bool, compile: bool = False) -> dict:
     device = torch.device(args.device)
-    trainer = Trainer(parse_options(options(args, amp, channels_last)), device)
+    trainer = Trainer(parse_options(options(args, amp, channels_last, compile)), device)
     batch = next(iter(trainer.make_loader()))
     synth_time = step_time = 0.0
 
@@ -102,7 +102,7 @@ def measure(args: argparse.Namespace, amp: str | None, channels_last: bool) -> d
     sync()
     step_time = (time.perf_counter() - start) / args.iters
     return {
-        "amp": amp or "fp32", "channels_last": channels_last,
+        "amp": amp or "fp32", "channels_last": channels_last, "compile": compile,
         "iters_per_s": round(1 / step_time, 3), "samples_per_s": round(args.batch_size / step_time, 2),
         "ms_per_iter": round(1000 * step_time, 1),
         "degradation_share": round(synth_time / args.iters / step_time, 3),
@@ -122,7 +122,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU, 60 with --opt)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
-                                           "(channels_last); default fp32 on CPU, all on CUDA")
+                                           "(channels_last) and/or -compile (torch.compile; compiled in the warm-up);"
+                                           " default fp32 on CPU, all but -compile on CUDA")
     parser.add_argument("--json", action="store_true")
     add_arguments(parser)
     args = parser.parse_args()
@@ -143,9 +144,10 @@ def main() -> None:
     variants = (args.variants or ("fp32,fp32-cl,bf16,bf16-cl,fp16-cl" if gpu else "fp32")).split(",")
     results = {}
     for v in variants:
-        precision, _, cl = v.partition("-")
+        precision, *flags = v.split("-")
         amp = None if precision == "fp32" else precision
-        results[v] = quiet_and_busy(lambda amp=amp, cl=cl: measure(args, amp, cl == "cl"), args.busy, "iters_per_s")
+        results[v] = quiet_and_busy(lambda amp=amp, flags=flags: measure(args, amp, "cl" in flags, "compile" in flags),
+                                    args.busy, "iters_per_s")
         if not args.json:
             r = results[v]["quiet"]
             print(f"{v:9s} {r['iters_per_s']:7.3f} it/s  {r['samples_per_s']:7.2f} samples/s  "

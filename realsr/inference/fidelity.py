@@ -47,7 +47,8 @@ def precision_drift(model: Generator, scale: int, dtype: torch.dtype, device: to
     images = images if images is not None else fidelity_images()
     outputs = {}
     for name, kind in (("fp32", torch.float32), ("half", dtype)):
-        runner = Upsampler(Generator(copy.deepcopy(model.net).eval(), model.arch, model.options), scale, device, kind)
+        runner = Upsampler(Generator(copy.deepcopy(model.net).eval(), model.arch, model.options), scale, device, kind,
+                           channels_last=True)
         outputs[name] = [runner.enhance(img).astype(np.int32) for img in images.values()]
     diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(outputs["fp32"], outputs["half"])])
     mse = float(np.mean(diffs.astype(np.float64) ** 2))

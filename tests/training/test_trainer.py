@@ -243,3 +243,25 @@ def test_ctrl_c_says_so_at_once_and_a_second_one_stops_without_saving(tiny, tmp_
     states = checkpoint.state_files(tmp_path / "run" / "training_states")
     assert [i for i, _ in states] == [4, 2]  # nothing was saved after the second Ctrl-C
     assert checkpoint.latest_state(tmp_path / "run" / "training_states")[1]["iter"] == 4
+
+
+def test_bf16_training_keeps_the_synthesis_fp32_and_exact(tiny):
+    """Under ``amp: bf16`` only the networks run in bf16: the LQ/GT pairs are the fp32 run's, bit for bit."""
+    seen: dict[str, list] = {"fp32": [], "bf16": []}
+    for amp in seen:
+        trainer = make(tiny(val=None, train={"amp": amp if amp == "bf16" else None, "total_iter": 2}), None)
+        original = trainer.generator_step
+        trainer.generator_step = lambda pairs, i, t=trainer, o=original, k=amp: (
+            seen[k].append((pairs.lq.clone(), pairs.pixel.clone())) or o(pairs, i))
+        trainer.train()
+    assert len(seen["fp32"]) == len(seen["bf16"]) == 2
+    for (lq_a, gt_a), (lq_b, gt_b) in zip(seen["fp32"], seen["bf16"]):
+        assert lq_a.dtype == torch.float32 and torch.equal(lq_a, lq_b) and torch.equal(gt_a, gt_b)
+
+
+def test_compiled_training_forward_trains(tiny):
+    trainer = make(tiny(val=None, train={"compile": True, "total_iter": 2}), None)
+    assert trainer.g_step is not trainer.g
+    assert trainer.train() == "done" and trainer.iteration == 2
+    assert all(torch.isfinite(p).all() for p in trainer.net_g.parameters())
+    assert not any(k.startswith("_orig_mod") for k in trainer.net_g.state_dict())  # saved keys are unchanged
