@@ -66,6 +66,9 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
     for iteration, path in checkpoints(models) if isinstance(models, Path) else models:
         try:
             model = load_model([path])
+            ratio = round(gts[0].shape[0] / lqs[0].shape[0]) if gts else model.scale
+            if ratio != model.scale and ratio in model.native_scales:  # a multi-scale network (CARN)
+                model = model.at_scale(ratio)
             scale = model.scale
         except UserError as err:
             problems.append(f"{path.name}: {err}")

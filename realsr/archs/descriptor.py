@@ -54,6 +54,8 @@ class Architecture:
         half_safe: fp16/bf16 inference keeps the output within a few 8-bit levels of fp32.
         value_range: the range of the images it takes and returns (always ``(0, 1)`` at the
             interface; networks that work at 255 scale inside).
+        multi_scale_key: the option that, when true, gives one network an upsampler for each of
+            ``scales`` (CARN); ``scale_key`` then only chooses the one that runs.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Architecture:
     size_multiple: Callable[[int], int] = lambda scale: 1
     half_safe: bool = True
     value_range: tuple[float, float] = (0.0, 1.0)
+    multi_scale_key: str | None = None
 
     def option(self, opts: Mapping[str, Any], key: str) -> Any:
         """``opts[key]``, else the constructor's default for it."""
@@ -82,6 +85,12 @@ class Architecture:
     def scale(self, opts: Mapping[str, Any]) -> int:
         """The factor a network built from ``opts`` upscales by (1 for non-generators)."""
         return int(self.option(opts, self.scale_key)) if self.role == "generator" else 1
+
+    def native_scales(self, opts: Mapping[str, Any]) -> tuple[int, ...]:
+        """The factors a network built from ``opts`` can run at without rebuilding it."""
+        if self.multi_scale_key is not None and self.option(opts, self.multi_scale_key):
+            return self.scales
+        return (self.scale(opts),)
 
     def in_channels(self, opts: Mapping[str, Any]) -> int:
         """Image channels the network takes (3 for RGB, 1 for luma networks)."""
@@ -139,6 +148,18 @@ class Generator:
     @property
     def in_channels(self) -> int:
         return self.arch.in_channels(self.options)
+
+    @property
+    def native_scales(self) -> tuple[int, ...]:
+        """The factors this network runs at (several for multi-scale networks such as CARN)."""
+        return self.arch.native_scales(self.options)
+
+    def at_scale(self, scale: int) -> Generator:
+        """This generator running at another of its :attr:`native_scales` (the same weights)."""
+        if scale not in self.native_scales:
+            raise ValueError(f"{self.arch.name} runs at x{'/x'.join(map(str, self.native_scales))}, not x{scale}")
+        self.module.upscale = scale
+        return Generator(self.net, self.arch, {**self.options, self.arch.scale_key: scale})
 
     @property
     def half_safe(self) -> bool:

@@ -252,6 +252,9 @@ def _main(argv: list[str] | None) -> int:
     plan_outputs(args, inputs, guard)
     paths, weights, arch = resolve_model(args)
     model = load_model(paths, weights, arch)
+    if args.outscale is not None and float(args.outscale).is_integer() and int(args.outscale) != model.scale \
+            and int(args.outscale) in model.native_scales:  # a multi-scale network runs at the asked scale
+        model = model.at_scale(int(args.outscale))
     scale = model.scale
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
