@@ -38,10 +38,16 @@ class WeightLoadError(UserError, RuntimeError):
 
 
 def read_file(path: str | os.PathLike) -> Any:
-    """Load a ``.pth``/``.pt``/``.ckpt`` (restricted unpickling) or ``.safetensors`` file onto CPU."""
+    """Load a ``.pth``/``.pt``/``.ckpt`` (restricted unpickling), ``.safetensors`` or Caffe
+    ``.caffemodel`` file (:mod:`realsr.caffe`; layer ``L``'s blobs become ``L.weight`` and
+    ``L.bias``) onto CPU."""
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"{path}: no such weight file")
+    if path.suffix.lower() == ".caffemodel":
+        from .caffe import caffe_state_dict, read_caffemodel
+
+        return caffe_state_dict(read_caffemodel(path))
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
