@@ -95,13 +95,10 @@ def _check_number(value: float, name: str, where: str) -> None:
 
 
 def _check_type(value: Any, default: Any, where: str) -> None:
-    """``value`` has the kind of ``default``: flag, number or sequence (ints take no fractions)."""
+    """``value`` has the kind of ``default``: flag, number or sequence."""
     if isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
-        ok = ok or (isinstance(value, float) and value.is_integer() and math.isfinite(value))
-    elif isinstance(default, float):
+    elif isinstance(default, (int, float)):  # torch writes float defaults as 0 (weight_decay, momentum)
         ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
     elif isinstance(default, (list, tuple)):
         ok, kind = isinstance(value, (list, tuple)), "a list"

@@ -23,13 +23,16 @@ from ..registry import build
 from ..resources import available_memory
 from ..weights import KeyReport, WeightLoadError
 from ..weights import load_network as _load_file_into
-from . import a2n, carn, discriminator, edsr, idn, rcan, rdn, rrdbnet, srcnn, srmd, srvgg, vgg
+from . import a2n, carn, dbpn, discriminator, edsr, idn, memnet, msrn, rcan, rdn, rrdbnet, srcnn, srmd, srvgg, vgg
 from .a2n import A2N
 from .carn import CARN
+from .dbpn import DBPN
 from .descriptor import Architecture, Generator
 from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
 from .edsr import EDSR
 from .idn import IDN
+from .memnet import MemNet
+from .msrn import MSRN
 from .rcan import RCAN
 from .rdn import RDN
 from .rrdbnet import RRDBNet
@@ -46,7 +49,10 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     rdn.ARCH,
     a2n.ARCH,
     carn.ARCH,
+    dbpn.ARCH,
     idn.ARCH,
+    memnet.ARCH,
+    msrn.ARCH,
     srcnn.SRCNN_ARCH,
     srcnn.FSRCNN_ARCH,
     srmd.SRMD_ARCH,
@@ -169,7 +175,8 @@ def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | Non
     return _load_file_into(model, path, param_key, strict, arch.to_own_layout if arch is not None else None)
 
 
-__all__ = ["A2N", "ARCHITECTURES", "CARN", "ARCHS", "Architecture", "EDSR", "FSRCNN", "Generator", "IDN", "KeyReport", "RCAN", "RDN",
-           "SRCNN", "SRMD", "UDVD", "VGGStyleDiscriminator", "WeightLoadError", "architecture_of", "build_generator",
-           "detect_arch", "load_network", "recognise", "RRDBNet", "SRVGGNetCompact", "UNetDiscriminatorSN",
-           "VGGFeatureExtractor", "build_network", "load_vgg_weights"]
+__all__ = ["A2N", "Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator",
+           "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "FSRCNN", "Generator", "IDN", "KeyReport",
+           "load_network", "load_vgg_weights", "MemNet", "MSRN", "RCAN", "RDN", "recognise", "RRDBNet",
+           "SRCNN", "SRMD", "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN", "VGGFeatureExtractor",
+           "VGGStyleDiscriminator", "WeightLoadError"]

@@ -60,7 +60,7 @@ class IDN(nn.Module):
         return F.leaky_relu(x, self.slope)
 
     def _block(self, x: torch.Tensor, b: int) -> torch.Tensor:
-        conv = lambda i, t: self._act(getattr(self, f"conv{b}_{i}")(t))  # noqa: E731
+        conv = lambda i, t: self._act(getattr(self, f"conv{b}_{i}")(t))
         y = conv(3, conv(2, conv(1, x)))
         kept, rest = y[:, :self.distill], y[:, self.distill:]
         y = conv(6, conv(5, conv(4, rest)))
