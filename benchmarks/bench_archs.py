@@ -39,6 +39,12 @@ CONFIGS: dict[str, dict] = {
     "RCAN": {"type": "RCAN", "upscale": 4},
     "RDN": {"type": "RDN", "upscale": 4},
     "A2N": {"type": "A2N", "upscale": 4},
+    "CARN": {"type": "CARN", "upscale": 4, "multi_scale": False},
+    "CARN-M": {"type": "CARN", "upscale": 4, "mobile": True, "group": 4, "multi_scale": False},
+    "IDN": {"type": "IDN", "upscale": 4},
+    "MSRN": {"type": "MSRN", "upscale": 4},
+    "D-DBPN": {"type": "DBPN", "upscale": 4},
+    "MemNet (M6R6)": {"type": "MemNet", "upscale": 4},
     "SRCNN": {"type": "SRCNN", "upscale": 3},
     "FSRCNN": {"type": "FSRCNN", "upscale": 3},
 }
@@ -64,6 +70,11 @@ def count_macs(net: nn.Module, x: torch.Tensor) -> int:
     for h in handles:
         h.remove()
     return total
+
+
+def last(out: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """The result of a network that returns every stage (UDVD, MemNet) or just one."""
+    return out[-1] if isinstance(out, list) else out
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:
@@ -99,7 +110,7 @@ def measure(name: str, config: dict, device: torch.device, args: argparse.Namesp
         xd = x.to(dtype)
         with torch.inference_mode():
             infer = timed(lambda r=runner, xd=xd: r(xd), args.repeats, device)
-            out = (runner(xd).float().clamp(0, 1) * 255).round()
+            out = (last(runner(xd)).float().clamp(0, 1) * 255).round()
         reference = out if reference is None else reference
         diff = (out - reference).abs()
         row[precision] = {"ms_per_output_mpix": round(1000 * infer / out_mpix, 1),
@@ -125,7 +136,8 @@ def train_step_seconds(net: nn.Module, precision: str, half: torch.dtype, channe
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=half, enabled=precision == "half"):
-            loss = (forward(lq).float() - gt).abs().mean()
+            out = forward(lq)
+            loss = sum((o.float() - gt).abs().mean() for o in (out if isinstance(out, list) else [out]))
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
