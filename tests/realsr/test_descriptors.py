@@ -23,6 +23,11 @@ SMALL = {
     "A2N": {"num_feat": 8, "unf": 4, "num_block": 2, "upscale": 4},
     "SRCNN": {"upscale": 2, "num_features": [8, 4]},
     "FSRCNN": {"upscale": 2, "d": 8, "s": 4, "m": 1},
+    "CARN": {"num_feat": 8, "upscale": 3, "mobile": True, "group": 4},
+    "IDN": {"num_feat": 16, "distill": 4, "upscale": 2},
+    "MSRN": {"num_feat": 8, "num_block": 2, "upscale": 2},
+    "DBPN": {"num_feat": 8, "feat": 16, "num_stages": 3, "upscale": 2},
+    "MemNet": {"num_feat": 8, "num_memory": 6, "num_recursion": 1, "upscale": 2},
     "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
     "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
 }
