@@ -35,6 +35,7 @@ setup(
         "realsr-interpolate = realsr.tools.interpolate_models:main",
         "realsr-make-benchmark = realsr.tools.make_benchmark:main",
         "realsr-degradation-sweep = realsr.tools.degradation_sweep:main",
+        "realsr-zssr = realsr.tools.zssr:main",
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],

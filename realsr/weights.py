@@ -40,10 +40,14 @@ class WeightLoadError(UserError, RuntimeError):
 def read_file(path: str | os.PathLike) -> Any:
     """Load a ``.pth``/``.pt``/``.ckpt`` (restricted unpickling), ``.safetensors`` or Caffe
     ``.caffemodel`` file (:mod:`realsr.caffe`; layer ``L``'s blobs become ``L.weight`` and
-    ``L.bias``) onto CPU."""
+    ``L.bias``) or TensorFlow V1 checkpoint (:mod:`realsr.tfcheckpoint`, by its table magic) onto CPU."""
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"{path}: no such weight file")
+    from .tfcheckpoint import looks_like_checkpoint, read_checkpoint
+
+    if looks_like_checkpoint(path):  # a TensorFlow V1 checkpoint (EnhanceNet's ``weights``)
+        return {name: torch.from_numpy(array) for name, array in read_checkpoint(path).items()}
     if path.suffix.lower() == ".caffemodel":
         from .caffe import caffe_state_dict, read_caffemodel
 

@@ -23,13 +23,31 @@ from ..registry import build
 from ..resources import available_memory
 from ..weights import KeyReport, WeightLoadError
 from ..weights import load_network as _load_file_into
-from . import a2n, carn, dbpn, discriminator, edsr, idn, memnet, msrn, rcan, rdn, rrdbnet, srcnn, srmd, srvgg, vgg
+from . import (
+    a2n,
+    carn,
+    dbpn,
+    discriminator,
+    edsr,
+    enhancenet,
+    idn,
+    memnet,
+    msrn,
+    rcan,
+    rdn,
+    rrdbnet,
+    srcnn,
+    srmd,
+    srvgg,
+    vgg,
+)
 from .a2n import A2N
 from .carn import CARN
 from .dbpn import DBPN
 from .descriptor import Architecture, Generator
 from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
 from .edsr import EDSR
+from .enhancenet import EnhanceNet
 from .idn import IDN
 from .memnet import MemNet
 from .msrn import MSRN
@@ -52,6 +70,7 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     dbpn.ARCH,
     idn.ARCH,
     memnet.ARCH,
+    enhancenet.ARCH,
     msrn.ARCH,
     srcnn.SRCNN_ARCH,
     srcnn.FSRCNN_ARCH,
@@ -176,7 +195,7 @@ def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | Non
 
 
 __all__ = ["A2N", "Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator",
-           "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "FSRCNN", "Generator", "IDN", "KeyReport",
+           "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "EnhanceNet", "FSRCNN", "Generator", "IDN", "KeyReport",
            "load_network", "load_vgg_weights", "MemNet", "MSRN", "RCAN", "RDN", "recognise", "RRDBNet",
            "SRCNN", "SRMD", "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN", "VGGFeatureExtractor",
            "VGGStyleDiscriminator", "WeightLoadError"]

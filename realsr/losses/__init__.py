@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from ..registry import build
 from .gan import GAN_TYPES, GANLoss
-from .perceptual import PerceptualLoss
+from .perceptual import PerceptualLoss, TextureLoss
 from .pixel import CharbonnierLoss, L1Loss, MSELoss
 
 LOSSES: dict[str, type[nn.Module]] = {
@@ -16,6 +16,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "MSELoss": MSELoss,
     "CharbonnierLoss": CharbonnierLoss,
     "PerceptualLoss": PerceptualLoss,
+    "TextureLoss": TextureLoss,
     "GANLoss": GANLoss,
 }
 
@@ -25,4 +26,4 @@ def build_loss(opt: Mapping[str, Any], path: str = "train.pixel_opt") -> nn.Modu
     return build(LOSSES, opt, "loss", path)
 
 
-__all__ = ["GAN_TYPES", "LOSSES", "CharbonnierLoss", "GANLoss", "L1Loss", "MSELoss", "PerceptualLoss", "build_loss"]
+__all__ = ["GAN_TYPES", "LOSSES", "CharbonnierLoss", "GANLoss", "L1Loss", "MSELoss", "PerceptualLoss", "TextureLoss", "build_loss"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 import torch.nn as nn
@@ -66,3 +67,56 @@ class PerceptualLoss(nn.Module):
             style = sum(w * self._distance(gram(pred_f[k]), gram(target_f[k])) for k, w in self.layer_weights.items())
             style = style * self.style_weight
         return percep, style
+
+
+def _stride(layer: str) -> int:
+    """How much a VGG layer's feature map is downscaled: ``conv3_1`` -> 4, ``pool2`` -> 4."""
+    block = int(re.match(r"^(?:conv|relu|pool)(\d+)", layer).group(1))
+    return 2 ** (block if layer.startswith("pool") else block - 1)
+
+
+def patch_grams(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """Gram matrices ``(B * n, C, C)`` of the non-overlapping ``patch x patch`` tiles of ``(B, C, H, W)``
+    features (a border narrower than a tile is left out), each normalised by ``C * patch^2``."""
+    b, c, h, w = x.shape
+    nh, nw = h // patch, w // patch
+    if nh == 0 or nw == 0:
+        raise ValueError(f"features of {h}x{w} are smaller than one {patch}x{patch} texture patch")
+    tiles = x[..., :nh * patch, :nw * patch].reshape(b, c, nh, patch, nw, patch).permute(0, 2, 4, 1, 3, 5)
+    return gram(tiles.reshape(b * nh * nw, c, patch, patch))
+
+
+class TextureLoss(nn.Module):
+    """EnhanceNet's texture loss: ``loss_weight * sum_l w_l * mean((G_l(pred) - G_l(target))^2)``
+    where ``G_l`` are the Gram matrices of VGG layer ``l``'s features over non-overlapping tiles
+    that cover ``patch_size x patch_size`` image pixels (so deeper layers use smaller tiles).
+
+    Args:
+        layer_weights: ``{layer: weight}``; EnhanceNet: conv1_1 3e-7, conv2_1 1e-6, conv3_1 1e-6.
+        patch_size: tile side in image pixels (EnhanceNet: 16).
+        loss_weight: the term's weight.
+        vgg_type, use_input_norm, range_norm, vgg_weights, pretrained, download: as
+            :class:`PerceptualLoss`.
+
+    ``forward(pred, target)``: ``(B, 3, H, W)`` in [0, 1] -> a scalar; the target is not differentiated.
+    """
+
+    def __init__(self, layer_weights: dict[str, float], patch_size: int = 16, loss_weight: float = 1.0,
+                 vgg_type: str = "vgg19", use_input_norm: bool = True, range_norm: bool = False,
+                 vgg_weights: str | os.PathLike | None = None, pretrained: bool = True, download: bool = False):
+        super().__init__()
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        self.layer_weights, self.patch_size, self.loss_weight = dict(layer_weights), patch_size, loss_weight
+        weights = load_vgg_weights(vgg_type, vgg_weights, download) if pretrained else None
+        self.vgg = VGGFeatureExtractor(list(self.layer_weights), vgg_type, use_input_norm, range_norm, weights=weights)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        pred_f = self.vgg(pred)
+        with torch.no_grad():
+            target_f = self.vgg(target.detach())
+        total = pred.new_zeros(())
+        for layer, weight in self.layer_weights.items():
+            tile = max(1, self.patch_size // _stride(layer))
+            total = total + weight * ((patch_grams(pred_f[layer], tile) - patch_grams(target_f[layer], tile)) ** 2).mean()
+        return total * self.loss_weight

@@ -96,6 +96,8 @@ class TrainOptions(Section):
     warmup_iter: int = Field(-1, description="linear learning-rate warm-up iterations (-1: none)")
     pixel_opt: dict[str, Any] | None = Field(None, description="pixel loss: L1Loss, MSELoss or CharbonnierLoss")
     perceptual_opt: dict[str, Any] | None = Field(None, description="PerceptualLoss on VGG19 features")
+    texture_opt: dict[str, Any] | None = Field(None, description="TextureLoss: Gram matrices of VGG features per "
+                                                                 "patch (EnhanceNet)")
     gan_opt: dict[str, Any] | None = Field(None, description="GANLoss (stage 2)")
     net_d_iters: int = Field(1, description="update the generator every this many iterations")
     net_d_init_iters: int = Field(0, description="iterations that train only the discriminator at the start")

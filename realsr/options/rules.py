@@ -141,6 +141,7 @@ def _check_components(opt: Options) -> None:
         (opt.network_d if opt.stage == "esrgan" else None, ARCHS, "network", "network_d", 0),
         (t.pixel_opt, LOSSES, "loss", "train.pixel_opt", 0),
         (t.perceptual_opt, LOSSES, "loss", "train.perceptual_opt", 0),
+        (t.texture_opt, LOSSES, "loss", "train.texture_opt", 0),
         (t.gan_opt if opt.stage == "esrgan" else None, LOSSES, "loss", "train.gan_opt", 0),
         (t.optim_g, OPTIMIZERS, "optimizer", "train.optim_g", 1),
         (t.optim_d if opt.stage == "esrgan" else None, OPTIMIZERS, "optimizer", "train.optim_d", 1),

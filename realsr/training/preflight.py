@@ -194,15 +194,16 @@ def _check_weights(opt: Options) -> list[str]:
         value = getattr(opt.path, key)
         if value is not None and not Path(value).expanduser().is_file():
             problems.append(f"path.{key}: {value}: no such file; {_weight_origin(value)}")
-    percep = opt.train.perceptual_opt
-    if percep and percep.get("pretrained", True) and not percep.get("download", False):
-        vgg = percep.get("vgg_type", "vgg19")
-        given = percep.get("vgg_weights")
-        places = [Path(given).expanduser()] if given else default_weight_paths(vgg)
-        if not any(p.is_file() for p in places):
-            problems.append(f"train.perceptual_opt: the {vgg} weights are not in {' or '.join(map(str, places))}; "
-                            f"download {VGG_URLS.get(vgg, '')} there, or set train.perceptual_opt.vgg_weights "
-                            "to the file (or download: true on a machine with internet)")
+    for key in ("perceptual_opt", "texture_opt"):
+        spec = getattr(opt.train, key)
+        if spec and spec.get("pretrained", True) and not spec.get("download", False):
+            vgg = spec.get("vgg_type", "vgg19")
+            given = spec.get("vgg_weights")
+            places = [Path(given).expanduser()] if given else default_weight_paths(vgg)
+            if not any(p.is_file() for p in places):
+                problems.append(f"train.{key}: the {vgg} weights are not in {' or '.join(map(str, places))}; "
+                                f"download {VGG_URLS.get(vgg, '')} there, or set train.{key}.vgg_weights "
+                                "to the file (or download: true on a machine with internet)")
     return problems
 
 

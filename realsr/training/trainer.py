@@ -148,6 +148,7 @@ class Trainer:
         t = self.opt.train
         self.pixel_loss = build_loss(t.pixel_opt, "train.pixel_opt").to(self.device) if t.pixel_opt else None
         self.percep_loss = build_loss(t.perceptual_opt, "train.perceptual_opt").to(self.device) if t.perceptual_opt else None
+        self.texture_loss = build_loss(t.texture_opt, "train.texture_opt").to(self.device) if t.texture_opt else None
         self.gan_loss = build_loss(t.gan_opt, "train.gan_opt").to(self.device) if self.gan and t.gan_opt else None
         params = [p for p in self.net_g.parameters() if p.requires_grad]
         self.optimizers = [build_optimizer(params, t.optim_g, "train.optim_g")]
@@ -261,6 +262,8 @@ class Trainer:
             if self.percep_loss is not None:
                 terms = zip(("percep", "style"), self.percep_loss(out.float(), pairs.perceptual))
                 logs.update({prefix + name: value for name, value in terms if value is not None})
+            if self.texture_loss is not None:
+                logs[prefix + "texture"] = self.texture_loss(out.float(), pairs.perceptual)
             if self.gan:
                 net_d = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
                 real = net_d(pairs.real).detach().float() if self.relativistic else None

@@ -17,14 +17,15 @@ from realsr.weights import read_file
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ["edsr_x4", "rcan_x4", "rdn_x4", "a2n_x2", "a2n_x4", "srcnn_x3", "fsrcnn_x3", "esrgan_x4", "srmd_x4", "carn_x4",
            "carn_m_x4", "idn_x2", "idn_x3", "idn_x4", "msrn_x2", "msrn_x3", "msrn_x4", "msrn_x8", "dbpn_x2", "dbpn_x4",
-           "dbpn_x8", "memnet_x3",
+           "dbpn_x8", "memnet_x3", "enhancenet_x4",
            "udvd_x4"]
 
 
 def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
     data = yaml.safe_load((ROOT / "options" / f"{name}.yml").read_text())
     scale = data["scale"]
-    gt = 128 if data["model_type"] == "ESRGANModel" else 8 * scale  # the VGG discriminator needs 128
+    vgg_d = (data.get("network_d") or {}).get("type") == "VGGStyleDiscriminator"
+    gt = 128 if vgg_d else 8 * scale  # the VGG discriminator needs 128
     train_set = data["datasets"]["train"]
     data["datasets"]["train"] = {"name": "syn", "type": "SyntheticDataset", "num_images": 4, "image_size": 2 * gt,
                                  "batch_size_per_gpu": 2, **({"color": "y"} if train_set.get("color") else {})}
@@ -32,6 +33,8 @@ def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
     data["train"].update(total_iter=2, scheduler=None)
     if data["train"].get("perceptual_opt"):
         data["train"]["perceptual_opt"]["pretrained"] = False  # no VGG19 file offline
+    if data["train"].get("texture_opt"):
+        data["train"]["texture_opt"]["pretrained"] = False
     data["logger"] = {"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False}
     path = tmp / f"{name}.yml"
     path.write_text(yaml.safe_dump(data))

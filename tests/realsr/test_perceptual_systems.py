@@ -1,0 +1,136 @@
+"""The survey's perceptual and zero-shot systems: EnhanceNet (its TensorFlow file, the legacy
+resampling, the texture loss) and ZSSR (image-specific training, back-projection, the command)."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from realsr.archs import EnhanceNet
+from realsr.archs.enhancenet import legacy_bicubic, legacy_cubic_matrix
+from realsr.inference.upsampler import load_model
+from realsr.losses import TextureLoss
+from realsr.losses.perceptual import patch_grams
+from realsr.tfcheckpoint import CheckpointError, read_checkpoint, write_checkpoint
+from realsr.tools import zssr as zssr_tool
+from realsr.zssr import ZSSRConfig, anisotropic_gaussian, back_project, downscale, super_resolve, train_zssr
+
+
+# ----------------------------------------------------------------------------- EnhanceNet
+def tensorflow_tensors(net: EnhanceNet) -> dict[str, np.ndarray]:
+    """The generator's weights as the authors' checkpoint names and lays them out (HWIO)."""
+    names = ["head"] + [f"body.{b}.conv{i}" for b in range(len(net.body)) for i in (1, 2)] + [
+        "up1", "up2", "conv_hr", "conv_last"]
+    out = {}
+    for index, name in enumerate(names):
+        conv = net.get_submodule(name)
+        tf = "generator/Conv" + (f"_{index}" if index else "")
+        out[f"{tf}/weights"] = conv.weight.detach().permute(2, 3, 1, 0).numpy()
+        out[f"{tf}/biases"] = conv.bias.detach().numpy()
+    return out
+
+
+def test_enhancenet_tensorflow_checkpoint_loads_and_runs(tmp_path):
+    torch.manual_seed(0)
+    net = EnhanceNet().eval()
+    write_checkpoint(tmp_path / "weights", tensorflow_tensors(net))
+    tensors = read_checkpoint(tmp_path / "weights")
+    assert len(tensors) == 50 and sum(t.size for t in tensors.values()) == 852_867  # the released file's counts
+    model = load_model([tmp_path / "weights"])
+    assert model.arch.name == "EnhanceNet" and model.scale == 4
+    x = torch.rand(1, 3, 6, 7)
+    with torch.no_grad():
+        assert torch.equal(model.final(x), net(x))
+
+
+@pytest.mark.parametrize("data", [b"", b"not a checkpoint" * 10, b"\0" * 40 + bytes.fromhex("57fb808b247547db")])
+def test_damaged_tensorflow_checkpoint_is_named(tmp_path, data):
+    path = tmp_path / "weights"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match="weights"):
+        read_checkpoint(path)
+
+
+def test_legacy_bicubic_follows_tensorflow_0_12():
+    m = legacy_cubic_matrix(5, 4, dtype=torch.float64)
+    torch.testing.assert_close(m.sum(1), torch.ones(20, dtype=torch.float64))
+    assert torch.equal(m[0], torch.tensor([1.0, 0, 0, 0, 0], dtype=torch.float64))  # o / s, no half-pixel shift
+    assert torch.equal(m[8], torch.tensor([0, 0, 1.0, 0, 0], dtype=torch.float64))
+    t = 0.25  # output 1 reads source 0.25: Keys' cubic with a = -0.75, the left tap clamped onto pixel 0
+    keys = [(-0.75 * (d ** 3) + 3.75 * d * d - 6 * d + 3) if d > 1 else (1.25 * d ** 3 - 2.25 * d * d + 1)
+            for d in (1 + t, t, 1 - t, 2 - t)]
+    torch.testing.assert_close(m[1, :3], torch.tensor([keys[0] + keys[1], keys[2], keys[3]], dtype=torch.float64))
+    x = torch.full((1, 3, 4, 5), 0.3)
+    torch.testing.assert_close(legacy_bicubic(x, 4), torch.full((1, 3, 16, 20), 0.3))
+
+
+def test_patch_grams_known_values():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    g = patch_grams(x, 2)  # four 2x2 tiles, one channel: sum of squares / 4
+    expected = torch.tensor([0 + 1 + 16 + 25, 4 + 9 + 36 + 49, 64 + 81 + 144 + 169, 100 + 121 + 196 + 225]) / 4.0
+    torch.testing.assert_close(g.flatten(), expected)
+    with pytest.raises(ValueError, match="smaller than one"):
+        patch_grams(x, 5)
+
+
+def test_texture_loss_is_zero_on_equal_images_and_its_gradient_flows():
+    torch.manual_seed(0)
+    loss = TextureLoss({"conv1_1": 1.0, "conv2_1": 1.0, "conv3_1": 1.0}, patch_size=8, pretrained=False)
+    target = torch.rand(2, 3, 16, 16)
+    assert float(loss(target, target)) == 0.0
+    pred = torch.rand(2, 3, 16, 16, requires_grad=True)
+    value = loss(pred, target)
+    value.backward()
+    assert value > 0 and pred.grad is not None and pred.grad.abs().sum() > 0
+    shuffled = target[..., torch.randperm(16), :]  # the same pixels elsewhere: Gram matrices per tile change
+    assert float(loss(shuffled, target)) > 0
+
+
+# ----------------------------------------------------------------------------- ZSSR
+def striped(h: int, w: int) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    img = 0.5 + 0.3 * torch.sin(xx * 0.9 + yy * 0.4)
+    return torch.stack([img, img.flip(-1), 0.5 * img + 0.2])[None].clamp(0, 1)
+
+
+def test_back_projection_makes_the_result_consistent_with_the_input():
+    kernel = anisotropic_gaussian(9, 1.6, 0.7, math.radians(30))
+    assert kernel.sum().item() == pytest.approx(1.0)
+    hr = striped(40, 48)
+    lr = downscale(hr, 2, kernel)
+    guess = torch.nn.functional.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False)
+    before = (downscale(guess, 2, kernel) - lr).abs().mean()
+    after = (downscale(back_project(guess, lr, 2, kernel, 10), 2, kernel) - lr).abs().mean()
+    assert after < before / 4
+
+
+def test_zssr_learns_the_image_and_is_seeded():
+    lr = downscale(striped(48, 48), 2)
+    config = ZSSRConfig(scale=2, crop=24, max_iters=40, measure_every=10, policy_every=10, policy_window=20,
+                        back_projection=2, seed=3)
+    net, log = train_zssr(lr, config)
+    assert log["iterations"] == 40 and len(log["errors"]) == 4
+    assert log["errors"][-1][1] < log["errors"][0][1]  # the self-reconstruction improves
+    sr = super_resolve(net, lr, config)
+    assert sr.shape == (1, 3, 48, 48) and 0 <= sr.min() and sr.max() <= 1
+    again, _ = train_zssr(lr, config)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+
+
+def test_zssr_command_writes_the_result_and_refuses_bad_input(tmp_path, capsys):
+    img = (striped(24, 28)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), img[..., ::-1])
+    np.save(tmp_path / "k.npy", anisotropic_gaussian(7, 1.2, 0.6, 0.3).numpy())
+    assert zssr_tool.main([str(tmp_path / "a.png"), "-s", "2", "--max_iters", "3", "--crop", "16",
+                           "--kernel", str(tmp_path / "k.npy")]) == 0
+    assert cv2.imread(str(tmp_path / "a_zssr_x2.png")).shape == (48, 56, 3)
+    np.save(tmp_path / "bad.npy", np.ones((4, 4)))
+    for args, culprit in ((["--kernel", str(tmp_path / "bad.npy")], "odd side"),
+                          (["--kernel_sigma", "2,x,3"], "--kernel_sigma"), (["-s", "1"], "--scale"),
+                          (["--kernel", str(tmp_path / "none.npy")], "none.npy")):
+        assert zssr_tool.main([str(tmp_path / "a.png"), *args]) == 2
+        assert culprit in capsys.readouterr().err
+    assert zssr_tool.main([str(tmp_path / "missing.png")]) == 2
