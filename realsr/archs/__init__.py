@@ -37,6 +37,7 @@ from . import (
     rdn,
     rrdbnet,
     srcnn,
+    srfeat,
     srmd,
     srvgg,
     vgg,
@@ -55,6 +56,7 @@ from .rcan import RCAN
 from .rdn import RDN
 from .rrdbnet import RRDBNet
 from .srcnn import FSRCNN, SRCNN
+from .srfeat import SRFeat, SRFeatDiscriminator, SRGANDiscriminator
 from .srmd import SRMD, UDVD
 from .srvgg import SRVGGNetCompact
 from .vgg import VGGFeatureExtractor, load_vgg_weights
@@ -71,6 +73,7 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     idn.ARCH,
     memnet.ARCH,
     enhancenet.ARCH,
+    srfeat.ARCH,
     msrn.ARCH,
     srcnn.SRCNN_ARCH,
     srcnn.FSRCNN_ARCH,
@@ -78,6 +81,8 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     srmd.UDVD_ARCH,
     discriminator.UNET_ARCH,
     discriminator.VGG_STYLE_ARCH,
+    srfeat.SRGAN_D_ARCH,
+    srfeat.SRFEAT_D_ARCH,
     vgg.ARCH,
 )}
 
@@ -195,7 +200,8 @@ def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | Non
 
 
 __all__ = ["A2N", "Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator",
-           "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "EnhanceNet", "FSRCNN", "Generator", "IDN", "KeyReport",
-           "load_network", "load_vgg_weights", "MemNet", "MSRN", "RCAN", "RDN", "recognise", "RRDBNet",
-           "SRCNN", "SRMD", "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN", "VGGFeatureExtractor",
-           "VGGStyleDiscriminator", "WeightLoadError"]
+           "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "EnhanceNet", "FSRCNN", "Generator",
+           "IDN", "KeyReport", "load_network", "load_vgg_weights", "MemNet", "MSRN", "RCAN", "RDN",
+           "recognise", "RRDBNet", "SRCNN", "SRFeat", "SRFeatDiscriminator", "SRGANDiscriminator", "SRMD",
+           "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN", "VGGFeatureExtractor", "VGGStyleDiscriminator",
+           "WeightLoadError"]

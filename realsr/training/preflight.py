@@ -9,13 +9,14 @@ and the experiments folder. It returns every problem it finds, so one run names 
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from pathlib import Path
 
 import torch
 
-from ..archs import build_generator
+from ..archs import ARCHS, build_generator
 from ..archs.vgg import VGG_URLS, default_weight_paths
 from ..archs.zoo import MODELS
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
@@ -194,15 +195,18 @@ def _check_weights(opt: Options) -> list[str]:
         value = getattr(opt.path, key)
         if value is not None and not Path(value).expanduser().is_file():
             problems.append(f"path.{key}: {value}: no such file; {_weight_origin(value)}")
-    for key in ("perceptual_opt", "texture_opt"):
-        spec = getattr(opt.train, key)
+    specs = [(f"train.{key}", getattr(opt.train, key)) for key in ("perceptual_opt", "texture_opt")]
+    if opt.stage == "esrgan" and opt.network_d and "vgg_weights" in inspect.signature(
+            ARCHS[opt.network_d["type"]].__init__).parameters:  # a discriminator that judges VGG features
+        specs.append(("network_d", opt.network_d))
+    for key, spec in specs:
         if spec and spec.get("pretrained", True) and not spec.get("download", False):
             vgg = spec.get("vgg_type", "vgg19")
             given = spec.get("vgg_weights")
             places = [Path(given).expanduser()] if given else default_weight_paths(vgg)
             if not any(p.is_file() for p in places):
-                problems.append(f"train.{key}: the {vgg} weights are not in {' or '.join(map(str, places))}; "
-                                f"download {VGG_URLS.get(vgg, '')} there, or set train.{key}.vgg_weights "
+                problems.append(f"{key}: the {vgg} weights are not in {' or '.join(map(str, places))}; "
+                                f"download {VGG_URLS.get(vgg, '')} there, or set {key}.vgg_weights "
                                 "to the file (or download: true on a machine with internet)")
     return problems
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from realsr.archs import EnhanceNet
+from realsr.archs import EnhanceNet, SRFeat, SRFeatDiscriminator, SRGANDiscriminator
 from realsr.archs.enhancenet import legacy_bicubic, legacy_cubic_matrix
 from realsr.inference.upsampler import load_model
 from realsr.losses import TextureLoss
@@ -134,3 +134,40 @@ def test_zssr_command_writes_the_result_and_refuses_bad_input(tmp_path, capsys):
         assert zssr_tool.main([str(tmp_path / "a.png"), *args]) == 2
         assert culprit in capsys.readouterr().err
     assert zssr_tool.main([str(tmp_path / "missing.png")]) == 2
+
+
+# ----------------------------------------------------------------------------- SRFeat
+def test_srgan_discriminator_known_value_and_size_check():
+    d = SRGANDiscriminator(3, 4, input_size=20, hidden=8)
+    with torch.no_grad():
+        for p in d.parameters():
+            p.zero_()
+        d.classifier[-1].bias.fill_(0.7)
+    assert torch.equal(d(torch.rand(2, 3, 20, 20)), torch.full((2, 1), 0.7))
+    with pytest.raises(ValueError, match="20x20"):
+        d(torch.rand(1, 3, 24, 24))
+
+
+def test_srfeat_discriminator_judges_image_and_features():
+    torch.manual_seed(0)
+    d = SRFeatDiscriminator(num_feat=4, input_size=32, pretrained=False)
+    assert not any("vgg" in k for k in d.state_dict())  # the frozen VGG is rebuilt, not saved
+    assert all(p.requires_grad for p in d.parameters())  # only the two discriminators train
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    logits = d(x)
+    assert logits.shape == (2, 2)
+    logits[:, 1].sum().backward()  # the feature logit's gradient reaches the image through VGG
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    d.to(torch.float64)
+    assert d(torch.rand(2, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64  # VGG moved along
+
+
+def test_srfeat_generator_long_skips_and_range():
+    torch.manual_seed(0)
+    net = SRFeat(num_feat=8, num_block=3, upscale=4).eval()
+    x = torch.rand(1, 3, 5, 6)
+    with torch.no_grad():
+        out = net(x)
+        net.skips[2].weight.add_(1.0)  # the last block's tap is built (as the authors') but unused
+        assert torch.equal(net(x), out)
+    assert out.shape == (1, 3, 20, 24)
