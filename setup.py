@@ -39,8 +39,9 @@ setup(
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
+        "video": ["av>=12"],
         "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5", "jsonschema>=4",
-                "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
+                "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "av>=12"],
         "docs": ["mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },
     classifiers=[

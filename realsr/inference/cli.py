@@ -23,6 +23,7 @@ from ..devices import pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
+from . import video
 from .tiling import OutOfMemoryError
 from .upsampler import Upsampler, load_model
 
@@ -69,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no_exif_orientation", action="store_true",
                    help="keep the pixels as stored, ignoring a photo's EXIF orientation (default: applied, so "
                         "phone photos come out upright)")
+    p.add_argument("--video_codec", default="libx264", help="video input: the encoder of the output (default "
+                                                             "libx264; libx265, libvpx-vp9, mpeg4 ...)")
+    p.add_argument("--crf", type=int, default=18, help="video input: quality, lower is better (default 18)")
+    p.add_argument("--extract_frames", action="store_true",
+                   help="video input: write the upscaled frames as PNGs into <output>/<name>_<suffix>/ instead")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing files in the output folder (inputs are never replaced)")
     p.add_argument("--max_pixels", type=int, default=imageio.DEFAULT_MAX_PIXELS,
@@ -86,6 +92,7 @@ MAX_OUTSCALE = 64.0  # final scale; beyond it no result fits in memory
 def check_args(args: argparse.Namespace) -> None:
     """Every argument checked before any work: one :class:`UserError` naming the first bad one."""
     check(args.tile >= 0, "-t/--tile", f"must be >= 0, got {args.tile}", "use 0 for whole images")
+    check(0 <= args.crf <= 63, "--crf", f"must be 0-63, got {args.crf}")
     check(0 <= args.tile_pad <= MAX_PAD, "--tile_pad", f"must be in [0, {MAX_PAD}], got {args.tile_pad}")
     check(0 <= args.pre_pad <= MAX_PAD, "--pre_pad", f"must be in [0, {MAX_PAD}], got {args.pre_pad}",
           "Real-ESRGAN uses 10 at most")
@@ -267,6 +274,8 @@ def _main(argv: list[str] | None) -> int:
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
                           blur=args.blur, noise=args.noise, compile=args.compile)
     outscale = args.outscale or scale
+    if video.is_video(Path(args.input)):
+        return upscale_video_file(args, upsampler, outscale)
     failed, written = [], WrittenNames()
     for src in tqdm(inputs, unit="img", desc="upscaling"):
         try:
@@ -289,6 +298,25 @@ def _main(argv: list[str] | None) -> int:
     print(f"{len(inputs) - len(failed)} of {len(inputs)} images written to {args.output}"
           + (f"; {len(failed)} failed" if failed else ""))
     return EXIT_PARTIAL if failed else 0
+
+
+def upscale_video_file(args: argparse.Namespace, upsampler: Upsampler, outscale: float) -> int:
+    """``-i clip.mp4``: every frame upscaled, the other streams copied (see :mod:`.video`)."""
+    src = Path(args.input)
+    stem = f"{src.stem}_{args.suffix}" if args.suffix else src.stem
+    ext = src.suffix.lower() if src.suffix.lower() in (".mp4", ".mkv", ".mov") else ".mkv"
+    target = Path(args.output) / (stem if args.extract_frames else stem + ext)
+    check(target.resolve() != src.resolve(), "-o/--output", f"{target} would replace the input video")
+    check(args.overwrite or not target.exists(), "-o/--output", f"{target} exists", "pass --overwrite to replace it")
+
+    def enhance(frame: np.ndarray) -> np.ndarray:
+        return upsampler.enhance(frame, outscale)
+
+    result = video.upscale_video(src, target, enhance, outscale, args.video_codec, args.crf, args.extract_frames)
+    w, h = result["size"] or (0, 0)
+    print(f"{target}: {result['frames']} frames at {result['fps']:.3f} fps, {w}x{h}"
+          + ("" if args.extract_frames else f", {result['copied_streams']} other stream(s) copied"))
+    return 0
 
 
 def check_output_memory(img: np.ndarray, outscale: float, device: torch.device) -> None:
