@@ -36,12 +36,14 @@ setup(
         "realsr-make-benchmark = realsr.tools.make_benchmark:main",
         "realsr-degradation-sweep = realsr.tools.degradation_sweep:main",
         "realsr-zssr = realsr.tools.zssr:main",
+        "realsr-export-ncnn = realsr.tools.export_ncnn:main",
     ]},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         "video": ["av>=12"],
+        "ncnn": ["pnnx", "ncnn"],
         "dev": ["pytest>=7.4", "scipy>=1.10", "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.5", "jsonschema>=4",
-                "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "av>=12"],
+                "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "av>=12", "pnnx", "ncnn"],
         "docs": ["mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },
     classifiers=[
