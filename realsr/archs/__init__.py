@@ -36,6 +36,7 @@ from . import (
     rcan,
     rdn,
     rrdbnet,
+    sftgan,
     srcnn,
     srfeat,
     srmd,
@@ -55,6 +56,7 @@ from .msrn import MSRN
 from .rcan import RCAN
 from .rdn import RDN
 from .rrdbnet import RRDBNet
+from .sftgan import SFTGAN, OutdoorSceneSeg
 from .srcnn import FSRCNN, SRCNN
 from .srfeat import SRFeat, SRFeatDiscriminator, SRGANDiscriminator
 from .srmd import SRMD, UDVD
@@ -74,6 +76,7 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     memnet.ARCH,
     enhancenet.ARCH,
     srfeat.ARCH,
+    sftgan.ARCH,
     msrn.ARCH,
     srcnn.SRCNN_ARCH,
     srcnn.FSRCNN_ARCH,
@@ -84,6 +87,7 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     srfeat.SRGAN_D_ARCH,
     srfeat.SRFEAT_D_ARCH,
     vgg.ARCH,
+    sftgan.SEGMENTATION_ARCH,
 )}
 
 # option type -> class, for :func:`realsr.registry.build` and the option schema
@@ -201,7 +205,7 @@ def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | Non
 
 __all__ = ["A2N", "Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator",
            "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "EnhanceNet", "FSRCNN", "Generator",
-           "IDN", "KeyReport", "load_network", "load_vgg_weights", "MemNet", "MSRN", "RCAN", "RDN",
-           "recognise", "RRDBNet", "SRCNN", "SRFeat", "SRFeatDiscriminator", "SRGANDiscriminator", "SRMD",
-           "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN", "VGGFeatureExtractor", "VGGStyleDiscriminator",
-           "WeightLoadError"]
+           "IDN", "KeyReport", "load_network", "load_vgg_weights", "MemNet", "MSRN", "OutdoorSceneSeg",
+           "RCAN", "RDN", "recognise", "RRDBNet", "SFTGAN", "SRCNN", "SRFeat", "SRFeatDiscriminator",
+           "SRGANDiscriminator", "SRMD", "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN",
+           "VGGFeatureExtractor", "VGGStyleDiscriminator", "WeightLoadError"]

@@ -56,6 +56,8 @@ class Architecture:
             interface; networks that work at 255 scale inside).
         multi_scale_key: the option that, when true, gives one network an upsampler for each of
             ``scales`` (CARN); ``scale_key`` then only chooses the one that runs.
+        takes_segmentation: ``forward(lq, seg=None)`` with class probabilities at the output
+            size (SFTGAN); without them the network uses its own default condition.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Architecture:
     half_safe: bool = True
     value_range: tuple[float, float] = (0.0, 1.0)
     multi_scale_key: str | None = None
+    takes_segmentation: bool = False
 
     def option(self, opts: Mapping[str, Any], key: str) -> Any:
         """``opts[key]``, else the constructor's default for it."""
@@ -174,6 +177,8 @@ class Generator:
         if self.arch.takes_maps:
             if maps is None:
                 raise ValueError(f"{self.arch.name} needs degradation maps")
+            out = self.net(lq, maps.to(lq))
+        elif self.arch.takes_segmentation and maps is not None:
             out = self.net(lq, maps.to(lq))
         else:
             out = self.net(lq)

@@ -17,6 +17,8 @@ import torch
 from tqdm import tqdm
 
 from .. import atomic, imageio
+from ..archs import Generator, load_network
+from ..archs.sftgan import OutdoorSceneSeg, SegmentationCondition
 from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
 from ..devices import pick_precision, resolve_device
@@ -48,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-t", "--tile", type=int, default=0, help="tile size in input pixels, 0 = whole image")
     p.add_argument("--tile_pad", type=int, default=10, help="tile context beyond the blend band (default 10)")
     p.add_argument("--pre_pad", type=int, default=0, help="reflect padding at the right/bottom border (default 0)")
+    p.add_argument("--seg_model_path", help="SFTGAN: the segmentation network's weights (segmentation_OST_bic.pth); "
+                                          "without it the condition is background everywhere")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (the first image pays a compilation of tens of seconds)")
     p.add_argument("--fp32", action="store_true", help="full precision (same as --precision fp32)")
@@ -268,11 +272,12 @@ def _main(argv: list[str] | None) -> int:
     logger.info("%s", threads.describe())
     if args.pca_matrix and model.takes_maps:
         model.set_pca_basis(load_pca_matrix(args.pca_matrix, model.module.kernel_size))
+    segmenter = load_segmenter(args.seg_model_path, model)
     dtype, why = pick_precision("fp32" if args.fp32 else args.precision, device, model.half_safe)
     logger.info("precision: %s", why)
     upsampler = Upsampler(model, scale, device, dtype, args.tile, args.tile_pad, args.pre_pad,
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
-                          blur=args.blur, noise=args.noise, compile=args.compile)
+                          blur=args.blur, noise=args.noise, compile=args.compile, segmenter=segmenter)
     outscale = args.outscale or scale
     if video.is_video(Path(args.input)):
         return upscale_video_file(args, upsampler, outscale)
@@ -298,6 +303,19 @@ def _main(argv: list[str] | None) -> int:
     print(f"{len(inputs) - len(failed)} of {len(inputs)} images written to {args.output}"
           + (f"; {len(failed)} failed" if failed else ""))
     return EXIT_PARTIAL if failed else 0
+
+
+def load_segmenter(path: str | None, model: Generator) -> SegmentationCondition | None:
+    """The segmentation condition of ``--seg_model_path`` for networks that take one (SFTGAN)."""
+    if not model.arch.takes_segmentation:
+        check(path is None, "--seg_model_path", f"{model.arch.name} takes no segmentation; leave it out")
+        return None
+    if path is None:
+        logger.info("no --seg_model_path: %s's condition is background everywhere", model.arch.name)
+        return None
+    net = OutdoorSceneSeg()
+    load_network(net, path, param_key=None)
+    return SegmentationCondition(net)
 
 
 def upscale_video_file(args: argparse.Namespace, upsampler: Upsampler, outscale: float) -> int:

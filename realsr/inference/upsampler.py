@@ -97,6 +97,8 @@ class Upsampler:
             ``(sigma_x, sigma_y, angle in degrees)``.
         noise: for those networks: the noise sigma (8-bit units).
         compile: run the network through ``torch.compile`` (opt-in; measured on CPU only).
+        segmenter: for networks conditioned on segmentation (SFTGAN): LR tile -> class
+            probabilities at the output size (:class:`realsr.archs.sftgan.SegmentationCondition`).
 
     Example (a random x4 network on an 8-bit BGRA image; the layout and depth are kept)::
 
@@ -112,10 +114,10 @@ class Upsampler:
     def __init__(self, model: Generator | nn.Module, scale: int, device: torch.device, dtype: torch.dtype = torch.float32,
                  tile: int = 0, tile_pad: int = 10, pre_pad: int = 0, channels_last: bool = False,
                  self_ensemble: bool = False, blur: tuple[float, float, float] | float = 1.0, noise: float = 0.0,
-                 compile: bool = False):
+                 compile: bool = False, segmenter: Callable[[torch.Tensor], torch.Tensor] | None = None):
         model = model if isinstance(model, Generator) else Generator.describe(model)
         self.model, self.scale, self.device, self.dtype = model, scale, device, dtype
-        self.self_ensemble, self.blur, self.noise = self_ensemble, blur, noise
+        self.self_ensemble, self.blur, self.noise, self.segmenter = self_ensemble, blur, noise, segmenter
         self.tile, self.tile_pad, self.pre_pad, self.channels_last = tile, tile_pad, pre_pad, channels_last
         model.net.to(device=device, dtype=dtype)
         if channels_last:
@@ -137,6 +139,8 @@ class Upsampler:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         maps = self.maps(x.shape[0], x.shape[-2], x.shape[-1]) if self.model.takes_maps else None
+        if self.segmenter is not None and self.model.arch.takes_segmentation:  # each tile segmented on its own
+            maps = self.segmenter(x)
         return self.model.final(x, maps)
 
     def maps(self, batch: int, height: int, width: int) -> torch.Tensor | None:

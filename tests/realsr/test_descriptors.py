@@ -30,6 +30,7 @@ SMALL = {
     "MemNet": {"num_feat": 8, "num_memory": 6, "num_recursion": 1, "upscale": 2},
     "EnhanceNet": {"num_feat": 8, "num_block": 1, "upscale": 4},
     "SRFeat": {"num_feat": 8, "num_block": 2, "upscale": 2},
+    "SFTGAN": {"num_feat": 8, "num_block": 1, "upscale": 4},
     "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
     "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
 }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from realsr.archs import EnhanceNet, SRFeat, SRFeatDiscriminator, SRGANDiscriminator
+from realsr.archs import SFTGAN, EnhanceNet, OutdoorSceneSeg, SRFeat, SRFeatDiscriminator, SRGANDiscriminator, recognise
 from realsr.archs.enhancenet import legacy_bicubic, legacy_cubic_matrix
 from realsr.inference.upsampler import load_model
 from realsr.losses import TextureLoss
@@ -171,3 +171,70 @@ def test_srfeat_generator_long_skips_and_range():
         net.skips[2].weight.add_(1.0)  # the last block's tap is built (as the authors') but unused
         assert torch.equal(net(x), out)
     assert out.shape == (1, 3, 20, 24)
+
+
+# ----------------------------------------------------------------------------- SFTGAN
+@pytest.mark.parametrize("variant, params", [("torch", 1_612_195), ("pytorch", 1_833_763)])
+def test_sftgan_layouts_are_the_released_ones(variant, params):
+    net = SFTGAN(variant=variant)
+    assert sum(p.numel() for p in net.parameters()) == params and len(net.state_dict()) == 350
+    hr_keys = {k.split(".")[1] for k in net.state_dict() if k.startswith("HR_branch.")}
+    assert hr_keys == ({"1", "4", "6", "8"} if variant == "torch" else {"0", "3", "6", "8"})
+    arch, options, scale, _ = recognise(net.state_dict(), "SFTGAN.pth")
+    assert arch.name == "SFTGAN" and options["variant"] == variant and scale == 4
+
+
+def test_sftgan_output_follows_the_segmentation():
+    torch.manual_seed(0)
+    net = SFTGAN(num_feat=8, num_block=2).eval()
+    x = torch.rand(1, 3, 6, 5)
+    sky = torch.zeros(1, 8, 24, 20)
+    sky[:, 1] = 1
+    with torch.no_grad():
+        plain, explicit, conditioned = net(x), net(x, net.background(x)), net(x, sky)
+    assert torch.equal(plain, explicit)  # no maps: all background
+    assert plain.shape == (1, 3, 24, 20) and not torch.allclose(plain, conditioned)
+
+
+def test_outdoor_scene_segmentation_gives_probabilities():
+    torch.manual_seed(0)
+    net = OutdoorSceneSeg().eval()
+    assert len([k for k in net.state_dict() if "num_batches" not in k]) == 538
+    with torch.no_grad():
+        probs = net(torch.rand(1, 3, 32, 24))
+    assert probs.shape == (1, 8, 32, 24)
+    torch.testing.assert_close(probs.sum(1), torch.ones(1, 32, 24))
+
+
+def test_segmentation_condition_pads_to_the_network_stride_and_old_files_load(tmp_path):
+    from realsr.archs import load_network
+    from realsr.archs.sftgan import SegmentationCondition
+
+    torch.manual_seed(0)
+    seg = OutdoorSceneSeg()
+    old = {k: v for k, v in seg.state_dict().items() if not k.endswith("num_batches_tracked")}  # pre-0.4 file
+    torch.save(old, tmp_path / "segmentation_OST_bic.pth")
+    fresh = OutdoorSceneSeg()
+    load_network(fresh, tmp_path / "segmentation_OST_bic.pth", param_key=None)
+    probs = SegmentationCondition(fresh)(torch.rand(1, 3, 5, 7))  # 20x28: not multiples of 8
+    assert probs.shape == (1, 8, 20, 28)
+    torch.testing.assert_close(probs.sum(1), torch.ones(1, 20, 28))
+
+
+def test_sftgan_through_inference_with_and_without_segmentation(tmp_path, capsys):
+    from realsr.inference.cli import main as infer
+    from realsr.weights import save_network
+
+    torch.manual_seed(0)
+    net = SFTGAN(num_feat=8, num_block=1)
+    save_network(tmp_path / "sft.pth", net, params_ema=net)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8))
+    assert infer(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model_path", str(tmp_path / "sft.pth"),
+                  "-t", "4"]) == 0
+    assert cv2.imread(str(tmp_path / "out" / "a_out.png")).shape == (36, 28, 3)
+    model = SRFeat(num_feat=8, num_block=1, upscale=4)
+    save_network(tmp_path / "other.pth", model, params_ema=model)
+    assert infer(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--model_path", str(tmp_path / "other.pth"),
+                  "--seg_model_path", str(tmp_path / "x.pth")]) == 2
+    assert "takes no segmentation" in capsys.readouterr().err
