@@ -91,9 +91,43 @@ class GTDataset(_Skipping):
 
     def _load(self, index: int, rng: np.random.Generator) -> dict:
         name = self.names[index]
-        img = crop_pad(self.reader.read(name), self.opt.crop_pad_size, rng)
+        img = self.reader.read(name)
+        if self.opt.dataroot_seg:  # class probabilities ride along as extra channels: same crop, same flips
+            seg = read_segmentation(Path(self.opt.dataroot_seg).expanduser(), name, self.opt.num_classes, img.shape[:2])
+            img = np.concatenate([img, seg], axis=2)
+        img = crop_pad(img, self.opt.crop_pad_size, rng)
         (img,) = augment([img], self.opt.use_hflip, self.opt.use_rot, rng)
         return {"gt": _to_tensor(img), "gt_path": name}
+
+
+def read_segmentation(root: Path, name: str, classes: int, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W, classes)`` float32 probabilities of GT image ``name``: ``<stem>.png`` holds class
+    indices (one-hot here), ``<stem>.npy`` probabilities ``(classes, H, W)``. The size must be the image's.
+
+    Raises:
+        ImageReadError: missing, unreadable, of another size, or with a class out of range (named).
+    """
+    from ..imageio import read_raw
+
+    stem = Path(name).with_suffix("")
+    npy, png = root / stem.with_suffix(".npy"), root / stem.with_suffix(".png")
+    if npy.is_file():
+        try:
+            probs = np.load(npy, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError) as err:
+            raise ImageReadError(str(npy), f"cannot read the segmentation ({err})") from None
+        if probs.shape != (classes, *size) or not np.isfinite(probs).all():
+            raise ImageReadError(str(npy), f"expected finite probabilities of shape {(classes, *size)}, got {probs.shape}")
+        return np.ascontiguousarray(probs.transpose(1, 2, 0))
+    if not png.is_file():
+        raise ImageReadError(str(png), f"no segmentation for {name} (looked for {png.name} and {npy.name})")
+    labels = read_raw(png, orient=False)
+    if labels.ndim != 2 or labels.shape != size:
+        raise ImageReadError(str(png), f"expected a one-channel {size[1]}x{size[0]} class-index image, "
+                                       f"got shape {labels.shape}")
+    if int(labels.max()) >= classes:
+        raise ImageReadError(str(png), f"class {int(labels.max())} is beyond the {classes} classes")
+    return np.eye(classes, dtype=np.float32)[labels]
 
 
 class SyntheticDataset(_Skipping):

@@ -35,6 +35,9 @@ class DatasetOptions(Section):
     name: str = Field("", description="a name for logs and metrics")
     dataroot_gt: str | None = Field(None, description="folder (or .lmdb) of GT images; meta_info paths are relative to it")
     dataroot_lq: str | None = Field(None, description="folder (or .lmdb) of LQ images (paired datasets)")
+    dataroot_seg: str | None = Field(None, description="SFTGAN: per-pixel classes of each GT image, <stem>.png "
+                                                       "(class indices) or <stem>.npy (probabilities, C x H x W)")
+    num_classes: int = Field(8, description="SFTGAN: classes in dataroot_seg (the outdoor scenes: 8)")
     meta_info: str | None = Field(None, description="file listing the images, one path per line relative to "
                                                     "dataroot_gt ('gt, lq' lines for RealESRGANPairedDataset)")
     meta_info_file: str | None = Field(None, description="PairedImageDataset's spelling of meta_info (GT names)")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..archs import ARCHS
+from ..archs import ARCHITECTURES, ARCHS
 from ..data.datasets import DATASETS, GT_DATASETS, PAIRED_DATASETS
 from ..errors import OptionError, suggest
 from ..losses import LOSSES
@@ -75,6 +75,19 @@ def check(opt: Options) -> None:
         pair = getattr(opt.srmd, key)
         if len(pair) != 2 or not low <= pair[0] <= pair[1] <= high:
             raise OptionError(f"srmd.{key}", f"must be [low, high] with {low:g} <= low <= high <= {high:g}, got {pair}")
+    for phase, ds in opt.datasets.items():
+        if ds.dataroot_seg and not phase.startswith("train"):
+            raise OptionError(f"datasets.{phase}.dataroot_seg", "segmentation maps are read for training only")
+        if ds.dataroot_seg:
+            arch = ARCHITECTURES.get(opt.network_g.get("type", ""))
+            if arch is None or not arch.takes_segmentation:
+                raise OptionError(f"datasets.{phase}.dataroot_seg", f"{opt.network_g.get('type')} takes no "
+                                  "segmentation", "use a network such as SFTGAN, or leave dataroot_seg out")
+            if opt.degradation_preset not in ("BI", "BD", "DN"):
+                raise OptionError("degradation_preset", f"{opt.degradation_preset} cannot carry segmentation maps "
+                                  "through its steps (JPEG, ...)", "use BI, BD or DN with dataroot_seg")
+            if ds.type != "RealESRGANDataset":
+                raise OptionError(f"datasets.{phase}.type", "dataroot_seg needs RealESRGANDataset")
     for name in opt.path.ignore_resume_networks or ():
         if name not in ("network_g", "network_d"):
             raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",

@@ -77,7 +77,8 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
     """Problems of one dataset entry appended to ``problems``; returns its image count if known."""
     if ds.type == "SyntheticDataset":
         return ds.num_images
-    roots = ["dataroot_gt"] + (["dataroot_lq"] if ds.type in PAIRED_DATASETS else [])
+    roots = ["dataroot_gt"] + (["dataroot_lq"] if ds.type in PAIRED_DATASETS else []) + \
+        (["dataroot_seg"] if ds.dataroot_seg else [])
     ok = True
     for name in roots:
         value = getattr(ds, name)
@@ -97,7 +98,7 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
         return None
     root = Path(ds.dataroot_gt).expanduser()
     if ds.io_backend.type == "lmdb":
-        for name in roots:
+        for name in (r for r in roots if r != "dataroot_seg"):  # segmentation maps are always files
             folder = Path(getattr(ds, name)).expanduser()
             for needed in ("data.mdb", "meta_info.txt"):
                 if not (folder / needed).is_file():

@@ -137,10 +137,15 @@ class PairSynthesizer:
 
     def degrade(self, gt: torch.Tensor, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The pairs iteration ``iteration`` synthesises from ``gt`` (before the pool: keys ``lq``,
-        ``gt_usm``, ``gt`` in stage 2, ``maps`` for maps networks), and its trace."""
+        ``gt_usm``, ``gt`` in stage 2, ``maps`` for maps networks: degradation maps, or for
+        segmentation networks the GT crop's class probabilities), and its trace."""
         with self._fixed_threads(self.training_threads):
             result = self.pipeline(gt, generator(self.seed, "degrade", self.rank, iteration))
-        pairs = self._with_maps({"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}, result.trace)
+        pairs = {"lq": result.lq, "gt": result.gt, "gt_usm": result.gt_usm}
+        if self.model.arch.takes_segmentation and gt.shape[1] > 3:  # class probabilities after the RGB
+            pairs = {"lq": result.lq[:, :3], "gt": result.gt[:, :3], "gt_usm": result.gt_usm[:, :3],
+                     "maps": result.gt[:, 3:]}
+        pairs = self._with_maps(pairs, result.trace)
         if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
             pairs.pop("gt")
         return pairs, result.trace

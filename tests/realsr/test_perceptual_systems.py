@@ -238,3 +238,31 @@ def test_sftgan_through_inference_with_and_without_segmentation(tmp_path, capsys
     assert infer(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--model_path", str(tmp_path / "other.pth"),
                   "--seg_model_path", str(tmp_path / "x.pth")]) == 2
     assert "takes no segmentation" in capsys.readouterr().err
+
+
+def test_segmentation_folder_rules_and_errors(tmp_path):
+    from realsr.data.datasets import read_segmentation
+    from realsr.errors import OptionError
+    from realsr.imageio import ImageReadError
+    from realsr.options import parse_options
+    from tests.training.conftest import TINY, merge
+
+    data = merge(TINY, {"datasets": {"train": {"type": "RealESRGANDataset", "dataroot_gt": "gt",
+                                               "dataroot_seg": "seg"}}, "degradation_preset": "BI"})
+    data["datasets"]["train"].pop("num_images"), data["datasets"]["train"].pop("image_size")
+    data["datasets"]["train"].pop("seed")
+    with pytest.raises(OptionError, match="takes no segmentation"):
+        parse_options(data)  # SRVGGNetCompact
+    data["network_g"] = {"type": "SFTGAN"}
+    parse_options(data)
+    with pytest.raises(OptionError, match="degradation_preset"):
+        parse_options({**data, "degradation_preset": "realesrgan"})
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((4, 6), 9, np.uint8))
+    with pytest.raises(ImageReadError, match="beyond the 8 classes"):
+        read_segmentation(tmp_path, "a.png", 8, (4, 6))
+    with pytest.raises(ImageReadError, match="4x6|6x4"):
+        read_segmentation(tmp_path, "a.png", 8, (6, 4))
+    with pytest.raises(ImageReadError, match="b.png"):
+        read_segmentation(tmp_path, "sub/b.jpg", 8, (4, 6))
+    np.save(tmp_path / "c.npy", np.full((8, 4, 6), 0.125, np.float32))
+    assert read_segmentation(tmp_path, "c.jpg", 8, (4, 6)).shape == (4, 6, 8)

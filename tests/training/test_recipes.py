@@ -17,7 +17,7 @@ from realsr.weights import read_file
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ["edsr_x4", "rcan_x4", "rdn_x4", "a2n_x2", "a2n_x4", "srcnn_x3", "fsrcnn_x3", "esrgan_x4", "srmd_x4", "carn_x4",
            "carn_m_x4", "idn_x2", "idn_x3", "idn_x4", "msrn_x2", "msrn_x3", "msrn_x4", "msrn_x8", "dbpn_x2", "dbpn_x4",
-           "dbpn_x8", "memnet_x3", "enhancenet_x4", "srfeat_init_x4", "srfeat_x4",
+           "dbpn_x8", "memnet_x3", "enhancenet_x4", "srfeat_init_x4", "srfeat_x4", "sftgan_x4",
            "udvd_x4"]
 
 

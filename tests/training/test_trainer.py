@@ -1,6 +1,8 @@
 import logging
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -150,8 +152,6 @@ def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
 
 
 def test_unreadable_images_are_skipped_until_the_share_is_exceeded(tiny, tmp_path):
-    import cv2
-    import numpy as np
 
     folder = tmp_path / "gt"
     folder.mkdir()
@@ -265,3 +265,30 @@ def test_compiled_training_forward_trains(tiny):
     assert trainer.train() == "done" and trainer.iteration == 2
     assert all(torch.isfinite(p).all() for p in trainer.net_g.parameters())
     assert not any(k.startswith("_orig_mod") for k in trainer.net_g.state_dict())  # saved keys are unchanged
+
+
+def test_segmentation_maps_follow_their_gt_through_crops_and_flips(tiny, tmp_path):
+    """SFTGAN's class maps ride with the GT: after crop-padding, flips, rotations and the synthesis
+    crop, every pixel's class still matches its colour."""
+    images, seg = tmp_path / "gt", tmp_path / "seg"
+    images.mkdir()
+    seg.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        labels = rng.integers(0, 3, (6, 5)).repeat(8, 0).repeat(8, 1).astype(np.uint8)  # 48x40 blocks of classes
+        colours = np.array([[0, 0, 255], [0, 255, 0], [255, 0, 0]], np.uint8)[labels]  # BGR: class 0 red ...
+        cv2.imwrite(str(images / f"{i}.png"), colours)
+        cv2.imwrite(str(seg / f"{i}.png"), labels)
+    train = {"type": "RealESRGANDataset", "dataroot_gt": str(images), "dataroot_seg": str(seg), "num_classes": 8,
+             "crop_pad_size": 48, "batch_size_per_gpu": 2, "use_hflip": True, "use_rot": True}
+    opt = tiny(val=None, datasets={"train": train}, degradation_preset="BI", queue_size=4, train={"total_iter": 3})
+    opt["network_g"] = {"type": "SFTGAN", "num_feat": 8, "num_block": 1, "upscale": 4}
+    trainer = make(opt, None)
+    seen = []
+    original = trainer.generator_step
+    trainer.generator_step = lambda pairs, i: seen.append((pairs.pixel.clone(), pairs.maps.clone())) or original(pairs, i)
+    trainer.train()
+    assert len(seen) == 3
+    for gt, maps in seen:
+        assert maps.shape == (2, 8, 32, 32) and torch.equal(maps.sum(1), torch.ones(2, 32, 32))
+        assert torch.equal(gt.argmax(1), maps.argmax(1))  # RGB channel index == class index
