@@ -52,9 +52,6 @@ class ZSSRConfig:
     ensemble: bool = True  # the flips/rotations at test time
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        self.transforms = 8  # flips/rotations used; 1 with a blur kernel (see train_zssr)
-
 
 def anisotropic_gaussian(size: int, sigma_x: float, sigma_y: float, angle: float) -> torch.Tensor:
     """A normalised ``(size, size)`` Gaussian kernel, rotated by ``angle`` radians."""
@@ -125,7 +122,7 @@ def train_zssr(lr_image: torch.Tensor, config: ZSSRConfig, kernel: torch.Tensor 
     (``iterations``, ``lr_drops``, ``errors``: the self-reconstruction MSE at each measurement)."""
     # A blur kernel has an orientation and a sampling phase: flipped or rotated images would be
     # degraded differently from the test image, so training and the ensemble keep it as it is.
-    config.transforms = 8 if kernel is None else 1
+    transforms = 8 if kernel is None else 1
     g = torch.Generator().manual_seed(config.seed)
     net = ZSSRNet(lr_image.shape[1], config.width, config.depth, g)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
@@ -133,7 +130,7 @@ def train_zssr(lr_image: torch.Tensor, config: ZSSRConfig, kernel: torch.Tensor 
     small = downscale(lr_image, config.scale, kernel).clamp(0, 1)
     iteration = 0
     for iteration in range(1, config.max_iters + 1):
-        father = _father(lr_image, config, g)
+        father = _father(lr_image, config, g, transforms)
         son = downscale(father, config.scale, kernel)
         if config.noise_std > 0:
             son = son + config.noise_std * torch.randn(son.shape, generator=g)
@@ -163,9 +160,10 @@ def train_zssr(lr_image: torch.Tensor, config: ZSSRConfig, kernel: torch.Tensor 
     return net, {"iterations": iteration, "lr_drops": drops, "errors": errors}
 
 
-def _father(image: torch.Tensor, config: ZSSRConfig, g: torch.Generator) -> torch.Tensor:
-    """A random HR father: a flip/rotation, a random downscaling, then a random crop."""
-    x = _dihedral(image, int(torch.randint(0, config.transforms, (1,), generator=g)))
+def _father(image: torch.Tensor, config: ZSSRConfig, g: torch.Generator, transforms: int) -> torch.Tensor:
+    """A random HR father: one of the first ``transforms`` flips/rotations, a random downscaling,
+    then a random crop."""
+    x = _dihedral(image, int(torch.randint(0, transforms, (1,), generator=g)))
     factor = config.min_scale_aug + (1 - config.min_scale_aug) * float(torch.rand((), generator=g))
     h, w = x.shape[-2:]
     side = config.crop

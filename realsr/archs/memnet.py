@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from degradations.functional import imresize
 
+from .blocks import scale_from_name
 from .descriptor import Architecture
 
 
@@ -128,8 +129,6 @@ def convert_caffe(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] 
 def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
     """MemNet options read off a state dict (ours, after :func:`convert_caffe`), or None. One model
     serves x2, x3 and x4; it runs at the scale the file name states, else 3 (``-s`` chooses)."""
-    from .blocks import scale_from_name
-
     if "blocks.0.conv_a.weight" not in state or "output_weights" not in state:
         return None
     scale = scale_from_name(hint, 3)

@@ -10,6 +10,7 @@ final images, as a user sees them.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import cv2
@@ -42,8 +43,6 @@ def precision_drift(model: Generator, scale: int, dtype: torch.dtype, device: to
 
     The network is copied for each precision, so ``model`` is left as it was.
     """
-    import copy
-
     images = images if images is not None else fidelity_images()
     outputs = {}
     for name, kind in (("fp32", torch.float32), ("half", dtype)):

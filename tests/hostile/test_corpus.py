@@ -347,25 +347,31 @@ def snapshot(folder: Path) -> dict[str, str]:
     return out
 
 
+def run_case(command: Callable[[list[str]], int], build: Callable[[Path], list[str]], tmp: Path, capsys,
+             monkeypatch) -> tuple[int, str, dict[str, str], dict[str, str]]:
+    """Build a case's inputs in ``tmp``, run the command there; ``(exit code, printed text, the
+    folder's file digests before, after)``."""
+    monkeypatch.chdir(tmp)
+    args = build(tmp)
+    capsys.readouterr()
+    before = snapshot(tmp)
+    try:
+        got = command(args)
+    except SystemExit as stop:  # argparse usage errors
+        got = stop.code
+    out = capsys.readouterr()
+    return got, out.out + out.err, before, snapshot(tmp)
+
+
 MID_RUN = {"train-nan-losses", "train-changed-network-on-resume"}  # failures after start-up keep their run's log
 
 
 @pytest.mark.parametrize("command, build, code, culprit", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input(command, build, code, culprit, tmp_path, capsys, monkeypatch, request):
-    monkeypatch.chdir(tmp_path)
-    args = build(tmp_path)
-    capsys.readouterr()
-    before = snapshot(tmp_path)
-    try:
-        got = COMMANDS[command](args)
-    except SystemExit as stop:  # argparse usage errors
-        got = stop.code
-    out = capsys.readouterr()
-    text = out.out + out.err
+    got, text, before, after = run_case(COMMANDS[command], build, tmp_path, capsys, monkeypatch)
     assert "Traceback" not in text
     assert got == code, text
     assert culprit in text, text
-    after = snapshot(tmp_path)
     changed = [name for name, digest in before.items() if after.get(name) != digest
                and not name.startswith("experiments/")]
     assert not changed, f"pre-existing files changed or vanished: {changed}"

@@ -28,7 +28,7 @@ from realsr.tools import evaluate, make_benchmark, prepare_dataset
 from realsr.training.cli import main as train_main
 from realsr.training.runlock import lock_path
 from realsr.weights import save_network
-from tests.hostile.test_corpus import COMMANDS, images, infer, model, picture, snapshot, train_opt, write_file
+from tests.hostile.test_corpus import COMMANDS, images, infer, model, picture, run_case, train_opt, write_file
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {**COMMANDS, "prepare": prepare_dataset.main, "benchmark": make_benchmark.main}
@@ -169,21 +169,11 @@ CASES: list[tuple[str, str, Callable[[Path], list[str]], int, str]] = [
 
 @pytest.mark.parametrize("command, build, code, culprit", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input(command, build, code, culprit, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    args = build(tmp_path)
-    capsys.readouterr()
-    before = snapshot(tmp_path)
-    try:
-        got = COMMANDS[command](args)
-    except SystemExit as stop:
-        got = stop.code
-    out = capsys.readouterr()
-    text = out.out + out.err
+    got, text, before, after = run_case(COMMANDS[command], build, tmp_path, capsys, monkeypatch)
     assert "Traceback" not in text
     assert got == code, text
     assert culprit in text, text
     assert len(text) < 4000, "a message echoed a huge value"
-    after = snapshot(tmp_path)
     changed = [name for name, digest in before.items() if after.get(name) != digest]
     assert not changed, f"pre-existing files changed or vanished: {changed}"
     if code == 2 and command != "train":
