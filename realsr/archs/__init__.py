@@ -30,11 +30,14 @@ from . import (
     discriminator,
     edsr,
     enhancenet,
+    gfpgan,
     idn,
     memnet,
     msrn,
+    parsenet,
     rcan,
     rdn,
+    retinaface,
     rrdbnet,
     sftgan,
     srcnn,
@@ -50,11 +53,14 @@ from .descriptor import Architecture, Generator
 from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
 from .edsr import EDSR
 from .enhancenet import EnhanceNet
+from .gfpgan import GFPGANv1Clean
 from .idn import IDN
 from .memnet import MemNet
 from .msrn import MSRN
+from .parsenet import ParseNet
 from .rcan import RCAN
 from .rdn import RDN
+from .retinaface import RetinaFace
 from .rrdbnet import RRDBNet
 from .sftgan import SFTGAN, OutdoorSceneSeg
 from .srcnn import FSRCNN, SRCNN
@@ -88,6 +94,9 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     srfeat.SRFEAT_D_ARCH,
     vgg.ARCH,
     sftgan.SEGMENTATION_ARCH,
+    retinaface.ARCH,
+    gfpgan.ARCH,
+    parsenet.ARCH,
 )}
 
 # option type -> class, for :func:`realsr.registry.build` and the option schema
@@ -205,7 +214,7 @@ def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | Non
 
 __all__ = ["A2N", "Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator",
            "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "EnhanceNet", "FSRCNN", "Generator",
-           "IDN", "KeyReport", "load_network", "load_vgg_weights", "MemNet", "MSRN", "OutdoorSceneSeg",
-           "RCAN", "RDN", "recognise", "RRDBNet", "SFTGAN", "SRCNN", "SRFeat", "SRFeatDiscriminator",
+           "GFPGANv1Clean", "IDN", "KeyReport", "load_network", "load_vgg_weights", "MemNet", "MSRN", "OutdoorSceneSeg",
+           "ParseNet", "RCAN", "RDN", "recognise", "RetinaFace", "RRDBNet", "SFTGAN", "SRCNN", "SRFeat", "SRFeatDiscriminator",
            "SRGANDiscriminator", "SRMD", "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN",
            "VGGFeatureExtractor", "VGGStyleDiscriminator", "WeightLoadError"]

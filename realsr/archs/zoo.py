@@ -130,6 +130,13 @@ def download(url: str, target: Path, sha256: str | None = None) -> Path:
     return target
 
 
+def cached(file_name: str, model_dir: Path) -> Path | None:
+    """The local copy of a released file: in ``model_dir``, ``weights/`` or
+    ``experiments/pretrained_models/`` (in that order), or None."""
+    candidates = [model_dir / file_name, Path("weights") / file_name, Path("experiments/pretrained_models") / file_name]
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def find_weights(name: str, model_dir: Path | None = None, allow_download: bool = True) -> list[Path]:
     """Local paths of a zoo model's weight files, downloading what is missing."""
     if name not in MODELS:
@@ -141,8 +148,7 @@ def find_weights(name: str, model_dir: Path | None = None, allow_download: bool 
     model_dir = model_dir or default_model_dir()
     paths = []
     for i, (url, file_name) in enumerate(zip(model.urls, model.files)):
-        candidates = [model_dir / file_name, Path("weights") / file_name, Path("experiments/pretrained_models") / file_name]
-        found = next((p for p in candidates if p.is_file()), None)
+        found = cached(file_name, model_dir)
         expected = expected_hash(file_name, model.sha256[i] if i < len(model.sha256) else None)
         if found is None:
             if not allow_download:

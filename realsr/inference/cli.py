@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
 from ..devices import pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
+from ..faces.enhancer import FaceEnhancer
+from ..faces.files import RESTORERS, face_weights
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
@@ -85,7 +88,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"refuse inputs larger than this many pixels (default {imageio.DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for PyTorch (default: the cores this process may use; see docs/threads.md)")
-    p.add_argument("--face_enhance", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--face_enhance", action="store_true",
+                   help="restore faces with GFPGAN and paste them onto the upscaled image (for photos of real "
+                        "people; see docs/faces.md)")
+    p.add_argument("--face_model", choices=RESTORERS, default="GFPGANv1.3", help="face restorer (default GFPGANv1.3)")
+    p.add_argument("--face_model_path", help="--face_enhance: a local GFPGANv1.3.pth / GFPGANv1.4.pth")
+    p.add_argument("--face_detector_path", help="--face_enhance: a local detection_Resnet50_Final.pth")
+    p.add_argument("--face_parser_path", help="--face_enhance: a local parsing_parsenet.pth")
+    p.add_argument("--no_face_parse", action="store_true",
+                   help="--face_enhance: blend faces with a feathered square instead of the face parser's mask")
     return p.parse_args(argv)
 
 
@@ -113,6 +124,8 @@ def check_args(args: argparse.Namespace) -> None:
           f"{args.suffix!r} contains a path separator", "use -o to choose the folder")
     if args.blend:
         parse_blend(args.blend)
+    for option in ("face_model_path", "face_detector_path", "face_parser_path", "no_face_parse"):
+        check(args.face_enhance or not getattr(args, option), f"--{option}", "only applies with --face_enhance")
 
 
 def parse_blend(text: str) -> tuple[list[Path], list[float]]:
@@ -250,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    if args.face_enhance:
-        raise UserError("--face_enhance", "GFPGAN face enhancement is not supported by realsr")
     check_args(args)
     if args.download:
         for p in find_weights(args.model_name or DEFAULT_MODEL, args.model_dir):
+            print(f"{p}  sha256 {sha256_of(p)}")
+        for p in face_files(args).values() if args.face_enhance else ():
             print(f"{p}  sha256 {sha256_of(p)}")
         return 0
     device = resolve_device(args.device, args.gpu_id)
@@ -279,14 +292,17 @@ def _main(argv: list[str] | None) -> int:
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
                           blur=args.blur, noise=args.noise, compile=args.compile, segmenter=segmenter)
     outscale = args.outscale or scale
-    if video.is_video(Path(args.input)):
-        return upscale_video_file(args, upsampler, outscale)
+    is_video = video.is_video(Path(args.input))
+    faces = load_face_enhancer(args, device, is_video)
+    enhance = make_enhance(upsampler, faces, outscale, args.alpha_upsampler)
+    if is_video:
+        return upscale_video_file(args, enhance, outscale)
     failed, written = [], WrittenNames()
     for src in tqdm(inputs, unit="img", desc="upscaling"):
         try:
             img = imageio.read_raw(src, args.max_pixels, orient=not args.no_exif_orientation)
             check_output_memory(img, outscale, device)
-            out = upsampler.enhance(img, outscale, args.alpha_upsampler)
+            out = enhance(img)
             target = output_path(args, src, out)
             refusal = guard.refusal(target, src)
             if refusal:
@@ -318,7 +334,43 @@ def load_segmenter(path: str | None, model: Generator) -> SegmentationCondition 
     return SegmentationCondition(net)
 
 
-def upscale_video_file(args: argparse.Namespace, upsampler: Upsampler, outscale: float) -> int:
+def face_files(args: argparse.Namespace) -> dict[str, Path]:
+    """The face enhancement weight files of the arguments (found, checked or downloaded)."""
+    given = {"restorer": args.face_model_path, "detector": args.face_detector_path, "parser": args.face_parser_path}
+    return face_weights(args.face_model, not args.no_face_parse, args.model_dir, given)
+
+
+def load_face_enhancer(args: argparse.Namespace, device: torch.device, is_video: bool) -> FaceEnhancer | None:
+    """``--face_enhance``'s networks, or None (not asked; anime video models, as Real-ESRGAN)."""
+    if not args.face_enhance:
+        return None
+    if is_video and "anime" in (args.model_name or ""):
+        logger.info("--face_enhance is off for %s: it restores photographed faces, not drawn ones", args.model_name)
+        return None
+    faces = FaceEnhancer.from_files(face_files(args), device)
+    logger.info("face enhancement: %s, %s", args.face_model,
+                "blended with the face parser's mask" if faces.parser is not None else "blended with a feathered square")
+    return faces
+
+
+def make_enhance(upsampler: Upsampler, faces: FaceEnhancer | None, outscale: float,
+                 alpha_upsampler: str = "realesrgan") -> Callable[[np.ndarray], np.ndarray]:
+    """The one image -> result function of a run: the upsampler, with faces restored on top."""
+    def background(img: np.ndarray) -> np.ndarray:
+        return upsampler.enhance(img, outscale, alpha_upsampler)
+
+    if faces is None:
+        return background
+
+    def with_faces(img: np.ndarray) -> np.ndarray:
+        out, count = faces.enhance(img, outscale, background)
+        logger.debug("%d face(s) restored", count)
+        return out
+
+    return with_faces
+
+
+def upscale_video_file(args: argparse.Namespace, enhance: Callable[[np.ndarray], np.ndarray], outscale: float) -> int:
     """``-i clip.mp4``: every frame upscaled, the other streams copied (see :mod:`.video`)."""
     src = Path(args.input)
     stem = f"{src.stem}_{args.suffix}" if args.suffix else src.stem
@@ -326,9 +378,6 @@ def upscale_video_file(args: argparse.Namespace, upsampler: Upsampler, outscale:
     target = Path(args.output) / (stem if args.extract_frames else stem + ext)
     check(target.resolve() != src.resolve(), "-o/--output", f"{target} would replace the input video")
     check(args.overwrite or not target.exists(), "-o/--output", f"{target} exists", "pass --overwrite to replace it")
-
-    def enhance(frame: np.ndarray) -> np.ndarray:
-        return upsampler.enhance(frame, outscale)
 
     result = video.upscale_video(src, target, enhance, outscale, args.video_codec, args.crf, args.extract_frames)
     w, h = result["size"] or (0, 0)
