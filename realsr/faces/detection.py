@@ -103,7 +103,8 @@ def detect_faces(net: nn.Module, image: torch.Tensor, threshold: float = SCORE_T
         min_eye_distance: drop faces whose eyes are closer than this many pixels.
     """
     height, width = image.shape[-2:]
-    offsets, scores, marks = (t[0].float() for t in net(image[None].to(next(net.parameters()).dtype)))
+    batch = image[None].to(next(net.parameters()).dtype).contiguous(memory_format=torch.channels_last)
+    offsets, scores, marks = (t[0].float() for t in net(batch))
     anchors = priors(height, width, image.device)
     scale = torch.tensor([width, height], dtype=torch.float32, device=image.device)
     hit = scores > threshold

@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--video_codec", default="libx264", help="video input: the encoder of the output (default "
                                                              "libx264; libx265, libvpx-vp9, mpeg4 ...)")
     p.add_argument("--crf", type=int, default=18, help="video input: quality, lower is better (default 18)")
+    p.add_argument("--batch_size", type=int, default=None,
+                   help="video input: frames per network call (default 4 on CUDA; 1 on the CPU, where batches "
+                        "measured no faster)")
     p.add_argument("--extract_frames", action="store_true",
                    help="video input: write the upscaled frames as PNGs into <output>/<name>_<suffix>/ instead")
     p.add_argument("--overwrite", action="store_true",
@@ -108,6 +111,7 @@ def check_args(args: argparse.Namespace) -> None:
     """Every argument checked before any work: one :class:`UserError` naming the first bad one."""
     check(args.tile >= 0, "-t/--tile", f"must be >= 0, got {args.tile}", "use 0 for whole images")
     check(0 <= args.crf <= 63, "--crf", f"must be 0-63, got {args.crf}")
+    check(args.batch_size is None or 1 <= args.batch_size <= 64, "--batch_size", f"must be 1-64, got {args.batch_size}")
     check(0 <= args.tile_pad <= MAX_PAD, "--tile_pad", f"must be in [0, {MAX_PAD}], got {args.tile_pad}")
     check(0 <= args.pre_pad <= MAX_PAD, "--pre_pad", f"must be in [0, {MAX_PAD}], got {args.pre_pad}",
           "Real-ESRGAN uses 10 at most")
@@ -296,13 +300,13 @@ def _main(argv: list[str] | None) -> int:
     faces = load_face_enhancer(args, device, is_video)
     enhance = make_enhance(upsampler, faces, outscale, args.alpha_upsampler)
     if is_video:
-        return upscale_video_file(args, enhance, outscale)
+        return upscale_video_file(args, enhance, outscale, device)
     failed, written = [], WrittenNames()
     for src in tqdm(inputs, unit="img", desc="upscaling"):
         try:
             img = imageio.read_raw(src, args.max_pixels, orient=not args.no_exif_orientation)
             check_output_memory(img, outscale, device)
-            out = enhance(img)
+            out = enhance([img])[0]
             target = output_path(args, src, out)
             refusal = guard.refusal(target, src)
             if refusal:
@@ -354,23 +358,30 @@ def load_face_enhancer(args: argparse.Namespace, device: torch.device, is_video:
 
 
 def make_enhance(upsampler: Upsampler, faces: FaceEnhancer | None, outscale: float,
-                 alpha_upsampler: str = "realesrgan") -> Callable[[np.ndarray], np.ndarray]:
-    """The one image -> result function of a run: the upsampler, with faces restored on top."""
-    def background(img: np.ndarray) -> np.ndarray:
-        return upsampler.enhance(img, outscale, alpha_upsampler)
+                 alpha_upsampler: str = "realesrgan") -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """The images -> results function of a run: the upsampler (a batch of video frames at once),
+    with faces restored on top of each result."""
+    def backgrounds(imgs: list[np.ndarray]) -> list[np.ndarray]:
+        if len(imgs) == 1:
+            return [upsampler.enhance(imgs[0], outscale, alpha_upsampler)]
+        return upsampler.enhance_batch(imgs, outscale)
 
     if faces is None:
-        return background
+        return backgrounds
 
-    def with_faces(img: np.ndarray) -> np.ndarray:
-        out, count = faces.enhance(img, outscale, background)
-        logger.debug("%d face(s) restored", count)
+    def with_faces(imgs: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for img, bg in zip(imgs, backgrounds(imgs)):
+            result, count = faces.enhance(img, outscale, lambda _, bg=bg: bg)
+            logger.debug("%d face(s) restored", count)
+            out.append(result)
         return out
 
     return with_faces
 
 
-def upscale_video_file(args: argparse.Namespace, enhance: Callable[[np.ndarray], np.ndarray], outscale: float) -> int:
+def upscale_video_file(args: argparse.Namespace, enhance: Callable[[list[np.ndarray]], list[np.ndarray]],
+                       outscale: float, device: torch.device) -> int:
     """``-i clip.mp4``: every frame upscaled, the other streams copied (see :mod:`.video`)."""
     src = Path(args.input)
     stem = f"{src.stem}_{args.suffix}" if args.suffix else src.stem
@@ -379,7 +390,8 @@ def upscale_video_file(args: argparse.Namespace, enhance: Callable[[np.ndarray],
     check(target.resolve() != src.resolve(), "-o/--output", f"{target} would replace the input video")
     check(args.overwrite or not target.exists(), "-o/--output", f"{target} exists", "pass --overwrite to replace it")
 
-    result = video.upscale_video(src, target, enhance, outscale, args.video_codec, args.crf, args.extract_frames)
+    batch = args.batch_size or (4 if device.type == "cuda" else 1)
+    result = video.upscale_video(src, target, enhance, outscale, args.video_codec, args.crf, args.extract_frames, batch)
     w, h = result["size"] or (0, 0)
     print(f"{target}: {result['frames']} frames at {result['fps']:.3f} fps, {w}x{h}"
           + ("" if args.extract_frames else f", {result['copied_streams']} other stream(s) copied"))

@@ -78,14 +78,14 @@ def upscale_tiled(forward: Forward, image: torch.Tensor, scale: int, tile: int, 
                   blend: int | None = None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                   min_tile: int = 16, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Args:
-        forward: the network call, ``(1, C, h, w)`` -> ``(1, C', h*scale, w*scale)`` on ``device``.
-        image: ``(1, C, H, W)`` float on the CPU.  scale: the network's factor.
+        forward: the network call, ``(B, C, h, w)`` -> ``(B, C', h*scale, w*scale)`` on ``device``.
+        image: ``(B, C, H, W)`` float on the CPU (a batch is tiled alike).  scale: the network's factor.
         tile: core side in LR pixels.  tile_pad: context beyond the blend band.
         blend: cross-fade band width (default ``tile_pad``).  min_tile: smallest side after
         out-of-memory halving.  progress: called with (tiles done, tiles total).
 
     Returns:
-        ``(1, C', H*scale, W*scale)`` float32 on the CPU (not clamped).
+        ``(B, C', H*scale, W*scale)`` float32 on the CPU (not clamped).
     """
     _, _, h, w = image.shape
     half = (tile_pad if blend is None else blend) // 2
@@ -114,7 +114,7 @@ def upscale_tiled(forward: Forward, image: torch.Tensor, scale: int, tile: int, 
             todo = [piece for c in todo for piece in _split(c, tile)]
             continue
         if out is None:
-            out = _zeros(1, result.shape[1], h * scale, w * scale)
+            out = _zeros(image.shape[0], result.shape[1], h * scale, w * scale)
             weight = _zeros(1, 1, h * scale, w * scale)
         keep = result[..., (ky0 - iy0) * scale:(ky1 - iy0) * scale, (kx0 - ix0) * scale:(kx1 - ix0) * scale]
         wy = _ramp(ky1 - ky0, ky0, y0 if y0 > 0 else None, y1 if y1 < h else None, half, scale)
@@ -136,7 +136,7 @@ def upscale(forward: Forward, image: torch.Tensor, scale: int, tile: int = 0, ti
     reflect pixels added right/bottom first and cropped away after. An out-of-memory error on
     the whole image falls back to tiles of half the longer side.
 
-    Shape: ``(1, C, H, W)`` CPU float -> ``(1, C', H*scale, W*scale)`` CPU float32.
+    Shape: ``(B, C, H, W)`` CPU float -> ``(B, C', H*scale, W*scale)`` CPU float32.
     """
     _, _, h, w = image.shape
     x = pad_right_bottom(image, pre_pad)

@@ -150,7 +150,11 @@ class Upsampler:
 
     def _run(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """``(H, W, 3)`` float RGB in [0, 1] -> ``(sH, sW, 3)`` float32 in [0, 1]."""
-        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+        return self._run_batch(rgb[None], progress)[0]
+
+    def _run_batch(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """``(B, H, W, 3)`` float RGB in [0, 1] -> ``(B, sH, sW, 3)`` float32 in [0, 1]."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).float()
         if self.luma_only:  # the network sees Y; Cb and Cr are upscaled with MATLAB's bicubic
             ycbcr = rgb_to_ycbcr(x.double())
             y = upscale(self._forward, ycbcr[:, :1].float(), self.scale, self.tile, self.tile_pad, self.pre_pad,
@@ -160,7 +164,7 @@ class Upsampler:
         else:
             out = upscale(self._forward, x, self.scale, self.tile, self.tile_pad, self.pre_pad, self.device,
                           self.dtype, progress)
-        return out[0].clamp(0, 1).permute(1, 2, 0).numpy()
+        return out.clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
     def enhance(self, img: np.ndarray, outscale: float | None = None, alpha_upsampler: str = "realesrgan",
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -182,9 +186,24 @@ class Upsampler:
             else:
                 a = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
             out = np.concatenate([out, a[..., None]], axis=2)
-        if outscale is not None and abs(outscale - self.scale) > 1e-9:
-            size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
-            out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
-            out = out.reshape(size[1], size[0], -1)
-        out = imageio.from_float_rgb(out, img.dtype, gray=is_gray)
+        out = imageio.from_float_rgb(self._resize(out, outscale), img.dtype, gray=is_gray)
         return out.reshape(*out.shape[:2], 1) if img.ndim == 3 and img.shape[2] == 1 else out
+
+    def _resize(self, out: np.ndarray, outscale: float | None) -> np.ndarray:
+        """The network's ``(sH, sW, C)`` result resized (Lanczos, in float) to ``outscale``."""
+        if outscale is None or abs(outscale - self.scale) <= 1e-9:
+            return out
+        h, w = out.shape[0] // self.scale, out.shape[1] // self.scale
+        size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
+        out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
+        return out.reshape(size[1], size[0], -1)
+
+    def enhance_batch(self, imgs: Sequence[np.ndarray], outscale: float | None = None) -> list[np.ndarray]:
+        """:meth:`enhance` for several images at once (video frames): BGR images of one shape and
+        depth go through the network as one batch (tiled alike); anything else one by one."""
+        first = imgs[0] if imgs else None
+        if first is None or len(imgs) == 1 or first.ndim != 3 or first.shape[2] != 3 or first.dtype not in _MAX \
+                or any(i.shape != first.shape or i.dtype != first.dtype for i in imgs):
+            return [self.enhance(i, outscale) for i in imgs]
+        out = self._run_batch(np.stack([imageio.to_float_rgb(i) for i in imgs]))
+        return [imageio.from_float_rgb(self._resize(o, outscale), first.dtype) for o in out]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,10 +42,13 @@ def _av():
     return av
 
 
-def upscale_video(src: Path, target: Path, enhance: Callable[[np.ndarray], np.ndarray], outscale: float,
-                  codec: str = "libx264", crf: int = 18, extract_frames: bool = False) -> dict:
-    """Upscale every frame of ``src`` with ``enhance`` (a BGR uint8 image -> its BGR image
-    ``outscale`` times larger).
+Enhance = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def upscale_video(src: Path, target: Path, enhance: Enhance, outscale: float, codec: str = "libx264", crf: int = 18,
+                  extract_frames: bool = False, batch_size: int = 1) -> dict:
+    """Upscale every frame of ``src`` with ``enhance`` (a list of BGR uint8 frames -> their BGR
+    images ``outscale`` times larger), ``batch_size`` frames at a time.
 
     Writes the video ``target`` (or, with ``extract_frames``, PNG frames into the folder
     ``target``). Returns ``{"frames", "fps", "size", "copied_streams"}``.
@@ -65,33 +68,46 @@ def upscale_video(src: Path, target: Path, enhance: Callable[[np.ndarray], np.nd
         video.thread_type = "AUTO"
         total = video.frames or None
         if extract_frames:
-            return _extract(source, video, target, enhance, total)
+            return _extract(source, video, target, enhance, total, batch_size)
         if codec not in av.codecs_available:
             raise UserError("--video_codec", f"{codec!r} is not an encoder this FFmpeg has",
                             "e.g. libx264, libx265, libvpx-vp9, mpeg4")
         width, height = max(1, round(video.width * outscale)), max(1, round(video.height * outscale))
-        return _encode(av, source, video, target, enhance, codec, crf, total, (width - width % 2, height - height % 2))
+        return _encode(av, source, video, target, enhance, codec, crf, total, (width - width % 2, height - height % 2),
+                       batch_size)
 
 
 def _bgr(frame) -> np.ndarray:
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24")[..., ::-1])
 
 
-def _extract(source, video, folder: Path, enhance: Callable[[np.ndarray], np.ndarray], total: int | None) -> dict:
+def _batches(frames: Iterable, size: int) -> Iterator[list]:
+    """Consecutive groups of ``size`` decoded frames (the last may be shorter)."""
+    group = []
+    for frame in frames:
+        group.append(frame)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _extract(source, video, folder: Path, enhance: Enhance, total: int | None, batch_size: int) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     count, size = 0, None
     with tqdm(total=total, unit="frame", desc="upscaling frames") as bar:
-        for frame in source.decode(video):
-            out = enhance(_bgr(frame))
-            count += 1
-            imageio.write_raw(folder / f"frame_{count:06d}.png", out)
-            size = (out.shape[1], out.shape[0])
-            bar.update(1)
+        for group in _batches(source.decode(video), batch_size):
+            for out in enhance([_bgr(frame) for frame in group]):
+                count += 1
+                imageio.write_raw(folder / f"frame_{count:06d}.png", out)
+                size = (out.shape[1], out.shape[0])
+                bar.update(1)
     return {"frames": count, "fps": float(video.average_rate or 0), "size": size, "copied_streams": 0}
 
 
-def _encode(av, source, video, target: Path, enhance: Callable[[np.ndarray], np.ndarray], codec: str, crf: int,
-            total: int | None, size: tuple[int, int]) -> dict:
+def _encode(av, source, video, target: Path, enhance: Enhance, codec: str, crf: int, total: int | None,
+            size: tuple[int, int], batch_size: int) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
@@ -108,6 +124,19 @@ def _encode(av, source, video, target: Path, enhance: Callable[[np.ndarray], np.
                 except (ValueError, av.error.FFmpegError) as err:
                     logger.warning("stream %d (%s) is not copied: the %s container cannot hold it (%s)",
                                    stream.index, stream.type, target.suffix, err)
+        pending: list = []
+
+        def flush() -> None:
+            nonlocal count
+            for frame, out in zip(pending, enhance([_bgr(frame) for frame in pending])):
+                rgb = np.ascontiguousarray(out[: size[1], : size[0], ::-1])  # even sides for 4:2:0
+                new = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=out_video.pix_fmt)
+                new.pts, new.time_base = frame.pts, frame.time_base
+                output.mux(out_video.encode(new))
+                count += 1
+                bar.update(1)
+            pending.clear()
+
         with tqdm(total=total, unit="frame", desc="upscaling video") as bar:
             for packet in source.demux():
                 if packet.stream.index in copies:
@@ -119,14 +148,11 @@ def _encode(av, source, video, target: Path, enhance: Callable[[np.ndarray], np.
                 if packet.stream.index != video.index:
                     continue
                 for frame in packet.decode():
-                    out = enhance(_bgr(frame))
-                    rgb = np.ascontiguousarray(out[: size[1], : size[0], ::-1])  # even sides for 4:2:0
-                    new = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=out_video.pix_fmt)
-                    new.pts, new.time_base = frame.pts, frame.time_base
-                    output.mux(out_video.encode(new))
-                    count += 1
-                    bar.update(1)
-            output.mux(out_video.encode())  # flush
+                    pending.append(frame)
+                    if len(pending) == batch_size:
+                        flush()
+            flush()
+            output.mux(out_video.encode())  # flush the encoder
         finished = True
     except KeyboardInterrupt:
         output.mux(out_video.encode())

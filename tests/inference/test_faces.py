@@ -17,6 +17,7 @@ from realsr.faces import alignment, detection, files
 from realsr.faces.enhancer import FaceEnhancer, build_restorer
 from realsr.inference.cli import main
 from realsr.weights import save_network
+from tests.inference.test_video import make_clip
 
 CPU = torch.device("cpu")
 # A face as five landmarks around its centre: eyes, nose tip, mouth corners (pixels).
@@ -313,3 +314,27 @@ def test_face_options_need_face_enhance(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a.png"), photo(32))
     assert main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--face_model_path", "x.pth"]) == 2
     assert "--face_model_path: only applies with --face_enhance" in capsys.readouterr().err
+
+
+def test_cli_face_enhance_on_video_frames(tmp_path):
+    paths = face_files_on_disk(tmp_path)
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, size=(96, 96))
+    common = ["-i", str(clip), "--model_path", str(paths["sr"]), "--extract_frames"]
+    assert main(common + ["-o", str(tmp_path / "plain")]) == 0
+    assert main(common + ["-o", str(tmp_path / "faces"), "--face_enhance", "--no_face_parse", "--batch_size", "2",
+                          "--face_model_path", str(paths["restorer"]), "--face_detector_path", str(paths["detector"])]) == 0
+    plain = sorted((tmp_path / "plain" / "clip_out").glob("*.png"))
+    faces = sorted((tmp_path / "faces" / "clip_out").glob("*.png"))
+    assert len(plain) == len(faces) == 3
+    assert all((cv2.imread(str(a)) != cv2.imread(str(b))).any() for a, b in zip(plain, faces))
+
+
+def test_anime_video_models_skip_face_enhancement(tmp_path, caplog):
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=64, num_conv=16, upscale=4, act_type="prelu")
+    save_network(tmp_path / "anime.pth", net, params_ema=net)
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, size=(16, 16))
+    with caplog.at_level("INFO"):
+        assert main(["-i", str(clip), "-o", str(tmp_path / "o"), "-n", "realesr-animevideov3", "--model_path",
+                     str(tmp_path / "anime.pth"), "--face_enhance", "--model_dir", str(tmp_path / "empty")]) == 0
+    assert "--face_enhance is off for realesr-animevideov3" in caplog.text

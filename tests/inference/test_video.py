@@ -92,11 +92,11 @@ def test_ctrl_c_leaves_a_playable_partial_file(tmp_path, monkeypatch):
     clip = make_clip(tmp_path / "clip.mp4", frames=8)
     calls = []
 
-    def interrupting(frame: np.ndarray) -> np.ndarray:
+    def interrupting(frames: list[np.ndarray]) -> list[np.ndarray]:
         calls.append(1)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return cv2.resize(frame, (frame.shape[1] * 2, frame.shape[0] * 2))
+        return [cv2.resize(frame, (frame.shape[1] * 2, frame.shape[0] * 2)) for frame in frames]
 
     with pytest.raises(KeyboardInterrupt):
         video_module.upscale_video(clip, tmp_path / "out" / "clip_out.mp4", interrupting, 2.0)
@@ -114,3 +114,24 @@ def test_video_errors_are_one_line(tmp_path, capsys):
     assert main(["-i", str(clip), "-o", str(tmp_path / "o"), "--model_path", str(g), "--video_codec", "nope"]) == 2
     assert "--video_codec" in capsys.readouterr().err
     assert main(["-i", str(clip), "-o", str(tmp_path / "o"), "--model_path", str(g), "--crf", "99"]) == 2
+
+
+def test_batched_frames_equal_single_frames(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=7)
+    g = model(tmp_path / "g.pth")
+    for batch in ("1", "3"):
+        assert main(["-i", str(clip), "-o", str(tmp_path / batch), "--model_path", str(g), "--extract_frames",
+                     "--batch_size", batch, "-t", "24"]) == 0
+    one = sorted((tmp_path / "1" / "clip_out").glob("*.png"))
+    three = sorted((tmp_path / "3" / "clip_out").glob("*.png"))
+    assert len(one) == len(three) == 7  # 3 + 3 + a last batch of 1
+    assert all(np.array_equal(cv2.imread(str(a)), cv2.imread(str(b))) for a, b in zip(one, three))
+    assert main(["-i", str(clip), "-o", str(tmp_path / "v"), "--model_path", str(g), "--batch_size", "3"]) == 0
+    src, out = streams(clip), streams(tmp_path / "v" / "clip_out.mp4")
+    assert out["frames"] == 7 and out["pts"] == src["pts"]
+
+
+def test_batch_size_is_checked(tmp_path, capsys):
+    clip = make_clip(tmp_path / "clip.mp4", frames=2)
+    assert main(["-i", str(clip), "-o", str(tmp_path / "o"), "--batch_size", "0"]) == 2
+    assert "--batch_size: must be 1-64, got 0" in capsys.readouterr().err
