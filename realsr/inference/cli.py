@@ -284,6 +284,8 @@ def _main(argv: list[str] | None) -> int:
             and int(args.outscale) in model.native_scales:  # a multi-scale network runs at the asked scale
         model = model.at_scale(int(args.outscale))
     scale = model.scale
+    is_video = video.is_video(Path(args.input))
+    faces = load_face_enhancer(args, device, is_video)
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe())
@@ -296,8 +298,6 @@ def _main(argv: list[str] | None) -> int:
                           channels_last=not args.no_channels_last, self_ensemble=args.self_ensemble,
                           blur=args.blur, noise=args.noise, compile=args.compile, segmenter=segmenter)
     outscale = args.outscale or scale
-    is_video = video.is_video(Path(args.input))
-    faces = load_face_enhancer(args, device, is_video)
     enhance = make_enhance(upsampler, faces, outscale, args.alpha_upsampler)
     if is_video:
         return upscale_video_file(args, enhance, outscale, device)
