@@ -1,5 +1,5 @@
 """Every GPU figure in one command: the CUDA tests, then the synthesis, training (stage 1 and 2 at
-the x4 recipe) and inference benchmarks, printed as one table. Sized for a lent GPU: the parts
+the x4 recipe), inference and face enhancement benchmarks, printed as one table. Sized for a lent GPU: the parts
 have time limits that add up to under 8 minutes.
 
     python benchmarks/gpu_report.py                  (needs CUDA)
@@ -23,7 +23,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# (name, command, time limit in seconds); the limits add up to 450 s
+# (name, command, time limit in seconds); the limits add up to 475 s
 PARTS: list[tuple[str, list[str], int]] = [
     ("cuda tests", [sys.executable, "-m", "pytest", "-q", "-x", "-k", "cuda", "tests"], 120),
     ("synthesis", [sys.executable, str(HERE / "bench_degradations.py"), "--device", "cuda", "--iters", "10",
@@ -34,6 +34,7 @@ PARTS: list[tuple[str, list[str], int]] = [
                        "--iters", "8", "--variants", "fp32,fp16-cl,bf16-cl", "--json"], 90),
     ("inference", [sys.executable, str(HERE / "bench_inference.py"), "--device", "cuda", "--sizes", "512",
                    "--tiles", "0", "--precisions", "fp32,fp16,bf16,compiled", "--repeats", "3", "--json"], 85),
+    ("faces", [sys.executable, str(HERE / "bench_faces.py"), "--device", "cuda", "--json"], 25),
 ]
 
 
@@ -64,6 +65,9 @@ def rows_of(name: str, out: str) -> list[tuple[str, str, str, str]]:
             rows.append((f"{name} {variant}", f"{q['samples_per_s']:.2f} samples/s",
                          f"{100 * q['degradation_share']:.0f}%", memory))
         return rows
+    if name == "faces":
+        q = data["quiet"]
+        return [("faces", f"{q['faces_per_s']} faces/s (detect {q['detect_s']} s per 1280x720)", "", "")]
     rows = []
     for result in data["results"]:
         q = result["quiet"]

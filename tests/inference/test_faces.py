@@ -17,6 +17,7 @@ from realsr.faces import alignment, detection, files
 from realsr.faces.enhancer import FaceEnhancer, build_restorer
 from realsr.inference.cli import main
 from realsr.weights import save_network
+from tests.conftest import DEVICES
 from tests.inference.test_video import make_clip
 
 CPU = torch.device("cpu")
@@ -198,9 +199,11 @@ def enhancer(parser: ParseNet | None = None) -> FaceEnhancer:
     return FaceEnhancer(small_restorer(), planted_detector(), parser, CPU)
 
 
-def test_pipeline_pastes_the_face_and_nothing_else():
+@pytest.mark.parametrize("device", DEVICES)
+def test_pipeline_pastes_the_face_and_nothing_else(device):
     img = photo(160)
-    out, count = enhancer().enhance(img, 2, nearest_x2)
+    faces = FaceEnhancer(small_restorer(), planted_detector(), None, torch.device(device))
+    out, count = faces.enhance(img, 2, nearest_x2)
     assert count == 1 and out.shape == (320, 320, 3) and out.dtype == np.uint8
     changed = (out != nearest_x2(img)).any(axis=2)
     ys, xs = np.nonzero(changed)
