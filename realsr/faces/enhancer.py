@@ -47,6 +47,13 @@ def build_restorer(path: str | Path) -> GFPGANv1Clean:
     return net
 
 
+def _load(net: nn.Module, path: str | Path, what: str) -> None:
+    try:
+        load_network(net, path, None)
+    except WeightLoadError as err:
+        raise WeightLoadError(f"{path} is not {what}: {str(err).split(': ', 1)[-1]}") from None
+
+
 class FaceEnhancer:
     """Restore the faces of images and paste them onto their upscaled versions.
 
@@ -86,11 +93,11 @@ class FaceEnhancer:
         ``detector`` and, if present, ``parser`` (see :func:`realsr.faces.files.face_weights`)."""
         restorer = build_restorer(paths["restorer"])
         detector = RetinaFace()
-        load_network(detector, paths["detector"], None)
+        _load(detector, paths["detector"], "the face detector (detection_Resnet50_Final.pth)")
         parser = None
         if paths.get("parser"):
             parser = ParseNet()
-            load_network(parser, paths["parser"], None)
+            _load(parser, paths["parser"], "the face parser (parsing_parsenet.pth)")
         return cls(restorer, detector, parser, device, **kwargs)
 
     def detect(self, rgb: np.ndarray) -> Faces:
