@@ -23,6 +23,7 @@ import torch.nn as nn
 from .. import imageio
 from ..archs import GFPGANv1Clean, ParseNet, RetinaFace, load_network
 from ..archs.gfpgan import detect as detect_gfpgan
+from ..inference.tiling import OutOfMemoryError, is_out_of_memory
 from ..weights import WeightFileError, WeightLoadError, compare, load_state_dict_file
 from .alignment import alignment_matrix, crop_face, parse_mask, paste_face, paste_matrix
 from .detection import Faces, detect_faces
@@ -120,10 +121,22 @@ class FaceEnhancer:
     def restore(self, crops: np.ndarray) -> np.ndarray:
         """``(F, S, S, 3)`` aligned crops, float32 RGB in [0, 1] -> restored, same shape, clamped."""
         out = []
-        for start in range(0, len(crops), self.batch):
+        start = 0
+        while start < len(crops):
             x = torch.from_numpy(np.ascontiguousarray(crops[start:start + self.batch].transpose(0, 3, 1, 2)))
-            y = self.restorer(x.to(self.device)).clamp(0, 1)
+            try:
+                y = self.restorer(x.to(self.device)).clamp(0, 1)
+            except Exception as err:
+                if not is_out_of_memory(err):
+                    raise
+                if self.batch == 1:
+                    raise OutOfMemoryError("--face_enhance", f"GFPGAN needs more memory than {self.device} has free "
+                                                             "for one face", "run with --device cpu") from None
+                self.batch //= 2  # and keep the smaller batch for the next images
+                logger.warning("out of memory restoring faces; continuing %d at a time", self.batch)
+                continue
             out.append(y.permute(0, 2, 3, 1).float().cpu().numpy())
+            start += len(x)
         return np.concatenate(out) if out else np.zeros((0, self.face_size, self.face_size, 3), np.float32)
 
     @torch.no_grad()

@@ -341,3 +341,22 @@ def test_anime_video_models_skip_face_enhancement(tmp_path, caplog):
         assert main(["-i", str(clip), "-o", str(tmp_path / "o"), "-n", "realesr-animevideov3", "--model_path",
                      str(tmp_path / "anime.pth"), "--face_enhance", "--model_dir", str(tmp_path / "empty")]) == 0
     assert "--face_enhance is off for realesr-animevideov3" in caplog.text
+
+
+def test_restoring_out_of_memory_halves_the_batch_then_says_so(monkeypatch):
+    faces = enhancer()
+    real = faces.restorer.forward
+    sizes = []
+
+    def tight(x, generator=None):
+        sizes.append(len(x))
+        if len(x) > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(x)
+
+    monkeypatch.setattr(faces.restorer, "forward", tight)
+    crops = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
+    assert faces.restore(crops).shape == (3, 32, 32, 3) and sizes == [3, 2, 1, 1, 1] and faces.batch == 1
+    monkeypatch.setattr(faces.restorer, "forward", lambda x, generator=None: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(Exception, match="GFPGAN needs more memory"):
+        faces.restore(crops)
