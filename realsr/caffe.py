@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError
+from .errors import UserError, read_bytes
 from .protobuf import fields as _fields
 from .protobuf import ints as _ints
 from .protobuf import message as _message
@@ -103,10 +103,7 @@ def read_caffemodel(path: str | os.PathLike) -> dict[str, CaffeLayer]:
         CaffeModelError: missing, unreadable, damaged, or holding no weights (the file is named).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CaffeModelError(str(path), f"cannot read it ({err.strerror or err})") from None
+    data = read_bytes(path, CaffeModelError)
     try:
         layers = parse_caffemodel(data)
     except (ValueError, IndexError) as err:

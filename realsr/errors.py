@@ -32,6 +32,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from degradations.config import DegradationConfigError
 
@@ -91,6 +92,14 @@ def check(condition: bool, key: str, reason: str, suggestion: str = "") -> None:
 
 _ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOSPC,
                        errno.EROFS, errno.ENOENT, errno.EDQUOT, errno.ENAMETOOLONG}
+
+
+def read_bytes(path: str | os.PathLike, error: type[UserError] = UserError) -> bytes:
+    """The contents of ``path``; an OS error (missing, unreadable) becomes ``error`` naming the file."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise error(str(path), f"cannot read it ({err.strerror or err})") from None
 
 
 def describe_user_error(err: BaseException) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, read_bytes
 from .protobuf import fields, message, varint, varint_bytes
 
 MAGIC = 0xDB4775248B80FB57
@@ -141,10 +141,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         CheckpointError: missing, damaged, compressed or not a V1 checkpoint (the file is named).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CheckpointError(str(path), f"cannot read it ({err.strerror or err})") from None
+    data = read_bytes(path, CheckpointError)
     try:
         tensors = parse_checkpoint(data)
     except (ValueError, IndexError, struct.error) as err:

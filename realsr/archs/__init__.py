@@ -181,9 +181,8 @@ def recognise(state: Mapping[str, torch.Tensor], hint: str = ""
         ValueError: no registered generator, or more than one, recognises the keys.
     """
     found = []
-    for arch in ARCHITECTURES.values():
-        if arch.detect is None:
-            continue
+    generators = [arch for arch in ARCHITECTURES.values() if arch.detect is not None and arch.role == "generator"]
+    for arch in generators:
         own = arch.to_own_layout(state)
         match = arch.detect(own, hint)
         if match is not None:
@@ -192,7 +191,7 @@ def recognise(state: Mapping[str, torch.Tensor], hint: str = ""
         raise ValueError(f"the weights fit several networks ({', '.join(f[0].name for f in found)}); "
                          "pass -n with a known model name")
     if not found:
-        names = ", ".join(a.name for a in ARCHITECTURES.values() if a.detect is not None)
+        names = ", ".join(a.name for a in generators)
         raise ValueError(f"cannot tell the architecture from the weights (none of {names} matches their keys); "
                          "pass -n with a known model name")
     return found[0]

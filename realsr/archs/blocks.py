@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -130,4 +130,16 @@ def convert_basicsr_edsr_rcan(state: Mapping[str, torch.Tensor]) -> dict[str, to
     return out
 
 
+def batch_counters(marker: str) -> Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor] | None]:
+    """A descriptor ``convert`` for files saved before BatchNorm counted its batches: a state that
+    holds ``marker`` and no ``num_batches_tracked`` gets them (0); any other state is not its layout."""
+    def convert(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+        if marker not in state or any(k.endswith("num_batches_tracked") for k in state):
+            return None
+        out = dict(state)
+        for key in state:
+            if key.endswith(".running_var"):
+                out[key[: -len("running_var")] + "num_batches_tracked"] = torch.tensor(0)
+        return out
 
+    return convert

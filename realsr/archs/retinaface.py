@@ -13,12 +13,11 @@ Decoding the offsets against the anchors (priors) is :mod:`realsr.faces.detectio
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .blocks import batch_counters
 from .descriptor import Architecture
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from the 0-255 BGR input
@@ -147,15 +146,5 @@ class RetinaFace(nn.Module):
         return boxes, logits.softmax(dim=-1)[..., 1], landmarks
 
 
-def add_batch_counters(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    """Files saved before BatchNorm counted its batches: add ``num_batches_tracked``."""
-    if "body.conv1.weight" not in state or any(k.endswith("num_batches_tracked") for k in state):
-        return None
-    out = dict(state)
-    for key in state:
-        if key.endswith(".running_var"):
-            out[key[: -len("running_var")] + "num_batches_tracked"] = torch.tensor(0)
-    return out
-
-
-ARCH = Architecture("RetinaFace", RetinaFace, role="features", convert=add_batch_counters, half_safe=False)
+ARCH = Architecture("RetinaFace", RetinaFace, role="features", convert=batch_counters("body.conv1.weight"),
+                    half_safe=False)

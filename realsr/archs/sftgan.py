@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .blocks import batch_counters
 from .descriptor import Architecture
 
 CLASSES = ("background", "sky", "water", "grass", "mountain", "building", "plant", "animal")
@@ -178,17 +179,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_block": blocks, "num_classes": int(state["CondNet.0.weight"].shape[1]), "upscale": 4}, 4)
 
 
-def add_batch_counters(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    """The released segmentation file predates BatchNorm's ``num_batches_tracked``: add them."""
-    if "feature.0.weight" not in state or any(k.endswith("num_batches_tracked") for k in state):
-        return None
-    out = dict(state)
-    for key in state:
-        if key.endswith(".running_var"):
-            out[key[: -len("running_var")] + "num_batches_tracked"] = torch.tensor(0)
-    return out
-
-
 class SegmentationCondition:
     """Class probabilities for SFTGAN from an LR batch: the segmentation network on its MATLAB-bicubic
     x4 upscaling (reflect-padded to a multiple of 8, then cropped back)."""
@@ -208,4 +198,5 @@ class SegmentationCondition:
 
 
 ARCH = Architecture("SFTGAN", SFTGAN, detect=detect, scales=(4,), takes_segmentation=True)
-SEGMENTATION_ARCH = Architecture("OutdoorSceneSeg", OutdoorSceneSeg, role="features", convert=add_batch_counters)
+SEGMENTATION_ARCH = Architecture("OutdoorSceneSeg", OutdoorSceneSeg, role="features",
+                                 convert=batch_counters("feature.0.weight"))  # the file predates the counters

@@ -362,9 +362,7 @@ def make_enhance(upsampler: Upsampler, faces: FaceEnhancer | None, outscale: flo
     """The images -> results function of a run: the upsampler (a batch of video frames at once),
     with faces restored on top of each result."""
     def backgrounds(imgs: list[np.ndarray]) -> list[np.ndarray]:
-        if len(imgs) == 1:
-            return [upsampler.enhance(imgs[0], outscale, alpha_upsampler)]
-        return upsampler.enhance_batch(imgs, outscale)
+        return upsampler.enhance_batch(imgs, outscale, alpha_upsampler)
 
     if faces is None:
         return backgrounds

@@ -198,12 +198,13 @@ class Upsampler:
         out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
         return out.reshape(size[1], size[0], -1)
 
-    def enhance_batch(self, imgs: Sequence[np.ndarray], outscale: float | None = None) -> list[np.ndarray]:
+    def enhance_batch(self, imgs: Sequence[np.ndarray], outscale: float | None = None,
+                      alpha_upsampler: str = "realesrgan") -> list[np.ndarray]:
         """:meth:`enhance` for several images at once (video frames): BGR images of one shape and
         depth go through the network as one batch (tiled alike); anything else one by one."""
         first = imgs[0] if imgs else None
         if first is None or len(imgs) == 1 or first.ndim != 3 or first.shape[2] != 3 or first.dtype not in _MAX \
                 or any(i.shape != first.shape or i.dtype != first.dtype for i in imgs):
-            return [self.enhance(i, outscale) for i in imgs]
+            return [self.enhance(i, outscale, alpha_upsampler) for i in imgs]
         out = self._run_batch(np.stack([imageio.to_float_rgb(i) for i in imgs]))
         return [imageio.from_float_rgb(self._resize(o, outscale), first.dtype) for o in out]

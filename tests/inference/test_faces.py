@@ -360,3 +360,10 @@ def test_restoring_out_of_memory_halves_the_batch_then_says_so(monkeypatch):
     monkeypatch.setattr(faces.restorer, "forward", lambda x, generator=None: (_ for _ in ()).throw(MemoryError()))
     with pytest.raises(Exception, match="GFPGAN needs more memory"):
         faces.restore(crops)
+
+
+def test_a_face_restorer_is_not_taken_for_an_upscaler():
+    from realsr.archs import recognise
+
+    with pytest.raises(ValueError, match="cannot tell the architecture"):
+        recognise(small_restorer().state_dict(), "GFPGANv1.3.pth")
