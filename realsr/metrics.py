@@ -1,4 +1,8 @@
-"""PSNR and SSIM computed exactly as BasicSR computes them (and so as MATLAB does).
+"""Image quality metrics and their registry :data:`METRICS`.
+
+PSNR and SSIM are computed exactly as BasicSR computes them (and so as MATLAB does); NIQE is in
+:mod:`realsr.niqe`; LPIPS and DISTS use the networks of :mod:`realsr.losses.lpips` and
+:mod:`realsr.losses.dists` (built on first use, from weight files in the cache locations).
 
 Inputs are ``(H, W, C)`` (or ``(H, W)``) arrays with values in [0, 255] — uint8 images as
 saved, or float arrays on that scale. ``crop_border`` pixels are removed from each side first;
@@ -8,8 +12,13 @@ SSIM uses an 11x11 Gaussian window (sigma 1.5), reflect-101 filtering and the va
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
 import cv2
 import numpy as np
+import torch
 
 from .color import y_of_image
 from .errors import UserError
@@ -67,6 +76,100 @@ def calculate_ssim(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, test
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 
-METRICS = {"calculate_psnr": calculate_psnr, "psnr": calculate_psnr,
-           "calculate_ssim": calculate_ssim, "ssim": calculate_ssim}
+# (sr, gt, crop_border, test_y_channel) -> score; images (H, W, 3) RGB uint8 (or float in [0, 255]).
+Scorer = Callable[[np.ndarray, np.ndarray, int, bool], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A registered metric.
+
+    ``make(settings)`` returns the scorer, loading whatever it needs once (a network, a parameter
+    file); ``settings`` may hold ``niqe_params`` (a path), ``device`` and, for LPIPS / DISTS,
+    ``backbone_weights`` / ``lpips_weights`` / ``dists_weights`` paths. ``better`` says which
+    direction is better; ``needs_gt`` is False for no-reference metrics.
+    """
+
+    name: str
+    better: Literal["higher", "lower"]
+    make: Callable[[Mapping[str, Any]], Scorer]
+    description: str
+    needs_gt: bool = True
+
+    def is_better(self, value: float, than: float) -> bool:
+        return value > than if self.better == "higher" else value < than
+
+
+def _fixed(fn: Scorer) -> Callable[[Mapping[str, Any]], Scorer]:
+    return lambda settings: fn
+
+
+def _make_niqe(settings: Mapping[str, Any]) -> Scorer:
+    from .niqe import calculate_niqe, load_params
+
+    if settings.get("niqe_params") is None:
+        raise UserError("niqe_params", "NIQE needs its pristine-model parameter file",
+                        "pass the .npz (mu_pris_param, cov_pris_param)")
+    try:
+        params = load_params(settings["niqe_params"])
+    except (OSError, ValueError) as err:
+        raise UserError("niqe_params", str(err)) from err
+    return lambda sr, gt, crop_border, test_y_channel: calculate_niqe(sr, params, crop_border)
+
+
+def _network_scorer(net: torch.nn.Module, name: str, device: torch.device) -> Scorer:
+    """A scorer running ``net(x, y) -> (1,)`` on float RGB tensors in [0, 1] (border cropped)."""
+    net = net.to(device).eval()
+
+    def score(sr: np.ndarray, gt: np.ndarray, crop_border: int = 0, test_y_channel: bool = False) -> float:
+        if test_y_channel:
+            raise UserError("test_y_channel", f"{name} compares colour images", f"set test_y_channel false for {name}")
+        a, b = _prepare(sr, gt, crop_border, False, "rgb")
+        if a.shape[2] != 3 or min(a.shape[:2]) < 32:
+            raise UserError("crop_border", f"{name} needs RGB images of at least 32x32 pixels after cropping, "
+                            f"got {a.shape[1]}x{a.shape[0]}x{a.shape[2]}")
+        x, y = (torch.from_numpy(v / 255.0).permute(2, 0, 1)[None].float().to(device) for v in (a, b))
+        with torch.no_grad():
+            return float(net(x, y)[0])
+
+    return score
+
+
+def _make_lpips(settings: Mapping[str, Any]) -> Scorer:
+    from .losses.lpips import LPIPSNet
+
+    net = LPIPSNet("alex", settings.get("backbone_weights"), settings.get("lpips_weights"),
+                   download=bool(settings.get("download", False)))
+    return _network_scorer(net, "lpips", torch.device(settings.get("device") or "cpu"))
+
+
+def _make_dists(settings: Mapping[str, Any]) -> Scorer:
+    from .losses.dists import DISTSNet
+
+    net = DISTSNet(settings.get("backbone_weights"), settings.get("dists_weights"),
+                   download=bool(settings.get("download", False)))
+    return _network_scorer(net, "dists", torch.device(settings.get("device") or "cpu"))
+
+
+METRICS: dict[str, Metric] = {
+    "psnr": Metric("psnr", "higher", _fixed(calculate_psnr), "PSNR in dB, as BasicSR"),
+    "ssim": Metric("ssim", "higher", _fixed(calculate_ssim), "SSIM, as BasicSR"),
+    "niqe": Metric("niqe", "lower", _make_niqe, "NIQE, no-reference (needs its parameter file)", needs_gt=False),
+    "lpips": Metric("lpips", "lower", _make_lpips, "LPIPS v0.1, AlexNet"),
+    "dists": Metric("dists", "lower", _make_dists, "DISTS"),
+}
+ALIASES = {"calculate_psnr": "psnr", "calculate_ssim": "ssim"}  # BasicSR's names in val.metrics.<name>.type
+
+
+def metric(name: str) -> Metric:
+    """The registered metric called ``name`` (or a BasicSR alias of one); KeyError if unknown."""
+    return METRICS[ALIASES.get(name, name)]
+
+
+def lookup_metrics(names: list[str], option: str) -> list[Metric]:
+    """The metrics named (e.g. from ``--metrics psnr,lpips``); a :class:`UserError` naming ``option`` otherwise."""
+    unknown = [n for n in names if ALIASES.get(n, n) not in METRICS]
+    if unknown:
+        raise UserError(option, f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
+    return [metric(n) for n in names]
 

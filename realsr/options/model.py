@@ -115,10 +115,10 @@ class TrainOptions(Section):
 
 
 class MetricOptions(Section):
-    type: Literal["calculate_psnr", "calculate_ssim", "psnr", "ssim"] = Field(description="PSNR or SSIM, as BasicSR")
+    type: Literal["calculate_psnr", "calculate_ssim", "psnr", "ssim", "lpips", "dists"] = Field(description="psnr, ssim (as BasicSR), lpips, dists")
     crop_border: int = Field(0, description="pixels cropped from every border before scoring")
     test_y_channel: StrictBool = Field(False, description="score the BT.601 luma only")
-    better: Literal["higher", "lower"] = Field("higher", description="which direction is better (for the best value)")
+    better: Literal["higher", "lower"] = Field("higher", description="which direction is better; if unset, the metric's own")
 
 
 class ValOptions(Section):

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..errors import OptionError, UserError
 from ..imageio import tensor_to_image, write_image
-from ..metrics import METRICS
+from ..metrics import Scorer, metric
 from ..options import MetricOptions
 
 logger = logging.getLogger(__name__)
@@ -27,13 +27,32 @@ def bicubic(lq: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(lq, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def score(sr: np.ndarray, gt: np.ndarray, metrics: dict[str, MetricOptions]) -> dict[str, float]:
+def make_scorers(metrics: dict[str, MetricOptions]) -> dict[str, Scorer]:
+    """The scorer of every configured metric (LPIPS / DISTS load their networks here, once); a
+    missing weight file is an :class:`OptionError` naming the metric."""
+    scorers = {}
+    for name, m in metrics.items():
+        try:
+            scorers[name] = metric(m.type).make({})
+        except UserError as err:
+            raise OptionError(f"val.metrics.{name}.type", str(err)) from None
+    return scorers
+
+
+def better(m: MetricOptions) -> str:
+    """``higher`` or ``lower``: the option when given, else the metric's own direction."""
+    return m.better if "better" in m.model_fields_set else metric(m.type).better
+
+
+def score(sr: np.ndarray, gt: np.ndarray, metrics: dict[str, MetricOptions],
+          scorers: dict[str, Scorer] | None = None) -> dict[str, float]:
     """Every configured metric of one uint8 RGB image pair; a ``crop_border`` that leaves nothing
     of the image is an :class:`OptionError` naming the metric."""
+    scorers = scorers if scorers is not None else make_scorers(metrics)
     out = {}
     for name, m in metrics.items():
         try:
-            out[name] = METRICS[m.type](sr, gt, crop_border=m.crop_border, test_y_channel=m.test_y_channel)
+            out[name] = scorers[name](sr, gt, m.crop_border, m.test_y_channel)
         except UserError as err:
             raise OptionError(f"val.metrics.{name}.{err.key}", err.reason, err.suggestion) from None
     return out
@@ -87,13 +106,14 @@ class Validator:
         self.baseline: dict[str, float] | None = None
         self.last_grid: np.ndarray | None = None  # the newest LQ / SR / GT grid, uint8 RGB
         self.best: dict[str, dict[str, float]] = {}  # metric -> {value, iter}; saved in training states
+        self.scorers = make_scorers(metrics)
 
     def record(self, results: dict[str, float], iteration: int) -> str:
         """Update :attr:`best` with a run's results; the summary line (value, bicubic, best)."""
         parts = []
         for key, value in results.items():
             best = self.best.get(key)
-            higher = self.metrics[key].better == "higher"
+            higher = better(self.metrics[key]) == "higher"
             if best is None or (value > best["value"] if higher else value < best["value"]):
                 self.best[key] = {"value": value, "iter": iteration}
             base = (self.baseline or {}).get(key, float("nan"))
@@ -117,10 +137,10 @@ class Validator:
                 lq = lq.to(device)
                 sr = (forward(net, lq, pair) if forward else net(lq)).float().clamp(0, 1)
                 sr_img, gt_img = tensor_to_image(sr), tensor_to_image(gt)
-                for k, v in score(sr_img, gt_img, self.metrics).items():
+                for k, v in score(sr_img, gt_img, self.metrics, self.scorers).items():
                     totals[k].append(v)
                 if self.baseline is None:
-                    for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics).items():
+                    for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics, self.scorers).items():
                         base[k].append(v)
                 if self.save_img and self.folder is not None:
                     tail = f"_{self.suffix}" if self.suffix else ""
