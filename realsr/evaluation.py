@@ -12,7 +12,7 @@ import torch
 from . import imageio
 from .errors import UserError
 from .imageio import read_image, scan_folder
-from .metrics import calculate_psnr, calculate_ssim
+from .metrics import Scorer, calculate_psnr, calculate_ssim, metric
 
 _CHECKPOINT = re.compile(r"^net_g_(\d+)\.(pth|safetensors)$")
 
@@ -35,11 +35,22 @@ def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list
     return pairs, missing
 
 
-def score_pair(gt: np.ndarray, sr: np.ndarray, crop_border: int, test_y_channel: bool) -> dict[str, float]:
+DEFAULT_SCORERS: dict[str, Scorer] = {"psnr": calculate_psnr, "ssim": calculate_ssim}
+
+
+def score_pair(gt: np.ndarray, sr: np.ndarray, crop_border: int, test_y_channel: bool,
+               scorers: dict[str, Scorer] | None = None) -> dict[str, float]:
+    """``{metric: value}`` of one uint8 RGB pair for each scorer (default PSNR and SSIM)."""
     if gt.shape != sr.shape:
         raise UserError(f"sizes differ: GT {gt.shape[1]}x{gt.shape[0]}, SR {sr.shape[1]}x{sr.shape[0]}")
-    return {"psnr": calculate_psnr(sr, gt, crop_border, test_y_channel),
-            "ssim": calculate_ssim(sr, gt, crop_border, test_y_channel)}
+    return {name: fn(sr, gt, crop_border, test_y_channel) for name, fn in (scorers or DEFAULT_SCORERS).items()}
+
+
+def best_row(rows: list[dict[str, float]], name: str) -> dict[str, float]:
+    """The row with the best ``name`` value (highest, or lowest for metrics where lower is better)."""
+    values = [r[name] for r in rows]
+    pick = max if metric(name).better == "higher" else min
+    return rows[values.index(pick(values))]
 
 
 def checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -50,8 +61,10 @@ def checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]], crop_border: int, test_y_channel: bool,
           device: torch.device, tile: int = 0, progress: Callable[[int], None] | None = None,
-          self_ensemble: bool = False) -> tuple[list[dict[str, float]], list[str]]:
-    """Mean PSNR/SSIM of every checkpoint in ``models`` (a folder of ``net_g_<iter>`` files, or a list of
+          self_ensemble: bool = False, scorers: dict[str, Scorer] | None = None
+          ) -> tuple[list[dict[str, float]], list[str]]:
+    """Mean metrics (``scorers``, default PSNR and SSIM) of every checkpoint in ``models`` (a folder
+    of ``net_g_<iter>`` files, or a list of
     ``(iteration, file)``) on ``(gt, lq)`` pairs (EMA weights first).
 
     Returns ``(rows, problems)``: a damaged checkpoint, or an LQ image whose upscaled size does
@@ -86,7 +99,7 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
                 if problem not in problems:
                     problems.append(problem)
             else:
-                scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel))
+                scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel, scorers))
             if progress:
                 progress(1)
         if scores:
@@ -94,13 +107,13 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
     return rows, problems
 
 
-def plot(rows: list[dict[str, float]], metric: str, path: Path, width: int = 640, height: int = 400) -> None:
-    """A line chart of ``metric`` against iteration, drawn with OpenCV, saved as PNG; the best
-    point is marked."""
+def plot(rows: list[dict[str, float]], name: str, path: Path, width: int = 640, height: int = 400) -> None:
+    """A line chart of metric ``name`` against iteration, drawn with OpenCV, saved as PNG; the best
+    point (by the metric's direction) is marked."""
     img = np.full((height, width, 3), 255, np.uint8)
     left, right, top, bottom = 70, 20, 30, 50
     xs = np.array([r["iter"] for r in rows], float)
-    ys = np.array([r[metric] for r in rows], float)
+    ys = np.array([r[name] for r in rows], float)
     x0, x1 = xs.min(), xs.max() if xs.max() > xs.min() else xs.min() + 1
     pad = max((ys.max() - ys.min()) * 0.1, 1e-3)
     y0, y1 = ys.min() - pad, ys.max() + pad
@@ -122,9 +135,9 @@ def plot(rows: list[dict[str, float]], metric: str, path: Path, width: int = 640
         cv2.line(img, a, b, (200, 80, 0), 2, cv2.LINE_AA)
     for p in points:
         cv2.circle(img, p, 3, (200, 80, 0), -1, cv2.LINE_AA)
-    best = int(np.argmax(ys)) if metric in ("psnr", "ssim") else int(np.argmin(ys))
+    best = [r["iter"] for r in rows].index(best_row(rows, name)["iter"])
     cv2.circle(img, points[best], 7, (0, 0, 220), 2, cv2.LINE_AA)
-    cv2.putText(img, f"{metric} vs iteration (best {ys[best]:.4f} at {int(xs[best])})", (left, 20), font, 0.5,
+    cv2.putText(img, f"{name} vs iteration (best {ys[best]:.4f} at {int(xs[best])})", (left, 20), font, 0.5,
                 black, 1, cv2.LINE_AA)
     cv2.putText(img, "iteration", (width // 2 - 30, height - 10), font, 0.45, black, 1, cv2.LINE_AA)
     imageio.write_raw(path, img)

@@ -1,13 +1,15 @@
-"""PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run.
+"""PSNR / SSIM (computed as BasicSR does), LPIPS, DISTS, NIQE of SR images against GT, or of every checkpoint of a run.
 
     python tools/evaluate.py --gt datasets/val/hr --sr results --sr_suffix _out --crop_border 4 --json
     python tools/evaluate.py --gt val/hr --sr results --niqe_params niqe_pris_params.npz     (adds NIQE)
+    python tools/evaluate.py --gt val/hr --sr results --metrics psnr,ssim,lpips,dists
     python tools/evaluate.py --models experiments/NAME/models --gt datasets/val/hr --lq datasets/val/lr -o sweep
     python tools/evaluate.py --model_path aan_x2.pt --gt Set5/HR --lq Set5/LR_BI/X2 --crop_border 2 --test_y_channel
 
 Folders are matched by file stem. The sweep upscales --lq with every net_g_<iter> checkpoint
-(EMA weights), writes <out>/sweep.csv and <out>/sweep_psnr.png / sweep_ssim.png (metric vs
-iteration, best marked) and prints the best checkpoint.
+(EMA weights), writes <out>/sweep.csv and <out>/sweep_<metric>.png (metric vs iteration, best
+marked) and prints the best checkpoint by --best (default: the first of --metrics; lower is
+better for lpips, dists and niqe).
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from tqdm import tqdm
 from .. import atomic
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
-from ..evaluation import checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
-from ..niqe import calculate_niqe, load_params
+from ..evaluation import best_row, checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
+from ..metrics import METRICS, Scorer, lookup_metrics
 from ..resources import apply_thread_policy
 
 
@@ -43,33 +45,56 @@ def strict_json(data: object, indent: int = 2) -> str:
     return json.dumps(clean(data), indent=indent, allow_nan=False)
 
 
+def metric_names(args: argparse.Namespace) -> list[str]:
+    """The metrics asked for: ``--metrics`` (``--niqe_params`` adds niqe), registry names."""
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    check(bool(names), "--metrics", "no metric named", f"choose from {', '.join(METRICS)}")
+    if args.niqe_params is not None and "niqe" not in names:
+        names.append("niqe")
+    return [m.name for m in lookup_metrics(names, "--metrics")]
+
+
+def make_scorers(names: list[str], args: argparse.Namespace) -> dict[str, Scorer]:
+    """Scorers of ``names``; a missing NIQE parameter or LPIPS / DISTS weight file is a one-line error."""
+    settings = {"niqe_params": args.niqe_params, "device": resolve_device(args.device)}
+    scorers = {}
+    for name in names:
+        try:
+            scorers[name] = METRICS[name].make(settings)
+        except UserError as err:  # the maker's key is a setting name (niqe_params) or empty (weight files)
+            raise UserError(f"--{err.key}" if err.key else f"--metrics {name}", err.reason, err.suggestion) from err
+    return scorers
+
+
+def format_row(row: dict, names: list[str]) -> str:
+    """``PSNR 31.2345 dB  SSIM 0.912345  LPIPS 0.1234`` for the metrics of ``row``."""
+    parts = []
+    for name in names:
+        value = row[name]
+        parts.append(f"PSNR {value:8.4f} dB" if name == "psnr" else f"SSIM {value:.6f}" if name == "ssim"
+                     else f"{name.upper()} {value:.4f}")
+    return "  ".join(parts)
+
+
 def evaluate_folders(args: argparse.Namespace) -> int:
     pairs, missing = match_by_stem(args.gt, args.sr, args.sr_suffix)
     check(bool(pairs), "--sr", f"no SR image in {args.sr} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})")
-    params = None
-    if args.niqe_params is not None:
-        try:
-            params = load_params(args.niqe_params)
-        except (OSError, ValueError) as err:
-            raise UserError("--niqe_params", str(err)) from err
+    names = metric_names(args)
+    scorers = make_scorers(names, args)
     rows, failed = [], []
     for gt_path, sr_path in tqdm(pairs, unit="img"):
         try:
             sr = read_rgb(sr_path)
-            row = {"name": gt_path.stem, **score_pair(read_rgb(gt_path), sr, args.crop_border, args.test_y_channel)}
-            if params is not None:
-                row["niqe"] = calculate_niqe(sr, params, args.crop_border)
-            rows.append(row)
+            rows.append({"name": gt_path.stem,
+                         **score_pair(read_rgb(gt_path), sr, args.crop_border, args.test_y_channel, scorers)})
         except UserError as err:
             failed.append(f"{gt_path.name}: {err}")
-    keys = ("psnr", "ssim") + (("niqe",) if params is not None else ())
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys} if rows else {}
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in names} if rows else {}
     if args.json:
         print(strict_json({"images": rows, "mean": mean, "missing_sr": missing, "failed": failed}, indent=2))
     else:
         for r in rows + ([{"name": f"mean of {len(rows)}", **mean}] if mean else []):
-            niqe = f"  NIQE {r['niqe']:.4f}" if "niqe" in r else ""
-            print(f"{r['name']:30s} PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}{niqe}")
+            print(f"{r['name']:30s} {format_row(r, names)}")
         for name in missing:
             print(f"no SR image for {name}")
         for line in failed:
@@ -93,32 +118,37 @@ def evaluate_checkpoints(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = args.output or args.models.parent / "evaluation"
     check(not out.exists() or out.is_dir(), "-o/--output", f"{out} is an existing file")
+    names = metric_names(args)
+    best_name = args.best or names[0]
+    check(best_name in names, "--best", f"{best_name!r} is not one of --metrics ({', '.join(names)})")
+    scorers = make_scorers(names, args)
     with tqdm(total=len(found) * len(pairs), unit="img") as bar:
         rows, problems = sweep(found, pairs, args.crop_border, args.test_y_channel, device, args.tile, bar.update,
-                               args.self_ensemble)
+                               args.self_ensemble, scorers)
     for problem in problems:
         print(f"failed: {problem}", file=sys.stderr)
     check(bool(rows), "--models", "no checkpoint could be scored (see above)")
     if args.model_path is not None:  # one model: its scores, no sweep files
-        row = {"model": str(args.model_path), "psnr": rows[0]["psnr"], "ssim": rows[0]["ssim"], "images": len(pairs)}
+        row = {"model": str(args.model_path), **{k: rows[0][k] for k in names}, "images": len(pairs)}
         print(strict_json(row, indent=2) if args.json else
-              f"{args.model_path.name}: PSNR {row['psnr']:.4f} dB  SSIM {row['ssim']:.6f} on {len(pairs)} images")
+              f"{args.model_path.name}: {format_row(row, names)} on {len(pairs)} images")
         return EXIT_PARTIAL if problems else 0
     out.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=["iter", "psnr", "ssim"])
+    writer = csv.DictWriter(text, fieldnames=["iter", *names])
     writer.writeheader()
     writer.writerows(rows)
     atomic.write_text(out / "sweep.csv", text.getvalue())
-    for metric in ("psnr", "ssim"):
-        plot(rows, metric, out / f"sweep_{metric}.png")
-    best = max(rows, key=lambda r: r["psnr"])
+    for name in names:
+        plot(rows, name, out / f"sweep_{name}.png")
+    best = best_row(rows, best_name)
     if args.json:
-        print(strict_json({"checkpoints": rows, "best_psnr": best, "csv": str(out / "sweep.csv")}, indent=2))
+        print(strict_json({"checkpoints": rows, f"best_{best_name}": best, "csv": str(out / "sweep.csv")}, indent=2))
     else:
         for r in rows:
-            print(f"iter {r['iter']:>9d}  PSNR {r['psnr']:8.4f} dB  SSIM {r['ssim']:.6f}")
-        print(f"best PSNR: iteration {best['iter']} ({best['psnr']:.4f} dB); table and plots in {out}")
+            print(f"iter {r['iter']:>9d}  {format_row(r, names)}")
+        print(f"best {best_name}: iteration {best['iter']} ({best[best_name]:.4f}, "
+              f"{METRICS[best_name].better} is better); table and plots in {out}")
     return EXIT_PARTIAL if problems else 0
 
 
@@ -138,6 +168,10 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("-o", "--output", type=Path, help="sweep output folder (default: experiments/NAME/evaluation)")
     p.add_argument("--crop_border", type=int, default=0)
     p.add_argument("--test_y_channel", action="store_true")
+    p.add_argument("--metrics", default="psnr,ssim",
+                   help=f"comma-separated metrics, from: {', '.join(f'{n} ({m.better} is better)' for n, m in METRICS.items())}"
+                        " (default psnr,ssim); lpips and dists need their weight files (see docs/tools.md)")
+    p.add_argument("--best", help="sweep: pick the best checkpoint by this metric (default: the first of --metrics)")
     p.add_argument("--niqe_params", type=Path, help="NIQE pristine-model .npz (mu_pris_param, cov_pris_param): "
                                                     "adds NIQE of each SR image (lower is better)")
     p.add_argument("--tile", type=int, default=0)
