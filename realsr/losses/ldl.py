@@ -50,7 +50,7 @@ class LDLLoss(nn.Module):
         window: local variance window, odd, >= 3 (7 as in the authors' code).
         detach_map: use the map as a fixed weight (no gradient through it).
 
-    ``forward(sr, sr_ema, gt)``: ``(B, C, H, W)`` float in [0, 1] -> scalar. ``sr_ema`` is detached.
+    ``forward(sr, sr_ema, gt)``: ``(B, C, H, W)`` float in [0, 1] -> scalar. ``sr_ema`` and ``gt`` are detached.
     """
 
     def __init__(self, loss_weight: float = 1.0, window: int = 7, detach_map: bool = False):
@@ -63,7 +63,8 @@ class LDLLoss(nn.Module):
         if not sr.shape == sr_ema.shape == gt.shape:
             raise ValueError(f"sr, sr_ema and gt shapes differ: {tuple(sr.shape)}, {tuple(sr_ema.shape)}, "
                              f"{tuple(gt.shape)}")
-        weight = artifact_map(sr, sr_ema.detach(), gt, self.window)
+        sr_ema, gt = sr_ema.detach(), gt.detach()
+        weight = artifact_map(sr, sr_ema, gt, self.window)
         if self.detach_map:
             weight = weight.detach()
         return self.loss_weight * (weight * sr - weight * gt).abs().mean()
