@@ -114,6 +114,9 @@ def plot(rows: list[dict[str, float]], name: str, path: Path, width: int = 640, 
     left, right, top, bottom = 70, 20, 30, 50
     xs = np.array([r["iter"] for r in rows], float)
     ys = np.array([r[name] for r in rows], float)
+    finite = ys[np.isfinite(ys)]  # a perfect checkpoint has an infinite PSNR: drawn at the edge
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    ys = np.nan_to_num(ys, nan=lo, posinf=hi, neginf=lo)
     x0, x1 = xs.min(), xs.max() if xs.max() > xs.min() else xs.min() + 1
     pad = max((ys.max() - ys.min()) * 0.1, 1e-3)
     y0, y1 = ys.min() - pad, ys.max() + pad
