@@ -1,4 +1,15 @@
-"""Losses, built from option dicts (``pixel_opt``, ``perceptual_opt``, ``gan_opt``) by type name."""
+"""Losses: one registry, :data:`LOSSES`, from the option ``type`` to the class.
+
+A loss class says what it compares with two class attributes that the trainer, the options
+rules and the logs read (never a list written elsewhere):
+
+* ``kind``, one of :data:`LOSS_KINDS` (default ``pixels``);
+* ``log_name``, the short name in the log lines and TensorBoard (default: the type name without
+  ``Loss``, lower case).
+
+Adding a loss: one file with the class (``forward`` as its kind says, returning the weighted
+scalar) and one line in :data:`LOSSES`; it is then usable in ``train.losses`` with no trainer edit.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,6 +22,14 @@ from .gan import GAN_TYPES, GANLoss
 from .perceptual import PerceptualLoss, TextureLoss
 from .pixel import CharbonnierLoss, L1Loss, MSELoss
 
+# kind -> how the trainer calls the loss
+LOSS_KINDS: dict[str, str] = {
+    "pixels": "forward(sr, target) -> scalar; applied to every output stage (UDVD)",
+    "features": "forward(sr, target) -> (perceptual, style), either None when its weight is 0",
+    "adversarial": "the discriminator's logits (GANLoss); one per stage-2 run",
+    "ema": "forward(sr, sr_ema, target) -> scalar, sr_ema the EMA generator's output (LDL)",
+}
+
 LOSSES: dict[str, type[nn.Module]] = {
     "L1Loss": L1Loss,
     "MSELoss": MSELoss,
@@ -21,9 +40,21 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 
-def build_loss(opt: Mapping[str, Any], path: str = "train.pixel_opt") -> nn.Module:
+def loss_kind(name: str) -> str:
+    """The :data:`LOSS_KINDS` entry of the registered loss ``name``."""
+    return getattr(LOSSES[name], "kind", "pixels")
+
+
+def loss_log_name(name: str) -> str:
+    """The short name the logs use for the registered loss ``name`` (``L1Loss`` -> ``pix``)."""
+    cls = LOSSES[name]
+    return getattr(cls, "log_name", None) or name.removesuffix("Loss").lower()
+
+
+def build_loss(opt: Mapping[str, Any], path: str = "train.losses") -> nn.Module:
     """Build a loss from ``{type: Name, **kwargs}`` (errors name ``path``)."""
     return build(LOSSES, opt, "loss", path)
 
 
-__all__ = ["GAN_TYPES", "LOSSES", "CharbonnierLoss", "GANLoss", "L1Loss", "MSELoss", "PerceptualLoss", "TextureLoss", "build_loss"]
+__all__ = ["GAN_TYPES", "LOSSES", "LOSS_KINDS", "CharbonnierLoss", "GANLoss", "L1Loss", "MSELoss", "PerceptualLoss",
+           "TextureLoss", "build_loss", "loss_kind", "loss_log_name"]

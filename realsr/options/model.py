@@ -102,6 +102,13 @@ class TrainOptions(Section):
     texture_opt: dict[str, Any] | None = Field(None, description="TextureLoss: Gram matrices of VGG features per "
                                                                  "patch (EnhanceNet)")
     gan_opt: dict[str, Any] | None = Field(None, description="GANLoss (stage 2)")
+    losses: list[dict[str, Any]] | None = Field(None, description="the generator's losses as a list: {type: Name, "
+                                                "loss_weight: ..., target: usm | gt, ...its arguments}; the slots "
+                                                "above come first (see docs/training.md)")
+    moa: dict[str, Any] | None = Field(None, description="mixture of augmentations on the training pairs: {augs: "
+                                       "[none, mixup, cutmix, resizemix, cutblur], probs: [...]} (see docs/training.md)")
+    accumulate: int = Field(1, description="split each batch into this many parts for the forward and backward "
+                                           "passes (the gradient is the whole batch's; less memory)")
     net_d_iters: int = Field(1, description="update the generator every this many iterations")
     net_d_init_iters: int = Field(0, description="iterations that train only the discriminator at the start")
     grad_clip: float | None = Field(None, description="clip gradient norms to this value")
