@@ -13,6 +13,7 @@ from pydantic import StrictBool
 
 from degradations.config import DegradationConfig
 
+from ..optim.optimizers import OPTIMIZERS
 from .schema import Field, Section
 
 logger = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ class PathOptions(Section):
 
 class TrainOptions(Section):
     total_iter: int = Field(description="iterations to train")
-    optim_g: dict[str, Any] = Field(fatal=("type",), description="generator optimizer: {type: Adam, lr: ..., betas: [...]}; type one of "
-                                                "Adam, AdamW, Adamax, SGD, ASGD, RMSprop, Rprop")
+    optim_g: dict[str, Any] = Field(fatal=("type",), description="generator optimizer: {type: Adam, lr: ..., betas: "
+                                                                 f"[...]}}; type one of {', '.join(OPTIMIZERS)}")
     ema_decay: float = Field(0.999, fatal=True, description="decay of the generator's exponential moving average (0: no EMA)")
     optim_d: dict[str, Any] | None = Field(None, fatal=("type",), description="discriminator optimizer (stage 2)")
     scheduler: dict[str, Any] | None = Field(None, description="MultiStepLR, MultiStepRestartLR or "

@@ -16,9 +16,9 @@ from ..archs import ARCHITECTURES, ARCHS
 from ..data.datasets import DATASETS, GT_DATASETS, PAIRED_DATASETS
 from ..errors import OptionError, suggest
 from ..registry import check_spec, lookup
-from ..training.moa import check_moa
-from ..training.optimizers import OPTIMIZERS, check_learning_rate
-from ..training.schedule import make_schedule
+from ..data.moa import check_moa
+from ..optim.optimizers import OPTIMIZERS, check_learning_rate
+from ..optim.schedule import make_schedule
 from .losses import check_losses, loss_entries
 from .model import MODEL_TYPES, DatasetOptions, Options
 

@@ -44,10 +44,10 @@ from .ema import update_ema
 from .loader import read_gt_batches, training_loader
 from .logs import Board, format_line, hms
 from .loop import TrainingError, check_bad_files
-from .moa import mix_pairs
+from ..data.moa import mix_pairs
 from .objective import Objective, as_float, detached
-from .optimizers import build_optimizer
-from .schedule import make_schedule, set_rates
+from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_free
+from ..optim.schedule import make_schedule, set_rates
 from .signals import stop_signals
 from .synthesis import Pairs, PairSynthesizer
 from .validation import Validator, dataset_pairs
@@ -439,7 +439,8 @@ class Trainer:
             with self._autocast():
                 return model.final(lq, pair.get("maps"))
 
-        results = self.validator.run(model.module, iteration, self.device, forward)
+        with evaluation_weights(self.optimizers):
+            results = self.validator.run(model.module, iteration, self.device, forward)
         name = self.opt.datasets["val"].name or "val"
         logger.info("validation %s @ iter %d: %s", name, iteration, self.validator.record(results, iteration))
         self.board.scalars(results, iteration, prefix=f"metrics/{name}/")
@@ -470,6 +471,9 @@ class Trainer:
         else:
             state["networks"] = checkpoint.network_files(self.iteration, self.net_g_ema is not None,
                                                          self.net_d is not None)
+        # schedule-free: the model files hold the evaluation weights; training continues from these
+        state["train_weights"] = {key: cpu_state_dict(net) for (key, net), o in zip(
+            (("net_g", self.net_g), ("net_d", self.net_d)), self.optimizers) if is_schedule_free(o)}
         pool = self.synthesis.state_dict(batch_size=self.batch_size, iters_per_epoch=self.iters_per_epoch)
         if pool is not None:  # fingerprints: load_state_dict rebuilds the pairs
             state["pool"] = pool
@@ -480,6 +484,8 @@ class Trainer:
         (``network_g``: the generator and its EMA; ``network_d``) keep their built weights."""
         nets = {"net_g": self.net_g, "net_g_ema": self.net_g_ema, "net_d": self.net_d}
         checkpoint.load_networks(state, nets, self.opt.path.ignore_resume_networks or ())
+        for key, weights in state.get("train_weights", {}).items():
+            getattr(nets[key], "module", nets[key]).load_state_dict(weights)
         if len(state["optimizers"]) != len(self.optimizers):
             raise TrainingError(f"the training state has {len(state['optimizers'])} optimizers, this run {len(self.optimizers)}")
         for o, s in zip(self.optimizers, state["optimizers"]):
@@ -500,8 +506,11 @@ class Trainer:
             return
         tags = [str(iteration)] + (["latest"] if latest else [])
         suffixes = [".pth"] + ([".safetensors"] if self.opt.logger.save_safetensors else [])
-        checkpoint.save_models(self.exp / "models", tags, suffixes, self.g.options, self.net_g, self.net_g_ema, self.net_d)
-        checkpoint.save_state(self.state_dict(networks=False), self.exp / "training_states", iteration)
+        state = self.state_dict(networks=False)
+        with evaluation_weights(self.optimizers):
+            checkpoint.save_models(self.exp / "models", tags, suffixes, self.g.options, self.net_g, self.net_g_ema,
+                                   self.net_d)
+        checkpoint.save_state(state, self.exp / "training_states", iteration)
         checkpoint.prune(self.exp, self.opt.logger.keep_checkpoints)
         logger.info("saved models and training state at iteration %d", iteration)
 

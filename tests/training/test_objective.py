@@ -9,8 +9,9 @@ from realsr.errors import OptionError
 from realsr.options import parse_options
 from realsr.options.rules import run_losses
 from realsr.training import checkpoint
-from realsr.training.moa import AUGMENTS, mix_pairs
+from realsr.data.moa import AUGMENTS, mix_pairs
 from realsr.training.trainer import Trainer
+from realsr.weights import read_file
 
 
 def make(data: dict) -> Trainer:
@@ -77,6 +78,7 @@ def test_a_list_entry_trains_and_logs_under_its_registry_name(tiny):
     ({"train": {"accumulate": 3}}, "train.accumulate", "batch_size_per_gpu = 2"),
     ({"train": {"moa": {"augs": ["mixup", "cutmixx"]}}}, "train.moa.augs[1]", "Did you mean 'cutmix'"),
     ({"train": {"moa": {"augs": ["mixup", "cutmix"], "probs": [1.0]}}}, "train.moa.probs", "one per augmentation"),
+    ({"train": {"optim_g": {"type": "Adan", "lr": 1e-3}}}, "train.optim_g.betas", "expected 3 values"),
 ])
 def test_bad_loss_lists_are_refused_by_dotted_key(tiny, change, key, message):
     with pytest.raises(OptionError) as info:
@@ -119,7 +121,7 @@ def test_gradient_accumulation_in_stage_2_trains_both_networks(tiny):
 def _batch(b: int = 4, s: int = 2, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     gt = torch.rand(b, 3, size * s, size * s, generator=g)
-    return torch.nn.functional.avg_pool2d(gt, s), gt
+    return 0.5 * torch.nn.functional.avg_pool2d(gt, s), gt  # an LQ unlike the GT's clean downscale
 
 
 @pytest.mark.parametrize("aug", AUGMENTS)
@@ -133,10 +135,10 @@ def test_each_augmentation_keeps_shapes_range_and_alignment(aug):
         assert torch.equal(new_lq, lq) and torch.equal(new_gt, gt)
     elif aug == "cutblur":
         assert torch.equal(new_gt, gt) and not torch.equal(new_lq, lq)  # only the input is blurred or cleaned
-    else:  # mixing: LQ and GT move together, so the LQ stays the GT's area-downscale
+    else:  # mixing: LQ and GT move together, so the LQ stays half the GT's area-downscale
         assert not torch.equal(new_gt, gt)
         if aug in ("mixup", "cutmix"):
-            assert torch.allclose(torch.nn.functional.avg_pool2d(new_gt, 2), new_lq, atol=1e-6)
+            assert torch.allclose(0.5 * torch.nn.functional.avg_pool2d(new_gt, 2), new_lq, atol=1e-6)
 
 
 def test_moa_draws_are_per_sample_and_replay_from_the_generator():
@@ -150,11 +152,18 @@ def test_moa_draws_are_per_sample_and_replay_from_the_generator():
     assert set(only_mixup[2]["moa_aug"].tolist()) == {1}
 
 
-def test_moa_trains_and_resumes_bit_exact(tiny, tmp_path):
-    data = tiny(val=None, train={"total_iter": 4, "moa": {"augs": ["none", "mixup", "cutmix", "resizemix", "cutblur"]}},
+@pytest.mark.parametrize("train", [
+    {"moa": {"augs": ["none", "mixup", "cutmix", "resizemix", "cutblur"]}},
+    {"optim_g": {"type": "AdamWScheduleFree", "lr": 1e-3, "warmup_steps": 2}, "scheduler": None},
+    {"optim_g": {"type": "Adan", "lr": 1e-3, "betas": [0.98, 0.92, 0.99]}},
+], ids=["moa", "schedule-free", "adan"])
+def test_trains_and_resumes_bit_exact(tiny, tmp_path, train):
+    data = tiny(val=None, train={"total_iter": 4, **train},
                 logger={"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False})
     whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
+    before = weights(whole)
     whole.train()
+    assert not equal(before, weights(whole))
     half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
     half.opt.train.total_iter = 2
     half.train()
@@ -162,3 +171,16 @@ def test_moa_trains_and_resumes_bit_exact(tiny, tmp_path):
     resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
     resumed.train()
     assert resumed.iteration == 4 and equal(weights(whole), weights(resumed))
+
+
+def test_schedule_free_model_files_hold_the_evaluation_weights(tiny, tmp_path):
+    data = tiny(val=None, train={"total_iter": 2, "ema_decay": 0, "optim_g": {"type": "AdamWScheduleFree", "lr": 1e-2},
+                                 "scheduler": None}, logger={"save_checkpoint_freq": 2, "use_tb_logger": False})
+    trainer = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path)
+    trainer.train()
+    training = weights(trainer)
+    saved = read_file(tmp_path / "models" / "net_g_latest.pth")["params"]
+    assert any(not torch.equal(saved[k], training[k]) for k in saved)  # y (training) != x (evaluation)
+    optimizer = trainer.optimizers[0]
+    optimizer.eval()
+    assert all(torch.allclose(saved[k], v) for k, v in trainer.net_g.state_dict().items())
