@@ -14,11 +14,11 @@ from typing import Any
 
 from ..archs import ARCHITECTURES, ARCHS
 from ..data.datasets import DATASETS, GT_DATASETS, PAIRED_DATASETS
-from ..errors import OptionError, suggest
-from ..registry import check_spec, lookup
 from ..data.moa import check_moa
+from ..errors import OptionError, suggest
 from ..optim.optimizers import OPTIMIZERS, check_learning_rate
 from ..optim.schedule import make_schedule
+from ..registry import check_spec, lookup
 from .losses import check_losses, loss_entries
 from .model import MODEL_TYPES, DatasetOptions, Options
 

@@ -30,8 +30,11 @@ from tqdm import tqdm
 from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
 from ..data.datasets import build_dataset
+from ..data.moa import mix_pairs
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError
+from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_free
+from ..optim.schedule import make_schedule, set_rates
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
 from ..options.rules import run_losses
 from ..options.schema import to_dict
@@ -44,10 +47,7 @@ from .ema import update_ema
 from .loader import read_gt_batches, training_loader
 from .logs import Board, format_line, hms
 from .loop import TrainingError, check_bad_files
-from ..data.moa import mix_pairs
 from .objective import Objective, as_float, detached
-from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_free
-from ..optim.schedule import make_schedule, set_rates
 from .signals import stop_signals
 from .synthesis import Pairs, PairSynthesizer
 from .validation import Validator, dataset_pairs

@@ -5,11 +5,11 @@ import copy
 import pytest
 import torch
 
+from realsr.data.moa import AUGMENTS, mix_pairs
 from realsr.errors import OptionError
 from realsr.options import parse_options
 from realsr.options.rules import run_losses
 from realsr.training import checkpoint
-from realsr.data.moa import AUGMENTS, mix_pairs
 from realsr.training.trainer import Trainer
 from realsr.weights import read_file
 
