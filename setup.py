@@ -20,6 +20,8 @@ setup(
         "lmdb>=1.4",
         "tensorboard>=2.12",
         "pydantic>=2.5,<3",
+        "schedulefree>=1.2",
+        "pytorch-optimizer>=3.0",
     ],
     entry_points={"console_scripts": [
         "realsr-train = realsr.training.cli:main",

@@ -1,6 +1,7 @@
 """Building objects from ``{type: Name, **kwargs}`` option dicts through explicit registries."""
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 from collections.abc import Mapping
@@ -8,7 +9,46 @@ from typing import Any
 
 from .errors import OptionError, shown, suggest
 
-__all__ = ["OptionError", "build", "check_numbers", "check_spec", "lookup"]
+__all__ = ["LazyRegistry", "OptionError", "build", "check_numbers", "check_spec", "lookup"]
+
+
+class LazyRegistry(dict):
+    """A hand-written registry whose values may be ``"module:attribute"`` strings, imported on
+    first use (so an optional package is imported only by the runs that name it).
+
+    Names are known without importing anything; looking one up imports its module once and
+    keeps the object. A package that is not installed is an :class:`ImportError` naming the
+    option type and the install command.
+
+    >>> r = LazyRegistry({"Counter": "collections:Counter"})
+    >>> sorted(r), r["Counter"].__name__
+    (['Counter'], 'Counter')
+    """
+
+    def __init__(self, entries: Mapping[str, Any], install: Mapping[str, str] | None = None):
+        super().__init__(entries)
+        self.install = dict(install or {})
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if isinstance(value, str):
+            module, _, attribute = value.partition(":")
+            try:
+                value = getattr(importlib.import_module(module), attribute)
+            except ImportError as err:
+                hint = self.install.get(module.split(".")[0], f"pip install {module.split('.')[0]}")
+                raise ImportError(f"{name} needs the package {module.split('.')[0]!r} ({err}); {hint}") from None
+            super().__setitem__(name, value)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return [self[name] for name in self]
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return [(name, self[name]) for name in self]
 
 
 def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "", *args: Any) -> Any:
@@ -106,6 +146,8 @@ def _check_type(value: Any, default: Any, where: str) -> None:
         return
     if not ok:
         raise OptionError(where, f"expected {kind}, got {shown(value)}")
+    if isinstance(default, tuple) and len(value) != len(default):  # betas: (b1, b2) for Adam, (b1, b2, b3) for Adan
+        raise OptionError(where, f"expected {len(default)} values (default {list(default)}), got {shown(value)}")
 
 
 def lookup(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "") -> str:

@@ -35,6 +35,8 @@ class ColorLoss(nn.Module):
     ``scale`` is left out.
     """
 
+    log_name = "color"
+
     def __init__(self, loss_weight: float = 1.0, scale: int = 4):
         super().__init__()
         if scale < 1:
@@ -53,6 +55,8 @@ class LumaLoss(nn.Module):
 
     ``forward(sr, gt)``: RGB ``(B, 3, H, W)`` float in [0, 1] -> scalar.
     """
+
+    log_name = "luma"
 
     def __init__(self, loss_weight: float = 1.0):
         super().__init__()

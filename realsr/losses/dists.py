@@ -126,6 +126,8 @@ class DISTSLoss(nn.Module):
     ``forward(sr, gt)``: ``(B, 3, H, W)`` float in [0, 1] -> scalar.
     """
 
+    log_name = "dists"
+
     def __init__(self, loss_weight: float = 1.0, backbone_weights: str | None = None, dists_weights: str | None = None,
                  pretrained: bool = True, download: bool = False):
         super().__init__()

@@ -51,6 +51,8 @@ class FocalFrequencyLoss(nn.Module):
     ``forward(sr, gt)``: ``(B, C, H, W)`` float -> scalar; ``H``, ``W`` multiples of ``patch_factor``.
     """
 
+    log_name = "ffl"
+
     def __init__(self, loss_weight: float = 1.0, alpha: float = 1.0, patch_factor: int = 1, ave_spectrum: bool = False,
                  log_matrix: bool = False, batch_matrix: bool = False):
         super().__init__()

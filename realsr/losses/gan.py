@@ -20,6 +20,9 @@ class GANLoss(nn.Module):
         loss_weight: generator-side weight.
     """
 
+    kind = "adversarial"  # the discriminator's logits; see realsr.losses.LOSS_KINDS
+    log_name = "gan"
+
     def __init__(self, gan_type: str = "vanilla", real_label_val: float = 1.0, fake_label_val: float = 0.0,
                  loss_weight: float = 1.0):
         super().__init__()

@@ -53,6 +53,9 @@ class LDLLoss(nn.Module):
     ``forward(sr, sr_ema, gt)``: ``(B, C, H, W)`` float in [0, 1] -> scalar. ``sr_ema`` and ``gt`` are detached.
     """
 
+    kind = "ema"  # forward(sr, sr_ema, target); see realsr.losses.LOSS_KINDS
+    log_name = "ldl"
+
     def __init__(self, loss_weight: float = 1.0, window: int = 7, detach_map: bool = False):
         super().__init__()
         if window < 3 or window % 2 == 0:

@@ -128,6 +128,8 @@ class LPIPSLoss(nn.Module):
     ``forward(sr, gt)``: ``(B, 3, H, W)`` float in [0, 1] -> scalar.
     """
 
+    log_name = "lpips"
+
     def __init__(self, loss_weight: float = 1.0, net: str = "vgg", backbone_weights: str | None = None,
                  lpips_weights: str | None = None, pretrained: bool = True, download: bool = False):
         super().__init__()

@@ -35,6 +35,9 @@ class PerceptualLoss(nn.Module):
     Returns from forward: ``(percep, style)`` scalars or None.
     """
 
+    kind = "features"  # forward(sr, target) -> (perceptual, style); see realsr.losses.LOSS_KINDS
+    log_name = "percep"
+
     def __init__(self, layer_weights: dict[str, float], vgg_type: str = "vgg19", use_input_norm: bool = True,
                  range_norm: bool = False, perceptual_weight: float = 1.0, style_weight: float = 0.0,
                  criterion: str = "l1", vgg_weights: str | os.PathLike | None = None, pretrained: bool = True,
@@ -100,6 +103,8 @@ class TextureLoss(nn.Module):
 
     ``forward(pred, target)``: ``(B, 3, H, W)`` in [0, 1] -> a scalar; the target is not differentiated.
     """
+
+    log_name = "texture"
 
     def __init__(self, layer_weights: dict[str, float], patch_size: int = 16, loss_weight: float = 1.0,
                  vgg_type: str = "vgg19", use_input_norm: bool = True, range_norm: bool = False,

@@ -21,6 +21,8 @@ def _reduce(loss: torch.Tensor, weight: torch.Tensor | None, reduction: str) -> 
 
 
 class _PixelLoss(nn.Module):
+    kind = "pixels"  # forward(sr, target); see realsr.losses.LOSS_KINDS
+
     def __init__(self, loss_weight: float = 1.0, reduction: str = "mean"):
         super().__init__()
         if reduction not in _REDUCTIONS:

@@ -111,6 +111,8 @@ class SSIMLoss(nn.Module):
     ``forward(sr, gt)``: ``(B, C, H, W)`` float in [0, 1] -> scalar.
     """
 
+    log_name = "ssim"
+
     def __init__(self, loss_weight: float = 1.0, multiscale: bool = False):
         super().__init__()
         self.loss_weight, self.multiscale = loss_weight, multiscale
@@ -128,6 +130,8 @@ class MSSSIML1Loss(nn.Module):
 
     ``forward(sr, gt)``: ``(B, C, H, W)`` float in [0, 1], sides > 16 pixels -> scalar.
     """
+
+    log_name = "msssim_l1"
 
     def __init__(self, loss_weight: float = 1.0, alpha: float = 0.84, sigmas: list[float] | None = None):
         super().__init__()

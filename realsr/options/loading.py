@@ -19,6 +19,7 @@ import yaml
 from degradations.config import DegradationConfig, DegradationConfigError
 
 from ..errors import OptionError, suggest
+from .losses import SLOTS
 from .model import DatasetOptions, Options
 from .rules import check
 from .schema import to_dict, validate
@@ -140,8 +141,8 @@ def _parse_value(raw: str) -> Any:
 
 
 _FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
-_SPECS = ("network_g", "network_d", "train.optim_g", "train.optim_d", "train.scheduler", "train.pixel_opt",
-          "train.perceptual_opt", "train.gan_opt")
+_SPECS = ("network_g", "network_d", "train.optim_g", "train.optim_d", "train.scheduler", "train.moa",
+          "train.losses", *(f"train.{slot}" for slot in SLOTS))
 
 
 def _floats_in_specs(top: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def _floats_in_specs(top: dict[str, Any]) -> dict[str, Any]:
             node[part] = child = dict(child)
             node = child
         else:
-            if isinstance(node.get(last), Mapping):
+            if isinstance(node.get(last), (Mapping, list)):
                 node[last] = convert(node[last])
     return top
 

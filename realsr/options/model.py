@@ -13,6 +13,7 @@ from pydantic import StrictBool
 
 from degradations.config import DegradationConfig
 
+from ..optim.optimizers import OPTIMIZERS
 from .schema import Field, Section
 
 logger = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ class PathOptions(Section):
 
 class TrainOptions(Section):
     total_iter: int = Field(description="iterations to train")
-    optim_g: dict[str, Any] = Field(fatal=("type",), description="generator optimizer: {type: Adam, lr: ..., betas: [...]}; type one of "
-                                                "Adam, AdamW, Adamax, SGD, ASGD, RMSprop, Rprop")
+    optim_g: dict[str, Any] = Field(fatal=("type",), description="generator optimizer: {type: Adam, lr: ..., betas: "
+                                                                 f"[...]}}; type one of {', '.join(OPTIMIZERS)}")
     ema_decay: float = Field(0.999, fatal=True, description="decay of the generator's exponential moving average (0: no EMA)")
     optim_d: dict[str, Any] | None = Field(None, fatal=("type",), description="discriminator optimizer (stage 2)")
     scheduler: dict[str, Any] | None = Field(None, description="MultiStepLR, MultiStepRestartLR or "
@@ -102,6 +103,13 @@ class TrainOptions(Section):
     texture_opt: dict[str, Any] | None = Field(None, description="TextureLoss: Gram matrices of VGG features per "
                                                                  "patch (EnhanceNet)")
     gan_opt: dict[str, Any] | None = Field(None, description="GANLoss (stage 2)")
+    losses: list[dict[str, Any]] | None = Field(None, description="the generator's losses as a list: {type: Name, "
+                                                "loss_weight: ..., target: usm | gt, ...its arguments}; the slots "
+                                                "above come first (see docs/training.md)")
+    moa: dict[str, Any] | None = Field(None, description="mixture of augmentations on the training pairs: {augs: "
+                                       "[none, mixup, cutmix, resizemix, cutblur], probs: [...]} (see docs/training.md)")
+    accumulate: int = Field(1, description="split each batch into this many parts for the forward and backward "
+                                           "passes (the gradient is the whole batch's; less memory)")
     net_d_iters: int = Field(1, description="update the generator every this many iterations")
     net_d_init_iters: int = Field(0, description="iterations that train only the discriminator at the start")
     grad_clip: float | None = Field(None, description="clip gradient norms to this value")

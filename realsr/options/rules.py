@@ -14,12 +14,18 @@ from typing import Any
 
 from ..archs import ARCHITECTURES, ARCHS
 from ..data.datasets import DATASETS, GT_DATASETS, PAIRED_DATASETS
+from ..data.moa import check_moa
 from ..errors import OptionError, suggest
-from ..losses import LOSSES
+from ..optim.optimizers import OPTIMIZERS, check_learning_rate
+from ..optim.schedule import make_schedule
 from ..registry import check_spec, lookup
-from ..training.optimizers import OPTIMIZERS, check_learning_rate
-from ..training.schedule import make_schedule
+from .losses import check_losses, loss_entries
 from .model import MODEL_TYPES, DatasetOptions, Options
+
+
+def run_losses(opt: Options) -> list:
+    """The run's generator losses as one list (:func:`realsr.options.losses.loss_entries`)."""
+    return loss_entries(opt.train, opt.stage, {k: getattr(opt, k) for k in ("l1_gt_usm", "percep_gt_usm", "gan_gt_usm")})
 
 
 def check(opt: Options) -> None:
@@ -49,10 +55,14 @@ def check(opt: Options) -> None:
     t = opt.train
     if opt.stage == "esrgan" and t.optim_d is None:
         raise OptionError("train.optim_d", f"{opt.model_type} needs an optimizer for the discriminator")
-    if opt.stage == "esrgan" and t.gan_opt is None:
-        raise OptionError("train.gan_opt", f"{opt.model_type} needs a GAN loss")
-    if t.pixel_opt is None and t.perceptual_opt is None:
-        raise OptionError("train.pixel_opt", "set at least one of pixel_opt and perceptual_opt")
+    check_losses(run_losses(opt), opt.stage, opt.model_type, t.ema_decay)
+    if t.accumulate < 1 or t.accumulate > train.batch_size_per_gpu:
+        raise OptionError("train.accumulate", f"must be in [1, batch_size_per_gpu = {train.batch_size_per_gpu}], "
+                                              f"got {t.accumulate}")
+    check_moa(t.moa)
+    arch = ARCHITECTURES.get(opt.network_g.get("type", ""))
+    if t.moa and arch is not None and (arch.takes_maps or arch.takes_segmentation):
+        raise OptionError("train.moa", f"{arch.name} takes per-pixel maps that mixing would not follow")
     if not 0 <= t.ema_decay < 1:
         raise OptionError("train.ema_decay", f"must be in [0, 1), got {t.ema_decay}")
     if opt.num_threads is not None and opt.num_threads < 1:
@@ -152,10 +162,6 @@ def _check_components(opt: Options) -> None:
     specs: list[tuple[Mapping[str, Any] | None, Mapping[str, type], str, str, int]] = [
         (opt.network_g, ARCHS, "network", "network_g", 0),
         (opt.network_d if opt.stage == "esrgan" else None, ARCHS, "network", "network_d", 0),
-        (t.pixel_opt, LOSSES, "loss", "train.pixel_opt", 0),
-        (t.perceptual_opt, LOSSES, "loss", "train.perceptual_opt", 0),
-        (t.texture_opt, LOSSES, "loss", "train.texture_opt", 0),
-        (t.gan_opt if opt.stage == "esrgan" else None, LOSSES, "loss", "train.gan_opt", 0),
         (t.optim_g, OPTIMIZERS, "optimizer", "train.optim_g", 1),
         (t.optim_d if opt.stage == "esrgan" else None, OPTIMIZERS, "optimizer", "train.optim_d", 1),
     ]

@@ -22,7 +22,9 @@ from ..archs.zoo import MODELS
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
 from ..errors import UserError
 from ..imageio import ImageReadError, scan_folder
+from ..losses import LOSSES
 from ..options import GT_DATASETS, PAIRED_DATASETS, DatasetOptions, Options
+from ..options.rules import run_losses
 from .presets import make_synthesis
 
 logger = logging.getLogger(__name__)
@@ -196,7 +198,8 @@ def _check_weights(opt: Options) -> list[str]:
         value = getattr(opt.path, key)
         if value is not None and not Path(value).expanduser().is_file():
             problems.append(f"path.{key}: {value}: no such file; {_weight_origin(value)}")
-    specs = [(f"train.{key}", getattr(opt.train, key)) for key in ("perceptual_opt", "texture_opt")]
+    specs = [(e.path, e.spec) for e in run_losses(opt)
+             if "vgg_weights" in inspect.signature(LOSSES[e.spec["type"]].__init__).parameters]
     if opt.stage == "esrgan" and opt.network_d and "vgg_weights" in inspect.signature(
             ARCHS[opt.network_d["type"]].__init__).parameters:  # a discriminator that judges VGG features
         specs.append(("network_d", opt.network_d))

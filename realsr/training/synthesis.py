@@ -25,6 +25,7 @@ from ..archs.srmd import load_pca_matrix
 from ..color import rgb_to_y
 from ..errors import OptionError
 from ..options import Options
+from ..options.rules import run_losses
 from ..resources import FixedThreads
 from ..seeding import generator
 from .presets import make_synthesis
@@ -41,16 +42,29 @@ class Pairs:
     luma networks).
 
     Attributes:
-        lq: the generator's input ``(B, C, h, w)``.  maps: its degradation maps ``(B, M, h, w)``
-        (networks that take them), else None.  pixel, perceptual: the pixel and perceptual loss
-        targets ``(B, C, h*s, w*s)``.  real: the discriminator's real input (stage 2), else None.
+        lq: the generator's input ``(B, C, h, w)``.
+        usm: the USM-sharpened GT ``(B, C, h*s, w*s)`` (in stage 1 without ``gt_usm``: the GT).
+        gt: the plain GT, or None where no loss compares with it (stage 1).
+        maps: the generator's degradation maps ``(B, M, h, w)`` (networks that take them), or
+            the GT crop's class probabilities (segmentation networks), else None.
     """
 
     lq: torch.Tensor
-    pixel: torch.Tensor
-    perceptual: torch.Tensor
-    real: torch.Tensor | None = None
+    usm: torch.Tensor
+    gt: torch.Tensor | None = None
     maps: torch.Tensor | None = None
+
+    def target(self, name: str) -> torch.Tensor:
+        """The GT a loss compares with: ``usm`` or ``gt`` (:mod:`realsr.options.losses`)."""
+        return self.gt if name == "gt" and self.gt is not None else self.usm
+
+    def chunk(self, parts: int) -> list[Pairs]:
+        """The batch split into ``parts`` consecutive pieces (fewer when the batch is smaller)."""
+        def split(x: torch.Tensor | None) -> list[torch.Tensor | None]:
+            return list(x.chunk(parts)) if x is not None else [None] * min(parts, self.lq.shape[0])
+
+        pieces = zip(*(split(x) for x in (self.lq, self.usm, self.gt, self.maps)))
+        return [Pairs(*piece) for piece in pieces]
 
 
 class PairSynthesizer:
@@ -73,6 +87,8 @@ class PairSynthesizer:
         self.threads, self.workers = synthesis_threads, workers
         self.y_channel = opt.datasets["train"].color == "y"
         self.trace: dict[str, torch.Tensor] = {}  # the newest batch's sampled parameters
+        # stage 1 keeps the plain GT beside the sharpened one only where a loss compares with it
+        self.plain_gt = any(e.target == "gt" for e in run_losses(opt))
         self.pipeline, self.pool = None, None
         if opt.high_order_degradation:
             self.pipeline = self._make_pipeline(opt.gt_size, True if self.gan else opt.gt_usm)
@@ -128,8 +144,8 @@ class PairSynthesizer:
         if self.pipeline is None:
             c = self.opt.degradation
             lq = batch["lq"].to(self.device, non_blocking=True)
-            return self._resolve(self._luma({"lq": lq, "gt": gt,
-                                             "gt_usm": usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius)}))
+            sharp = usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius) if self.gan or self.opt.gt_usm else gt
+            return self._resolve(self._luma({"lq": lq, "gt": gt, "gt_usm": sharp}))
         pairs, self.trace = self.degrade(gt, iteration)
         if self.pool is not None:
             pairs = self.pool.swap(pairs, self.pool_generator(iteration))
@@ -146,18 +162,12 @@ class PairSynthesizer:
             pairs = {"lq": result.lq[:, :3], "gt": result.gt[:, :3], "gt_usm": result.gt_usm[:, :3],
                      "maps": result.gt[:, 3:]}
         pairs = self._with_maps(pairs, result.trace)
-        if not self.gan:  # stage 1 trains against gt_usm only (the plain GT when gt_usm is off)
+        if not self.gan and not self.plain_gt:  # stage 1 trains against gt_usm (the plain GT when gt_usm is off)
             pairs.pop("gt")
         return pairs, result.trace
 
     def _resolve(self, pairs: dict[str, torch.Tensor]) -> Pairs:
-        def target(use_usm: bool) -> torch.Tensor:
-            return pairs["gt_usm"] if use_usm or "gt" not in pairs else pairs["gt"]
-
-        o = self.opt
-        if not self.gan:
-            return Pairs(pairs["lq"], target(True), target(True), None, pairs.get("maps"))
-        return Pairs(pairs["lq"], target(o.l1_gt_usm), target(o.percep_gt_usm), target(o.gan_gt_usm), pairs.get("maps"))
+        return Pairs(pairs["lq"], pairs["gt_usm"], pairs.get("gt"), pairs.get("maps"))
 
     def pool_generator(self, iteration: int) -> torch.Generator:
         """The generator of the pool's swap at ``iteration``."""

@@ -30,14 +30,16 @@ from tqdm import tqdm
 from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
 from ..data.datasets import build_dataset
+from ..data.moa import mix_pairs
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError
-from ..losses import build_loss
-from ..losses.gan import discriminator_adversarial, generator_adversarial
+from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_free
+from ..optim.schedule import make_schedule, set_rates
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
+from ..options.rules import run_losses
 from ..options.schema import to_dict
 from ..resources import ThreadPolicy, available_cores, decide
-from ..seeding import derive_seed
+from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict
 from . import checkpoint
 from .distributed import all_true, is_distributed, mean_over_ranks
@@ -45,8 +47,7 @@ from .ema import update_ema
 from .loader import read_gt_batches, training_loader
 from .logs import Board, format_line, hms
 from .loop import TrainingError, check_bad_files
-from .optimizers import build_optimizer
-from .schedule import make_schedule, set_rates
+from .objective import Objective, as_float, detached
 from .signals import stop_signals
 from .synthesis import Pairs, PairSynthesizer
 from .validation import Validator, dataset_pairs
@@ -61,6 +62,11 @@ def amp_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
             (device.type == "cuda" and torch.cuda.is_bf16_supported())
         return torch.bfloat16 if native else None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
+
+
+def _mean(logits: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """The mean logit (over every scale of a multi-scale discriminator)."""
+    return torch.stack([x.detach().mean() for x in logits]).mean() if isinstance(logits, list) else logits.detach().mean()
 
 
 class Trainer:
@@ -146,10 +152,7 @@ class Trainer:
 
     def _build_losses_and_optimizers(self) -> None:
         t = self.opt.train
-        self.pixel_loss = build_loss(t.pixel_opt, "train.pixel_opt").to(self.device) if t.pixel_opt else None
-        self.percep_loss = build_loss(t.perceptual_opt, "train.perceptual_opt").to(self.device) if t.perceptual_opt else None
-        self.texture_loss = build_loss(t.texture_opt, "train.texture_opt").to(self.device) if t.texture_opt else None
-        self.gan_loss = build_loss(t.gan_opt, "train.gan_opt").to(self.device) if self.gan and t.gan_opt else None
+        self.objective = Objective(run_losses(self.opt), "l_g_" if self.gan else "l_").to(self.device)
         params = [p for p in self.net_g.parameters() if p.requires_grad]
         self.optimizers = [build_optimizer(params, t.optim_g, "train.optim_g")]
         if self.net_d is not None:
@@ -202,6 +205,18 @@ class Trainer:
         """The training pairs of ``iteration`` on the device (see :class:`PairSynthesizer`)."""
         return self.synthesis(batch, iteration)
 
+    def augment(self, pairs: Pairs, iteration: int) -> Pairs:
+        """``train.moa`` on the pairs of ``iteration`` (drawn from (seed, rank, iteration), so a
+        resumed run augments alike); the pairs as they are without it."""
+        moa = self.opt.train.moa
+        if not moa:
+            return pairs
+        gts = [pairs.usm] + ([pairs.gt] if pairs.gt is not None else [])
+        alphas = {k.removesuffix("_alpha"): v for k, v in moa.items() if k.endswith("_alpha")}
+        lq, gts, self.moa_trace = mix_pairs(pairs.lq, gts, moa["augs"], moa.get("probs"), self.opt.scale,
+                                            generator(self.seed, "moa", self.rank, iteration), alphas)
+        return Pairs(lq, gts[0], gts[1] if len(gts) > 1 else None, pairs.maps)
+
     def batch_items(self, iteration: int, batch_size: int | None = None, per_epoch: int | None = None
                     ) -> list[tuple[int, int]]:
         """The sampler items ``(index, item_seed)`` of ``iteration``'s batch (1-based), for this
@@ -221,88 +236,112 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: nn.Module, what: str) -> bool:
-        """Backward and step unless the loss is non-finite on any rank (then skip and count)."""
-        if not all_true(bool(torch.isfinite(loss.detach())), self.device):
-            optimizer.zero_grad(set_to_none=True)
-            self.nan_streak += 1
-            logger.warning("iter %d: non-finite %s loss (%s); step skipped (%d in a row)", self.iteration + 1, what,
-                           float(loss.detach()), self.nan_streak)
-            if self.nan_streak >= self.opt.train.nan_patience:
-                raise TrainingError(f"{self.nan_streak} non-finite losses in a row (train.nan_patience); lower the "
-                                    "learning rate, check the data, or resume from an earlier training state")
-            return False
-        self.scaler.scale(loss).backward()
+    def _finite(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, what: str) -> bool:
+        """False (the step is skipped and counted) when ``loss`` is non-finite on any rank."""
+        if all_true(bool(torch.isfinite(loss.detach())), self.device):
+            return True
+        optimizer.zero_grad(set_to_none=True)
+        self.nan_streak += 1
+        logger.warning("iter %d: non-finite %s loss (%s); step skipped (%d in a row)", self.iteration + 1, what,
+                       float(loss.detach()), self.nan_streak)
+        if self.nan_streak >= self.opt.train.nan_patience:
+            raise TrainingError(f"{self.nan_streak} non-finite losses in a row (train.nan_patience); lower the "
+                                "learning rate, check the data, or resume from an earlier training state")
+        return False
+
+    def _apply(self, optimizer: torch.optim.Optimizer, net: nn.Module) -> None:
+        """Clip (``train.grad_clip``) and step on the accumulated gradients."""
         if self.opt.train.grad_clip:
             self.scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(net.parameters(), self.opt.train.grad_clip)
         self.scaler.step(optimizer)
         self.scaler.update()
         self.nan_streak = 0
-        return True
+
+    def _parts(self, pairs: Pairs, net: nn.Module) -> list[tuple[Pairs, float, contextlib.AbstractContextManager]]:
+        """The batch in ``train.accumulate`` parts, each with its share of the batch and the
+        context of its backward pass (DDP synchronises the gradients on the last part only)."""
+        parts, size = pairs.chunk(self.opt.train.accumulate), pairs.lq.shape[0]
+        sync = getattr(net, "no_sync", contextlib.nullcontext)
+        return [(part, part.lq.shape[0] / size, contextlib.nullcontext() if i == len(parts) - 1 else sync())
+                for i, part in enumerate(parts)]
 
     def generator_step(self, pairs: Pairs, iteration: int) -> tuple[torch.Tensor, dict]:
-        """Generator losses and update; returns the SR output and the losses."""
+        """Generator losses and update (over ``train.accumulate`` parts of the batch); returns the
+        SR output and the losses (batch means)."""
         t = self.opt.train
         optimizer = self.optimizers[0]
         if self.net_d is not None:
             self.net_d.requires_grad_(False)
         optimizer.zero_grad(set_to_none=True)
-        lq = pairs.lq.contiguous(memory_format=torch.channels_last) if t.channels_last else pairs.lq
-        logs: dict[str, torch.Tensor] = {}
-        with self._autocast():
-            stages = self.g_step(lq, pairs.maps)  # UDVD: every stage is supervised
-            out = stages[-1]
-            if self.gan and not (iteration % t.net_d_iters == 0 and iteration > t.net_d_init_iters):
-                return out, logs
-            prefix = "l_g_" if self.gan else "l_"
-            total = out.new_zeros(())
-            if self.pixel_loss is not None:
-                logs[prefix + "pix"] = sum(self.pixel_loss(stage.float(), pairs.pixel) for stage in stages)
-            if self.percep_loss is not None:
-                terms = zip(("percep", "style"), self.percep_loss(out.float(), pairs.perceptual))
-                logs.update({prefix + name: value for name, value in terms if value is not None})
-            if self.texture_loss is not None:
-                logs[prefix + "texture"] = self.texture_loss(out.float(), pairs.perceptual)
-            if self.gan:
-                net_d = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
-                real = net_d(pairs.real).detach().float() if self.relativistic else None
-                logs["l_g_gan"] = generator_adversarial(self.gan_loss, net_d(out).float(), real)
-            for value in logs.values():
-                total = total + value
-        logs = {k: v.detach() for k, v in logs.items()}
-        if self._step(total, optimizer, self.net_g, "generator"):
-            logs["l_total"] = total.detach()
-        return out, logs
+        update = not self.gan or (iteration % t.net_d_iters == 0 and iteration > t.net_d_init_iters)
+        outs, logs = [], {}
+        for part, share, backward_context in self._parts(pairs, self.net_g):
+            lq = part.lq.contiguous(memory_format=torch.channels_last) if t.channels_last else part.lq
+            with self._autocast():
+                stages = self.g_step(lq, part.maps)  # UDVD: every stage is supervised
+                outs.append(stages[-1])
+                if not update:
+                    continue
+                terms = self._generator_terms(stages, part, lq)
+                total = sum(terms.values(), stages[-1].new_zeros(()))
+            if not self._finite(total, optimizer, "generator"):
+                return torch.cat(outs), {}
+            with backward_context:
+                self.scaler.scale(total * share).backward()
+            for key, value in {**terms, "l_total": total}.items():
+                logs[key] = logs.get(key, 0) + value.detach() * share
+        if update:
+            self._apply(optimizer, self.net_g)
+        return torch.cat(outs), logs
+
+    def _generator_terms(self, stages: list[torch.Tensor], pairs: Pairs, lq: torch.Tensor) -> dict[str, torch.Tensor]:
+        sr_ema = None
+        if self.objective.needs_ema:  # LDL: where the EMA generator does better, a detail is an artifact
+            with torch.no_grad():
+                sr_ema = self.g_ema.final(lq, pairs.maps)
+        judge = real = None
+        if self.gan:
+            judge = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
+            real = detached(as_float(judge(self.objective.real_target(pairs)))) if self.relativistic else None
+        return self.objective.generator_terms(stages, pairs, sr_ema, judge, real)
 
     def discriminator_step(self, pairs: Pairs, out: torch.Tensor) -> dict:
-        """Real then fake BCE (the GAN weight is not applied to D), one update on the sum."""
-        optimizer = self.optimizers[1]
+        """Real then fake losses (the GAN weight is not applied to D), one update on their sum
+        (over ``train.accumulate`` parts of the batch)."""
+        optimizer, objective = self.optimizers[1], self.objective
         self.net_d.requires_grad_(True)
         optimizer.zero_grad(set_to_none=True)
-        fake_ref = None
-        if self.relativistic:  # the order of D's passes (fake, real, fake) is ESRGAN's: BN statistics match
-            with torch.no_grad(), self._autocast():
-                fake_ref = self.net_d(out.detach()).float()
-        with self._autocast():
-            real = self.net_d(pairs.real).float()
-            l_real = discriminator_adversarial(self.gan_loss, real, True, fake_ref)
-        if not all_true(bool(torch.isfinite(l_real.detach())), self.device):
-            self._step(l_real, optimizer, self.net_d, "discriminator")  # counts and skips
-            return {}
-        self.scaler.scale(l_real).backward()
-        with self._autocast():
-            fake = self.net_d(out.detach()).float()
-            l_fake = discriminator_adversarial(self.gan_loss, fake, False, real.detach() if fake_ref is not None else None)
-        ok = self._step(l_fake, optimizer, self.net_d, "discriminator")
-        logs = {"l_d_real": l_real.detach(), "out_d_real": real.detach().mean()}
-        if ok:
-            logs.update(l_d_fake=l_fake.detach(), out_d_fake=fake.detach().mean())
+        logs: dict[str, torch.Tensor] = {}
+        for (part, share, backward_context), fake_in in zip(self._parts(pairs, self.net_d),
+                                                             out.detach().chunk(self.opt.train.accumulate)):
+            fake_ref = None
+            if self.relativistic:  # the order of D's passes (fake, real, fake) is ESRGAN's: BN statistics match
+                with torch.no_grad(), self._autocast():
+                    fake_ref = as_float(self.net_d(fake_in))
+            with self._autocast():
+                real = as_float(self.net_d(objective.real_target(part)))
+                l_real = objective.discriminator_loss(real, True, fake_ref)
+            if not self._finite(l_real, optimizer, "discriminator"):
+                return {}
+            with backward_context:
+                self.scaler.scale(l_real * share).backward()
+            with self._autocast():
+                fake = as_float(self.net_d(fake_in))
+                l_fake = objective.discriminator_loss(fake, False, detached(real) if fake_ref is not None else None)
+            if not self._finite(l_fake, optimizer, "discriminator"):
+                return {}
+            with backward_context:
+                self.scaler.scale(l_fake * share).backward()
+            for key, value in (("l_d_real", l_real), ("out_d_real", _mean(real)), ("l_d_fake", l_fake),
+                               ("out_d_fake", _mean(fake))):
+                logs[key] = logs.get(key, 0) + value.detach() * share
+        self._apply(optimizer, self.net_d)
         return logs
 
     def train_step(self, batch: dict[str, Any], iteration: int) -> dict[str, torch.Tensor]:
         """One full iteration (the learning rates are set by the caller)."""
-        pairs = self.synthesize(batch, iteration)
+        pairs = self.augment(self.synthesize(batch, iteration), iteration)
         out, logs = self.generator_step(pairs, iteration)
         if self.gan:
             logs.update(self.discriminator_step(pairs, out))
@@ -400,7 +439,8 @@ class Trainer:
             with self._autocast():
                 return model.final(lq, pair.get("maps"))
 
-        results = self.validator.run(model.module, iteration, self.device, forward)
+        with evaluation_weights(self.optimizers):
+            results = self.validator.run(model.module, iteration, self.device, forward)
         name = self.opt.datasets["val"].name or "val"
         logger.info("validation %s @ iter %d: %s", name, iteration, self.validator.record(results, iteration))
         self.board.scalars(results, iteration, prefix=f"metrics/{name}/")
@@ -431,6 +471,9 @@ class Trainer:
         else:
             state["networks"] = checkpoint.network_files(self.iteration, self.net_g_ema is not None,
                                                          self.net_d is not None)
+        # schedule-free: the model files hold the evaluation weights; training continues from these
+        state["train_weights"] = {key: cpu_state_dict(net) for (key, net), o in zip(
+            (("net_g", self.net_g), ("net_d", self.net_d)), self.optimizers) if is_schedule_free(o)}
         pool = self.synthesis.state_dict(batch_size=self.batch_size, iters_per_epoch=self.iters_per_epoch)
         if pool is not None:  # fingerprints: load_state_dict rebuilds the pairs
             state["pool"] = pool
@@ -441,6 +484,8 @@ class Trainer:
         (``network_g``: the generator and its EMA; ``network_d``) keep their built weights."""
         nets = {"net_g": self.net_g, "net_g_ema": self.net_g_ema, "net_d": self.net_d}
         checkpoint.load_networks(state, nets, self.opt.path.ignore_resume_networks or ())
+        for key, weights in state.get("train_weights", {}).items():
+            getattr(nets[key], "module", nets[key]).load_state_dict(weights)
         if len(state["optimizers"]) != len(self.optimizers):
             raise TrainingError(f"the training state has {len(state['optimizers'])} optimizers, this run {len(self.optimizers)}")
         for o, s in zip(self.optimizers, state["optimizers"]):
@@ -461,8 +506,11 @@ class Trainer:
             return
         tags = [str(iteration)] + (["latest"] if latest else [])
         suffixes = [".pth"] + ([".safetensors"] if self.opt.logger.save_safetensors else [])
-        checkpoint.save_models(self.exp / "models", tags, suffixes, self.g.options, self.net_g, self.net_g_ema, self.net_d)
-        checkpoint.save_state(self.state_dict(networks=False), self.exp / "training_states", iteration)
+        state = self.state_dict(networks=False)
+        with evaluation_weights(self.optimizers):
+            checkpoint.save_models(self.exp / "models", tags, suffixes, self.g.options, self.net_g, self.net_g_ema,
+                                   self.net_d)
+        checkpoint.save_state(state, self.exp / "training_states", iteration)
         checkpoint.prune(self.exp, self.opt.logger.keep_checkpoints)
         logger.info("saved models and training state at iteration %d", iteration)
 

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from realsr.optim.schedule import cosine_restart, make_schedule, multistep_restart
 from realsr.options import apply_overrides, dump_options, load_options, load_yaml, parse_options
 from realsr.registry import OptionError
 from realsr.training.preflight import preflight
-from realsr.training.schedule import cosine_restart, make_schedule, multistep_restart
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(glob.glob(str(ROOT / "options" / "*.yml")))

@@ -128,7 +128,7 @@ def test_state_holds_pool_fingerprints_and_resume_rebuilds_the_pairs(tiny, tmp_p
 
 def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
     trainer = make(tiny(val=None), None)
-    real = trainer.pixel_loss.forward
+    real = trainer.objective.terms[0].forward
     calls = {"n": 0}
 
     def flaky(pred, target, weight=None):
@@ -136,7 +136,7 @@ def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
         loss = real(pred, target, weight)
         return loss * float("nan") if calls["n"] == 2 else loss
 
-    trainer.pixel_loss.forward = flaky
+    trainer.objective.terms[0].forward = flaky
     snapshots = []
     original = trainer.train_step
     trainer.train_step = lambda b, i: (snapshots.append(params(trainer.net_g)), original(b, i))[1]
@@ -146,7 +146,7 @@ def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
     assert all(torch.equal(after_skip[k], snapshots[1][k]) for k in after_skip)
 
     stopping = make(tiny(val=None, train={"nan_patience": 2}), None)
-    stopping.pixel_loss.forward = lambda pred, target, weight=None: pred.sum() * float("nan")
+    stopping.objective.terms[0].forward = lambda pred, target, weight=None: pred.sum() * float("nan")
     with pytest.raises(TrainingError, match="2 non-finite losses in a row"):
         stopping.train()
 
@@ -252,7 +252,7 @@ def test_bf16_training_keeps_the_synthesis_fp32_and_exact(tiny):
         trainer = make(tiny(val=None, train={"amp": amp if amp == "bf16" else None, "total_iter": 2}), None)
         original = trainer.generator_step
         trainer.generator_step = lambda pairs, i, t=trainer, o=original, k=amp: (
-            seen[k].append((pairs.lq.clone(), pairs.pixel.clone())) or o(pairs, i))
+            seen[k].append((pairs.lq.clone(), pairs.usm.clone())) or o(pairs, i))
         trainer.train()
     assert len(seen["fp32"]) == len(seen["bf16"]) == 2
     for (lq_a, gt_a), (lq_b, gt_b) in zip(seen["fp32"], seen["bf16"]):
@@ -286,7 +286,7 @@ def test_segmentation_maps_follow_their_gt_through_crops_and_flips(tiny, tmp_pat
     trainer = make(opt, None)
     seen = []
     original = trainer.generator_step
-    trainer.generator_step = lambda pairs, i: seen.append((pairs.pixel.clone(), pairs.maps.clone())) or original(pairs, i)
+    trainer.generator_step = lambda pairs, i: seen.append((pairs.usm.clone(), pairs.maps.clone())) or original(pairs, i)
     trainer.train()
     assert len(seen) == 3
     for gt, maps in seen:
