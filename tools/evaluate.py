@@ -1,4 +1,4 @@
-"""PSNR / SSIM (computed as BasicSR does) of SR images against GT, or of every checkpoint of a run.
+"""PSNR / SSIM (as BasicSR), LPIPS, DISTS, NIQE of SR images against GT, or of every checkpoint of a run.
 
 Same as the ``realsr-evaluate`` command; ``--help`` for usage.
 """

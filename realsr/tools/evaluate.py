@@ -56,7 +56,7 @@ def metric_names(args: argparse.Namespace) -> list[str]:
 
 def make_scorers(names: list[str], args: argparse.Namespace) -> dict[str, Scorer]:
     """Scorers of ``names``; a missing NIQE parameter or LPIPS / DISTS weight file is a one-line error."""
-    settings = {"niqe_params": args.niqe_params, "device": resolve_device(args.device)}
+    settings = {"niqe_params": args.niqe_params, "device": resolve_device(args.device), "download": args.download}
     scorers = {}
     for name in names:
         try:
@@ -171,6 +171,8 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--metrics", default="psnr,ssim",
                    help=f"comma-separated metrics, from: {', '.join(f'{n} ({m.better} is better)' for n, m in METRICS.items())}"
                         " (default psnr,ssim); lpips and dists need their weight files (see docs/tools.md)")
+    p.add_argument("--download", action="store_true", help="fetch missing LPIPS / DISTS weight files into the torch "
+                                                           "hub cache (their SHA-256 is checked)")
     p.add_argument("--best", help="sweep: pick the best checkpoint by this metric (default: the first of --metrics)")
     p.add_argument("--niqe_params", type=Path, help="NIQE pristine-model .npz (mu_pris_param, cov_pris_param): "
                                                     "adds NIQE of each SR image (lower is better)")
