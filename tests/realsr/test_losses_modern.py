@@ -5,7 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from realsr.losses import LOSSES, ColorLoss, FocalFrequencyLoss, LDLLoss, LumaLoss, MSSSIML1Loss, SSIMLoss, build_loss
+from realsr.losses import (
+    LOSSES,
+    ColorLoss,
+    FocalFrequencyLoss,
+    LDLLoss,
+    LumaLoss,
+    MSSSIML1Loss,
+    SSIMLoss,
+    build_loss,
+    loss_kind,
+    loss_log_name,
+)
 from realsr.losses.color import rgb_to_ycbcr
 from realsr.losses.ldl import artifact_map, local_variance
 from realsr.losses.ssim import ms_ssim, ssim
@@ -179,3 +190,10 @@ def test_sr_gt_losses_are_weighted_scalars_with_gradients(name):
     assert three(sr, gt).item() == pytest.approx(3 * value.item(), rel=1e-6)
     value.backward()
     assert sr.grad.abs().sum() > 0
+
+
+def test_new_losses_declare_how_the_trainer_calls_them():
+    assert loss_kind("LDLLoss") == "ema"
+    assert {loss_kind(n) for n in NEW if n != "LDLLoss"} == {"pixels"}
+    names = [loss_log_name(n) for n in LOSSES]
+    assert len(names) == len(set(names))
