@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..archs.vgg import VGGFeatureExtractor, layer_names
-from ..pretrained import WeightFile, require
+from ..pretrained import WeightFile, missing_line, require
 from ..weights import WeightFileError, load_state_dict_file
 from .lpips import VGG16_WEIGHTS
 
@@ -133,6 +133,13 @@ class DISTSLoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
         self.dists = DISTSNet(backbone_weights, dists_weights, pretrained, download)
+
+    @staticmethod
+    def missing_weight_files(backbone_weights: str | None = None, dists_weights: str | None = None,
+                             pretrained: bool = True, **_: object) -> str:
+        """One line naming the weight files this loss's options need and cannot find ('' when none
+        is missing, or ``pretrained`` is off), for a start-up check before anything is built."""
+        return missing_line([VGG16_WEIGHTS, DISTS_WEIGHTS], [backbone_weights, dists_weights]) if pretrained else ""
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

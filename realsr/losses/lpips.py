@@ -21,7 +21,7 @@ import torch.nn as nn
 from ..archs.alexnet import ALEXNET_WEIGHTS, AlexNetFeatures
 from ..archs.alexnet import CHANNELS as ALEX_CHANNELS
 from ..archs.vgg import VGG_URLS, VGGFeatureExtractor
-from ..pretrained import WeightFile, require
+from ..pretrained import WeightFile, missing_line, require
 from ..weights import WeightFileError, load_state_dict_file
 
 _BASE = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1"
@@ -135,6 +135,15 @@ class LPIPSLoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
         self.lpips = LPIPSNet(net, backbone_weights, lpips_weights, pretrained, download)
+
+    @staticmethod
+    def missing_weight_files(net: str = "vgg", backbone_weights: str | None = None, lpips_weights: str | None = None,
+                             pretrained: bool = True, **_: object) -> str:
+        """One line naming the weight files this loss's options need and cannot find ('' when none
+        is missing, or ``pretrained`` is off), for a start-up check before anything is built."""
+        if not pretrained or net not in BACKBONES:
+            return ""
+        return missing_line([BACKBONES[net], LPIPS_HEADS[net]], [backbone_weights, lpips_weights])
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -150,6 +150,14 @@ def test_offline_without_files_one_line_names_each_file_and_url(empty_cache):
         assert "\n" not in text
         for spec in files:
             assert spec.filename in text and spec.url in text and spec.option in text
+    assert DISTSLoss.missing_weight_files() == text  # the start-up check says the same
+
+
+def test_start_up_check_names_missing_files(in_cache):
+    assert LPIPSLoss.missing_weight_files(net="vgg") == "" and DISTSLoss.missing_weight_files() == ""
+    line = DISTSLoss.missing_weight_files(dists_weights="elsewhere.pt", type="DISTSLoss", loss_weight=1.0)
+    assert "dists_weights.pt" in line and "elsewhere.pt" in line and "vgg16" not in line
+    assert LPIPSLoss.missing_weight_files(pretrained=False, lpips_weights="none.pth") == ""
 
 
 def test_download_is_checksummed(empty_cache, monkeypatch):
