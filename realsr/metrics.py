@@ -96,9 +96,6 @@ class Metric:
     description: str
     needs_gt: bool = True
 
-    def is_better(self, value: float, than: float) -> bool:
-        return value > than if self.better == "higher" else value < than
-
 
 def _fixed(fn: Scorer) -> Callable[[Mapping[str, Any]], Scorer]:
     return lambda settings: fn
