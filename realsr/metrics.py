@@ -86,7 +86,7 @@ class Metric:
 
     ``make(settings)`` returns the scorer, loading whatever it needs once (a network, a parameter
     file); ``settings`` may hold ``niqe_params`` (a path), ``device`` and, for LPIPS / DISTS,
-    ``backbone_weights`` / ``lpips_weights`` / ``dists_weights`` paths. ``better`` says which
+    ``backbone_weights`` / ``lpips_weights`` / ``dists_weights`` paths and ``download``. ``better`` says which
     direction is better; ``needs_gt`` is False for no-reference metrics.
     """
 
