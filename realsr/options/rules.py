@@ -96,8 +96,9 @@ def check(opt: Options) -> None:
             if opt.degradation_preset not in ("BI", "BD", "DN"):
                 raise OptionError("degradation_preset", f"{opt.degradation_preset} cannot carry segmentation maps "
                                   "through its steps (JPEG, ...)", "use BI, BD or DN with dataroot_seg")
-            if ds.type != "RealESRGANDataset":
-                raise OptionError(f"datasets.{phase}.type", "dataroot_seg needs RealESRGANDataset")
+            if not DATASETS[ds.type].reads_segmentation:
+                reading = [name for name, cls in DATASETS.items() if cls.reads_segmentation]
+                raise OptionError(f"datasets.{phase}.type", f"dataroot_seg needs {' or '.join(reading)}")
     for name in opt.path.ignore_resume_networks or ():
         if name not in ("network_g", "network_d"):
             raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",
@@ -140,10 +141,7 @@ def _in_range(key: str, value: Any, low: float | None, high: float | None) -> No
 def check_dataset(path: str, ds: DatasetOptions, train: bool) -> None:
     """The rules of one ``datasets.<phase>`` entry (that its files exist is the preflight's)."""
     lookup(DATASETS, {"type": ds.type}, "dataset type", path)
-    roots = [] if ds.type == "SyntheticDataset" else ["dataroot_gt"]
-    if ds.type in PAIRED_DATASETS:
-        roots.append("dataroot_lq")
-    for key in roots:
+    for key in DATASETS[ds.type].roots():
         value = getattr(ds, key)
         if value is None:
             raise OptionError(f"{path}.{key}", f"{ds.type} needs {key}")

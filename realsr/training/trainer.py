@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
-from ..data.datasets import build_dataset
+from ..data.datasets import DATASETS, build_dataset
 from ..data.moa import mix_pairs
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError
@@ -191,7 +191,7 @@ class Trainer:
             return None
         dataset = build_dataset(opt.datasets["val"], opt.scale, False, "datasets.val")
         try:
-            if opt.datasets["val"].type in ("SyntheticDataset", "RealESRGANDataset"):
+            if not DATASETS[opt.datasets["val"].type].paired:  # GT only: pairs made as in training
                 pairs = self.synthesis.validation_pairs(dataset)
             else:
                 pairs = dataset_pairs(dataset)
