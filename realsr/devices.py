@@ -137,3 +137,11 @@ def pick_precision(requested: str, device: torch.device, half_safe: bool = True)
         native, why = cpu_native_bf16()
         return torch.bfloat16, "bf16 (asked for" + ("" if native else f"; emulated and slow: {why}") + ")"
     return PRECISIONS[requested], f"{requested} (asked for)"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA, MPS); nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
