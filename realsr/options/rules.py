@@ -35,14 +35,12 @@ def check(opt: Options) -> None:
                           suggest(opt.model_type, MODEL_TYPES))
     if opt.scale not in (1, 2, 3, 4, 8):
         raise OptionError("scale", f"must be 1, 2, 3, 4 or 8, got {opt.scale}")
-    if opt.gt_size % opt.scale:
-        raise OptionError("gt_size", f"{opt.gt_size} is not divisible by scale {opt.scale}; "
-                                     f"try {opt.gt_size - opt.gt_size % opt.scale}")
     if "train" not in opt.datasets:
         raise OptionError("datasets.train", "a training dataset is required")
     for phase, ds in opt.datasets.items():
         check_dataset(f"datasets.{phase}", ds, phase.startswith("train"))
     train = opt.datasets["train"]
+    _check_crop(opt, train)
     if opt.high_order_degradation and train.type in PAIRED_DATASETS:
         raise OptionError("datasets.train.type", f"{train.type} gives LQ images; set high_order_degradation: false")
     if not opt.high_order_degradation and train.type in GT_DATASETS:
@@ -106,6 +104,22 @@ def check(opt: Options) -> None:
     _check_components(opt)
 
 
+def _check_crop(opt: Options, train: DatasetOptions) -> None:
+    """One training crop: ``gt_size``, or for a paired dataset ``datasets.train.gt_size`` (Real-ESRGAN's
+    key there; the top-level value when it is left out). Both given and different, or a crop the
+    scale does not divide, is refused: nothing is cropped silently to another size."""
+    key, size = "gt_size", opt.gt_size
+    if DATASETS[train.type].paired:
+        if train.gt_size is not None and "gt_size" in opt.model_fields_set and train.gt_size != opt.gt_size:
+            raise OptionError("datasets.train.gt_size", f"{train.gt_size}, but gt_size is {opt.gt_size}: a paired "
+                              "run has one training crop", "set one of them, or the same value in both")
+        if train.gt_size is None:
+            train.gt_size = opt.gt_size
+        key, size = "datasets.train.gt_size", train.gt_size
+    if size % opt.scale:
+        raise OptionError(key, f"{size} is not divisible by scale {opt.scale}; try {size - size % opt.scale}")
+
+
 # Bounds of the numeric options the sections' types do not fix (inclusive; None: no bound). The
 # upper bounds stop values that would only exhaust memory or time before anything is checked.
 RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -150,8 +164,6 @@ def check_dataset(path: str, ds: DatasetOptions, train: bool) -> None:
     for key, (low, high) in DATASET_RANGES.items():
         _in_range(f"{path}.{key}", getattr(ds, key), low, high)
     _in_range(f"{path}.num_worker_per_gpu", ds.num_worker_per_gpu, 0, 256)
-    if train and ds.type in PAIRED_DATASETS and ds.gt_size is None:
-        raise OptionError(f"{path}.gt_size", f"{ds.type} needs gt_size for its training crop")
 
 
 def _check_components(opt: Options) -> None:
