@@ -20,13 +20,13 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
+from ..backbones.vgg import load_vgg_weights
 from ..errors import OptionError
 from ..registry import build
 from ..resources import available_memory
 from ..weights import KeyReport, WeightLoadError
 from ..weights import load_network as _load_file_into
 from .descriptor import Architecture, Generator
-from .vgg import load_vgg_weights
 
 # Every network realsr knows: one line each, "<module of realsr.archs>:<its descriptor>". The
 # option ``type`` is the descriptor's name; a name registered twice is an error.
@@ -53,7 +53,7 @@ NETWORKS: tuple[str, ...] = (
     "discriminator:VGG_STYLE_ARCH",
     "srfeat:SRGAN_D_ARCH",
     "srfeat:SRFEAT_D_ARCH",
-    "vgg:ARCH",
+    "features:VGG_ARCH",
     "sftgan:SEGMENTATION_ARCH",
     "retinaface:ARCH",
     "gfpgan:ARCH",

@@ -25,8 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..backbones.vgg import VGGFeatureExtractor, load_vgg_weights
 from .descriptor import Architecture
-from .vgg import VGGFeatureExtractor, load_vgg_weights
 
 
 class _Block(nn.Module):

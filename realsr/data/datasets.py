@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,11 +25,9 @@ from degradations.synthetic import synthetic_scene
 from ..color import y_image
 from ..errors import OptionError
 from ..imageio import ImageReadError
+from .options import DatasetOptions
 from .sources import ImageReader, lmdb_keys, read_meta_info, scan_folder
 from .transforms import augment, crop_pad, paired_random_crop
-
-if TYPE_CHECKING:  # the options package names the dataset types from DATASETS below
-    from ..options import DatasetOptions
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 20

@@ -22,14 +22,13 @@ from ..archs import Generator, load_network
 from ..archs.sftgan import OutdoorSceneSeg, SegmentationCondition
 from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
-from ..devices import pick_precision, resolve_device
+from ..devices import OutOfMemoryError, pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..faces.enhancer import FaceEnhancer
 from ..faces.files import RESTORERS, face_weights
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
-from .tiling import OutOfMemoryError
 from .upsampler import Upsampler, load_model
 
 logger = logging.getLogger("realsr.inference")

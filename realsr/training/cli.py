@@ -17,8 +17,8 @@ from .. import __version__, atomic
 from ..devices import resolve_device
 from ..errors import OptionError, run_cli
 from ..options import dump_options, load_options
-from ..options.schema import to_dict
 from ..resources import apply_thread_policy
+from ..schema import to_dict
 from . import checkpoint
 from .distributed import init_from_env
 from .logs import setup_logging

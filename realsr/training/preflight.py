@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from ..archs import ARCHS, build_generator
-from ..archs.vgg import VGG_URLS, default_weight_paths
 from ..archs.zoo import MODELS
+from ..backbones.vgg import VGG_URLS, default_weight_paths
 from ..data.datasets import DATASETS
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
 from ..errors import UserError

@@ -38,8 +38,8 @@ from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_
 from ..optim.schedule import make_schedule, set_rates
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
 from ..options.rules import run_losses
-from ..options.schema import to_dict
 from ..resources import ThreadPolicy, available_cores, decide
+from ..schema import to_dict
 from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict
 from . import checkpoint
