@@ -40,7 +40,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
 
 # concept -> spellings accepted besides the canonical ones (some commands' earlier names)
 OLD_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "model_path": ("-i", "--input", "--input_a", "-a", "--input_b", "-b"),
+    "model_path": ("-i", "--input", "--input_a", "-a", "--input_b", "-b", "--weights"),
     "input": ("--sr",),
     "output": ("--meta_info",),
     "scale": ("--outscale", "--scales"),

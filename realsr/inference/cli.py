@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "networks that drift in half precision")
     p.add_argument("--alpha_upsampler", choices=["realesrgan", "bicubic"], default="realesrgan")
     p.add_argument("--ext", choices=["auto", "jpg", "png"], default="auto", help="output format (auto: as the input)")
-    p.add_argument("-g", "--gpu-id", type=int, default=None, help="CUDA device index (Real-ESRGAN's flag; "
+    p.add_argument("-g", "--gpu_id", "--gpu-id", type=int, default=None, help="CUDA device index (Real-ESRGAN's flag; "
                                                                    "--device cuda:N says the same)")
     add_device(p, automatic="CUDA if available")
     p.add_argument("--no_channels_last", action="store_true",
