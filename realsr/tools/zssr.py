@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from .. import imageio
-from ..cli_flags import add_device, add_output, add_scale, add_seed, add_threads
+from ..cli_flags import add_device, add_image, add_output, add_scale, add_seed, add_threads, image_of
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..resources import apply_thread_policy
@@ -71,7 +71,7 @@ def parse_sigma(text: str) -> torch.Tensor:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``tools/zssr.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("image", type=Path, help="the low-resolution image")
+    add_image(p, "the low-resolution image")
     add_scale(p, "upscaling factor, 2-8 (default 2)", default=2)
     add_output(p, "output PNG (default: <stem>_zssr_x<s>.png beside the image)")
     p.add_argument("--kernel", type=Path, help="the blur kernel of the degradation (.npy or .mat)")
@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    args.image = image_of(p, args)
     check(2 <= args.scale <= 8, "-s/--scale", f"must be 2-8, got {args.scale}")
     check(args.max_iters >= 1, "--max_iters", f"must be >= 1, got {args.max_iters}")
     check(16 <= args.crop <= 1024, "--crop", f"must be 16-1024, got {args.crop}")
