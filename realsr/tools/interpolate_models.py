@@ -37,15 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def model_pair(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, Path]:
+    """Files A and B from ``--model_path A B`` or the older ``-a A -b B`` (a usage error otherwise)."""
+    if args.model_paths and (args.a or args.b):
+        parser.error("give --model_path A B, or the older -a A -b B, not both")
+    if args.model_paths:
+        return tuple(args.model_paths)
+    if args.a is None or args.b is None:
+        parser.error("give the two weight files: --model_path A B")
+    return args.a, args.b
+
+
 def _main(argv: list[str] | None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    if args.model_paths and (args.a or args.b):
-        p.error("give --model_path A B, or the older -a A -b B, not both")
-    if args.model_paths:
-        args.a, args.b = args.model_paths
-    if args.a is None or args.b is None:
-        p.error("give the two weight files: --model_path A B")
+    args.a, args.b = model_pair(p, args)
     check(math.isfinite(args.alpha), "--alpha", f"must be a finite number, got {args.alpha}")
     check(args.output.resolve() not in (args.a.resolve(), args.b.resolve()), "-o/--output",
           "must not be one of the inputs")
