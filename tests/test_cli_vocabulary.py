@@ -222,7 +222,7 @@ def test_docs_tools_table_is_the_generated_one():
 
 def recipe(title: str) -> str:
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    match = re.search(rf"^### {re.escape(title)}\n(.*?)(?=^##)", page, re.M | re.S)
+    match = re.search(rf"^### {re.escape(title)}\n(.*?)(?=^##|\Z)", page, re.M | re.S)
     assert match, f"docs/architecture.md has no '### {title}' section"
     return match.group(1)
 
