@@ -121,10 +121,11 @@ def add_model_name(parser: argparse.ArgumentParser, names: Sequence[str], help: 
     return add_flag(parser, "model_name", help=f"{help}: {', '.join(names)}", **kwargs)
 
 
-def add_scale(parser: argparse.ArgumentParser, help: str = "upscaling factor", *extra: str, type: Any = int,
-              **kwargs: Any) -> argparse.Action:
-    """``-s/--scale``: the upscaling factor (``nargs="+"`` where a command takes several)."""
-    return add_flag(parser, "scale", *extra, type=type, help=help, **kwargs)
+def add_scale(parser: argparse.ArgumentParser, help: str = "upscaling factor", *, old: Sequence[str] = (),
+              type: Any = int, **kwargs: Any) -> argparse.Action:
+    """``-s/--scale``: the upscaling factor (``nargs="+"`` where a command takes several); ``old``:
+    the command's earlier spellings, still accepted."""
+    return add_flag(parser, "scale", *old, type=type, help=help, **kwargs)
 
 
 def add_device(parser: argparse.ArgumentParser, default: str | None = None,
@@ -148,9 +149,10 @@ def add_precision(parser: argparse.ArgumentParser, choices: Sequence[str], defau
 
 
 def add_threads(parser: argparse.ArgumentParser, help: str = "CPU threads (default: the cores this process may "
-                "use; see docs/threads.md)", *extra: str, default: int | None = None) -> argparse.Action:
-    """``--threads``: how many CPU threads or worker processes a command uses."""
-    return add_flag(parser, "threads", *extra, type=int, default=default, help=help)
+                "use; see docs/threads.md)", *, old: Sequence[str] = (), default: int | None = None) -> argparse.Action:
+    """``--threads``: how many CPU threads or worker processes a command uses; ``old``: the
+    command's earlier spellings (``--n_thread``), still accepted."""
+    return add_flag(parser, "threads", *old, type=int, default=default, help=help)
 
 
 def add_options_file(parser: argparse.ArgumentParser, help: str = "options YAML file (see options/)", *,
@@ -183,7 +185,7 @@ def add_num_samples(parser: argparse.ArgumentParser, help: str, default: int) ->
 def add_image(parser: argparse.ArgumentParser, help: str) -> argparse.Action:
     """One image, given as the first argument or as ``-i/--input`` (resolve with :func:`image_of`)."""
     parser.add_argument("image", nargs="?", type=Path, help=f"{help} (or -i IMAGE)")
-    return add_input(parser, "the image, as an option (same as the IMAGE argument)")
+    return add_input(parser, "the image, as an option (same as the IMAGE argument)", metavar="IMAGE")
 
 
 def image_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:

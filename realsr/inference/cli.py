@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_name(p, MODELS, f"zoo model (default {DEFAULT_MODEL})", default=None)
     p.add_argument("-dn", "--denoise_strength", type=float, default=0.5,
                    help="realesr-general-x4v3 only: 0 keeps noise (wdn model), 1 removes it (default 0.5)")
-    add_scale(p, "final scale, -s/--outscale (default: the network's)", "--outscale", type=float, default=None,
+    add_scale(p, "final scale, -s/--outscale (default: the network's)", old=["--outscale"], type=float, default=None,
               dest="outscale")
     add_model_path(p, "weights file (.pth or .safetensors); architecture from -n or detected", type=str)
     p.add_argument("--wdn_model_path", help="with -dn and --model_path: the weak-denoise general-x4v3 weights")

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=240)
     p.add_argument("--thresh_size", type=int, default=0, help="smallest border margin that gets its own crop")
     p.add_argument("--compression_level", type=int, default=3, help="PNG compression 0-9")
-    add_threads(p, "worker processes (default 2)", "--n_thread", default=2)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
     p.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty output folder")
     return p
 

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", nargs="+", type=Path, help="roots the paths are relative to (one per input)")
     p.add_argument("--pairs", action="store_true", help="pair mode: -i GT_FOLDER LQ_FOLDER")
     p.add_argument("--no_check", action="store_true", help="do not open every image")
-    add_threads(p, "worker processes (default 2)", "--n_thread", default=2)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
     return p
 
 

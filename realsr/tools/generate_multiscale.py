@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_input(p, "folder of HR images", required=True)
     add_output(p, "folder for the multiscale copies", required=True)
     p.add_argument("--short_side", type=int, default=400, help="shortest side of the T3 copy")
-    add_threads(p, "worker processes (default 2)", "--n_thread", default=2)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
     return p
 
 

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_input(p, "folder of HR images", required=True)
     add_output(p, "benchmark folder to write", required=True)
-    add_scale(p, "upscaling factors, any of 2 3 4 8 (default 2 3 4)", "--scales", nargs="+", default=[2, 3, 4],
+    add_scale(p, "upscaling factors, any of 2 3 4 8 (default 2 3 4)", old=["--scales"], nargs="+", default=[2, 3, 4],
               dest="scales")
     p.add_argument("--degradations", nargs="+", default=["BI"], help=f"any of {' '.join(PRESETS)} (default BI)")
     add_seed(p, "seed of the DN noise (default 0)")

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thresh_size", type=int, default=0, help="smallest border margin that gets its own crop")
     p.add_argument("--meta_info", default=DEFAULT_META, help=f"meta_info path under the output (default {DEFAULT_META})")
     p.add_argument("--lmdb", action="store_true", help="pack every crop into <output>/train_sub.lmdb instead")
-    add_threads(p, "worker processes (default 2)", "--n_thread", default=2)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
     return p
 
 

@@ -26,14 +26,14 @@ def image(tmp_path):
 
 def test_preview_writes_sheet_and_prints_json(image, tmp_path):
     out = tmp_path / "sheet.png"
-    res = run_tool(image, "-n", 3, "--seed", 5, "--crop", 160, "-o", out)
+    res = run_tool(image, "--num_samples", 3, "--seed", 5, "--crop", 160, "-o", out)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["scale"] == 4 and len(report["samples"]) == 3
     assert "jpeg1.quality" in report["samples"][0]
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[0] == 3 * 256 and sheet.shape[1] > 4 * 256
-    again = json.loads(run_tool(image, "-n", 3, "--seed", 5, "--crop", 160, "-o", out).stdout)
+    again = json.loads(run_tool(image, "--num_samples", 3, "--seed", 5, "--crop", 160, "-o", out).stdout)
     assert again["samples"] == report["samples"]  # same seed, same parameters
 
 
