@@ -164,6 +164,26 @@ def test_interpolate_takes_model_path_or_the_old_a_b():
             model_pair(parser, parser.parse_args(wrong + rest))
 
 
+@pytest.mark.parametrize("tool, args", [
+    ("zssr", ["IMAGE", "--max_iters", "1"]),
+    ("degrade_preview", ["IMAGE", "--num_samples", "1", "--crop", "32"]),
+    ("degradation_sweep", ["IMAGE", "--model_path", "missing.pth"]),
+    ("export_onnx", ["--model_path", "missing.pth", "-o", "m.onnx"]),
+])
+def test_device_flag_is_used(tool, args, tmp_path, capsys, monkeypatch):
+    """The commands that gained --device resolve it before any work: an absent device is one line, exit 2."""
+    import cv2
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("a.png", np.full((32, 32, 3), 128, np.uint8))
+    main = importlib.import_module(TOOLS[tool].module).main
+    assert main([a.replace("IMAGE", "a.png") for a in args] + ["--device", "cuda:9"]) == 2
+    out = capsys.readouterr()
+    assert "cuda:9" in out.err + out.out and "Traceback" not in out.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]  # nothing written
+
+
 def test_train_device_and_threads_are_overrides():
     args = PARSERS["train"].parse_args(["-opt", "a.yml", "--device", "cpu", "--threads", "2", "--set", "x=1"])
     assert args.set == ["device=cpu", "num_threads=2", "x=1"]

@@ -53,13 +53,13 @@ def _main(argv: list[str] | None) -> int:
     check(args.cell >= 32, "--cell", f"must be >= 32, got {args.cell}")
     output = args.output or args.image.with_name(args.image.stem + "_sweep.png")
     check(output.resolve() != args.image.resolve(), "-o/--output", "must not be the input image")
+    device = resolve_device(args.device)  # before loading anything
     img = imageio.read_raw(args.image)
     model = load_model([args.model_path])
     scale = model.scale
     if not model.takes_maps:
         raise UserError("--model_path", f"{args.model_path.name} is a {model.arch.name}, which takes no degradation "
                                         "maps; use an SRMD or UDVD model")
-    device = resolve_device(args.device)
     rows = []
     for blur in args.blurs:
         cells = []

@@ -107,14 +107,14 @@ def _main(argv: list[str] | None) -> int:
         import pnnx
     except ImportError:
         raise UserError("pnnx", "the ncnn export needs the pnnx package", 'pip install -e ".[ncnn]"') from None
+    device = resolve_device(args.device)  # before any download or loading
     paths = [args.model_path] if args.model_path else find_weights(args.model_name)
     model = load_model(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
     name = model.arch.name
     check(not model.takes_maps, "--model_path", f"{name} takes degradation maps; ncnn apps feed images only")
     check(model.arch.stages == 1, "--model_path", f"{name} returns several outputs; ncnn apps read one")
-    check(model.in_channels == 3, "--model_path", f"{name} works on one (luma) channel; realesrgan-ncnn-vulkan "
-                                                "feeds RGB")
-    device = resolve_device(args.device)
+    check(model.in_channels == 3, "--model_path",
+          f"{name} works on one (luma) channel; realesrgan-ncnn-vulkan feeds RGB")
     net = model.net.float().eval().to(device)
     example = torch.rand(1, 3, args.size, args.size).to(device)
     with tempfile.TemporaryDirectory() as scratch:

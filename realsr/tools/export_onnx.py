@@ -63,6 +63,7 @@ def _main(argv: list[str] | None) -> int:
     check(args.size >= 8, "--size", f"must be >= 8, got {args.size}")
     check(args.opset >= 11, "--opset", f"must be >= 11, got {args.opset}")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file name")
+    device = resolve_device(args.device)  # before any download or loading
     paths = [args.model_path] if args.model_path else find_weights(args.model_name)
     model = load_model(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
     check(not model.takes_maps and model.arch.stages == 1, "--model_path",
@@ -70,7 +71,6 @@ def _main(argv: list[str] | None) -> int:
     scale = model.scale
     fp16 = args.precision == "fp16"
     dtype = torch.float16 if fp16 else torch.float32
-    device = resolve_device(args.device)
     net = model.net.to(device, dtype)
     example = torch.rand(1, model.in_channels, args.size, args.size, dtype=dtype).to(device)
     args.output.parent.mkdir(parents=True, exist_ok=True)
