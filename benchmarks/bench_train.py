@@ -18,6 +18,7 @@ import time
 import torch
 
 from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
+from realsr.cli_flags import add_batch_size, add_device, add_options_file
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.options import load_options, parse_options
@@ -98,23 +99,28 @@ def measure(args: argparse.Namespace, amp: str | None, channels_last: bool, comp
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--stage", type=int, choices=[1, 2], default=1)
-    parser.add_argument("--opt", help="measure this options file's training loop instead of the x4 recipe")
-    parser.add_argument("--batch-size", type=int, help="default 12 on GPU, 2 on CPU")
-    parser.add_argument("--gt-size", type=int, help="GT patch; default 256 on GPU, 128 on CPU")
-    parser.add_argument("--gt-crop", type=int, help="GT side before synthesis; default 400 on GPU, 160 on CPU")
-    parser.add_argument("--num-block", type=int, default=23)
-    parser.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU, 60 with --opt)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_train.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device(p)
+    p.add_argument("--stage", type=int, choices=[1, 2], default=1)
+    add_options_file(p, "measure this options file's training loop instead of the x4 recipe")
+    add_batch_size(p, "images per step; default 12 on GPU, 2 on CPU")
+    p.add_argument("--gt_size", "--gt-size", type=int, help="GT patch; default 256 on GPU, 128 on CPU")
+    p.add_argument("--gt_crop", "--gt-crop", type=int, help="GT side before synthesis; default 400 on GPU, 160 on CPU")
+    p.add_argument("--num_block", "--num-block", type=int, default=23)
+    p.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU, 60 with --opt)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
                                            "(channels_last) and/or -compile (torch.compile; compiled in the warm-up);"
                                            " default fp32 on CPU, all but -compile on CUDA")
-    parser.add_argument("--json", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args()
+    p.add_argument("--json", action="store_true")
+    add_arguments(p)
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.opt:
         args.iters = args.iters or 60
         result = {"options": args.opt, **quiet_and_busy(lambda: measure_options_file(args), args.busy, "iters_per_s")}
