@@ -1,5 +1,13 @@
 """Packaging for realsr: the ``realsr`` training library and the ``degradations`` engine."""
+import runpy
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# The tools' commands come from their registry, read without importing realsr (torch may be absent).
+TOOLS = runpy.run_path(str(Path(__file__).parent / "realsr" / "tools" / "registry.py"))["TOOLS"]
+CONSOLE_SCRIPTS = ["realsr-train = realsr.training.cli:main", "realsr-infer = realsr.inference.cli:main"] + [
+    f"{tool.command} = {tool.module}:main" for tool in TOOLS.values()]
 
 setup(
     name="realsr",
@@ -23,23 +31,7 @@ setup(
         "schedulefree>=1.2",
         "pytorch-optimizer>=3.0",
     ],
-    entry_points={"console_scripts": [
-        "realsr-train = realsr.training.cli:main",
-        "realsr-infer = realsr.inference.cli:main",
-        "realsr-preview = realsr.tools.degrade_preview:main",
-        "realsr-prepare = realsr.tools.prepare_dataset:main",
-        "realsr-extract-subimages = realsr.tools.extract_subimages:main",
-        "realsr-generate-multiscale = realsr.tools.generate_multiscale:main",
-        "realsr-generate-meta-info = realsr.tools.generate_meta_info:main",
-        "realsr-create-lmdb = realsr.tools.create_lmdb:main",
-        "realsr-evaluate = realsr.tools.evaluate:main",
-        "realsr-export-onnx = realsr.tools.export_onnx:main",
-        "realsr-interpolate = realsr.tools.interpolate_models:main",
-        "realsr-make-benchmark = realsr.tools.make_benchmark:main",
-        "realsr-degradation-sweep = realsr.tools.degradation_sweep:main",
-        "realsr-zssr = realsr.tools.zssr:main",
-        "realsr-export-ncnn = realsr.tools.export_ncnn:main",
-    ]},
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         "video": ["av>=12"],

@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from contention import add_arguments, setup_threads
 from realsr.archs import build_generator
+from realsr.cli_flags import add_batch_size, add_device
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 
@@ -145,17 +146,22 @@ def train_step_seconds(net: nn.Module, precision: str, half: torch.dtype, channe
     return timed(step, args.repeats, device)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_archs.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device(p)
+    p.add_argument("--only", help=f"comma list of {', '.join(CONFIGS)}")
+    p.add_argument("--patch", type=int, default=48, help="LR training patch side (default 48)")
+    add_batch_size(p, "images per step (default 4)", default=4)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--precisions", default="fp32,half", help="comma list of fp32, half, compiled")
+    p.add_argument("--json", action="store_true")
+    add_arguments(p)
+    return p
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--only", help=f"comma list of {', '.join(CONFIGS)}")
-    parser.add_argument("--patch", type=int, default=48, help="LR training patch side (default 48)")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--precisions", default="fp32,half", help="comma list of fp32, half, compiled")
-    parser.add_argument("--json", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     device = resolve_device(args.device)
     policy = setup_threads(args)
     names = args.only.split(",") if args.only else list(CONFIGS)

@@ -27,6 +27,7 @@ from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
 from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool, compose
 from degradations.functional import usm_sharp
 from degradations.synthetic import synthetic_images
+from realsr.cli_flags import add_batch_size, add_device, add_scale
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.resources import SYNTHESIS_THREADS, FixedThreads
@@ -107,25 +108,30 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=12)
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--gt-crop", type=int, default=400, help="GT side before synthesis (crop_pad_size)")
-    parser.add_argument("--gt-size", type=int, default=256)
-    parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--reference-mode", action="store_true", help="per_sample: false")
-    parser.add_argument("--shuffle-prob", type=float, default=0.0)
-    parser.add_argument("--jpeg-backend", default="torch", choices=["torch", "opencv"])
-    parser.add_argument("--synthesis-threads", type=int, default=SYNTHESIS_THREADS,
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_degradations.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_batch_size(p, "images per step (default 12)", default=12)
+    add_device(p)
+    p.add_argument("--gt_crop", "--gt-crop", type=int, default=400, help="GT side before synthesis (crop_pad_size)")
+    p.add_argument("--gt_size", "--gt-size", type=int, default=256)
+    add_scale(p, "upscaling factor (default 4)", default=4)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--reference_mode", "--reference-mode", action="store_true", help="per_sample: false")
+    p.add_argument("--shuffle_prob", "--shuffle-prob", type=float, default=0.0)
+    p.add_argument("--jpeg_backend", "--jpeg-backend", default="torch", choices=["torch", "opencv"])
+    p.add_argument("--synthesis_threads", "--synthesis-threads", type=int, default=SYNTHESIS_THREADS,
                         help=f"intra-op threads of CPU synthesis (default {SYNTHESIS_THREADS}, as in training)")
-    parser.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int, default=None,
                         help="threads over which CPU synthesis spreads its samples (default: the intra-op threads)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_arguments(parser)
-    args = parser.parse_args()
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_arguments(p)
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     device = resolve_device(args.device)
     policy = setup_threads(args)
     args.workers = args.workers or torch.get_num_threads()  # as training: the policy's intra-op count

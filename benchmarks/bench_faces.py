@@ -22,6 +22,7 @@ import torch
 
 from contention import add_arguments, quiet_and_busy, setup_threads
 from realsr.archs import GFPGANv1Clean, ParseNet, RetinaFace
+from realsr.cli_flags import add_device
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.faces import alignment
@@ -62,14 +63,19 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
             "faces_per_s": round(1 / per_face, 3)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_faces.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default=None)
+    add_device(p)
     p.add_argument("--image", default="1280x720", help="WxH of the image searched for faces (default 1280x720)")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--json", action="store_true")
     add_arguments(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
     threads = setup_threads(args)
     with torch.inference_mode():

@@ -30,6 +30,7 @@ import torch
 from contention import add_arguments, busy_processes
 from realsr.archs import build_network
 from realsr.archs.zoo import MODELS
+from realsr.cli_flags import add_device
 from realsr.devices import pick_precision, resolve_device
 from realsr.errors import run_cli
 from realsr.inference.upsampler import Upsampler
@@ -93,19 +94,24 @@ def describe(row: dict, busy: int) -> str:
     return line
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_inference.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device(p)
+    p.add_argument("--networks", default="srvgg,rrdb")
+    p.add_argument("--sizes", default="128,256", help="square input sides")
+    p.add_argument("--tiles", default="0,128", help="tile sizes (0 = whole image)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--nchw", action="store_true", help="contiguous NCHW instead of channels-last")
+    p.add_argument("--precisions", default="fp32,auto", help="comma list of fp32, bf16, fp16, auto, compiled")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--case", help=argparse.SUPPRESS)  # net:size:tile, run by the parent
+    add_arguments(p)
+    return p
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--networks", default="srvgg,rrdb")
-    parser.add_argument("--sizes", default="128,256", help="square input sides")
-    parser.add_argument("--tiles", default="0,128", help="tile sizes (0 = whole image)")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--nchw", action="store_true", help="contiguous NCHW instead of channels-last")
-    parser.add_argument("--precisions", default="fp32,auto", help="comma list of fp32, bf16, fp16, auto, compiled")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # net:size:tile, run by the parent
-    add_arguments(parser)
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     args.device = str(resolve_device(args.device))
     policy = apply_thread_policy(args.threads)
     if args.case:

@@ -21,6 +21,7 @@ from contention import add_arguments, setup_threads
 from degradations.srmd import SRMDDegradation, blur_trace, degradation_maps, pca_basis
 from degradations.synthetic import synthetic_images
 from realsr.archs import UDVD
+from realsr.cli_flags import add_batch_size, add_scale
 from realsr.errors import run_cli
 from realsr.metrics import calculate_psnr
 
@@ -53,20 +54,25 @@ def score(net: UDVD, lq: torch.Tensor, gt: torch.Tensor, maps: torch.Tensor, sca
     return float(np.mean(values))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_maps.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iters", type=int, default=600)
     p.add_argument("--feat", type=int, default=32)
     p.add_argument("--blocks", type=int, default=4)
-    p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--gt-size", type=int, default=64)
+    add_scale(p, "upscaling factor (default 2)", default=2)
+    add_batch_size(p, "images per step (default 8)", default=8)
+    p.add_argument("--gt_size", "--gt-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--blurs", nargs="+", type=float, default=[0.5, 1.5, 2.5, 3.5])
     p.add_argument("--noises", nargs="+", type=float, default=[0, 15, 30, 50])
     p.add_argument("--json", action="store_true")
     add_arguments(p)
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     policy = setup_threads(args)
     model = SRMDDegradation(args.scale, args.gt_size, sigma_range=(0.2, 4.0), noise_range=(0.0, 50.0))
     basis = pca_basis(model)

@@ -14,6 +14,7 @@ import sys
 import torch
 
 from realsr.archs import RRDBNet, UNetDiscriminatorSN
+from realsr.cli_flags import add_batch_size
 from realsr.errors import run_cli
 from realsr.losses import build_loss
 
@@ -31,13 +32,18 @@ def saved_bytes(fn) -> int:
     return sum(seen.values())
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_memory.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", type=int, choices=[1, 2], default=2)
+    add_batch_size(p, "images per step (default 12)", default=12)
+    p.add_argument("--gt_size", "--gt-size", type=int, default=256)
+    p.add_argument("--num_block", "--num-block", type=int, default=23)
+    return p
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", type=int, choices=[1, 2], default=2)
-    parser.add_argument("--batch-size", type=int, default=12)
-    parser.add_argument("--gt-size", type=int, default=256)
-    parser.add_argument("--num-block", type=int, default=23)
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     torch.manual_seed(0)
     g = RRDBNet(num_block=args.num_block)
     lq = torch.rand(1, 3, args.gt_size // 4, args.gt_size // 4)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from realsr.archs import ARCHITECTURES, build_generator
+from realsr.cli_flags import add_device, add_flag
 from realsr.devices import cpu_native_bf16, resolve_device
 from realsr.errors import run_cli
 from realsr.inference.fidelity import fidelity_images, precision_drift
@@ -42,15 +43,21 @@ def seconds_per_image(model, scale: int, dtype: torch.dtype, device: torch.devic
     return (time.perf_counter() - start) / len(images)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_precision.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", nargs="*", default=[], type=Path, help="released weight files to measure")
+    add_flag(p, "model_path", "--weights", nargs="*", default=[], type=Path, dest="weights",
+             help="released weight files to measure")
     p.add_argument("--networks", default="", help=f"random-weight networks (default: none with --weights, "
                                                   f"else all: {','.join(GENERATORS)})")
     p.add_argument("--size", type=int, default=96, help="side of the fixed images (default 96)")
-    p.add_argument("--device", default=None)
+    add_device(p)
     p.add_argument("--json", action="store_true")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     device = resolve_device(args.device)
     half = torch.float16 if device.type == "cuda" else torch.bfloat16
     native = cpu_native_bf16() if device.type == "cpu" else (True, "")

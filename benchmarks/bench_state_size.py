@@ -57,13 +57,18 @@ def real_moments(trainer: Trainer, steps: int) -> None:
             opt_d.step()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", type=int, choices=[1, 2], default=2)
-    parser.add_argument("--iters", type=int, default=120, help="training iterations to synthesise before saving "
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_state_size.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", type=int, choices=[1, 2], default=2)
+    p.add_argument("--iters", type=int, default=120, help="training iterations to synthesise before saving "
                         "(enough for a pool in its steady state)")
-    parser.add_argument("--steps", type=int, default=3, help="optimizer steps that give the moments their values")
-    args = parser.parse_args()
+    p.add_argument("--steps", type=int, default=3, help="optimizer steps that give the moments their values")
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     recipe = argparse.Namespace(stage=args.stage, device="cpu", gt_size=256, gt_crop=400, batch_size=12, num_block=23)
     opt = parse_options(options(recipe, None, False))
     trainer = Trainer(opt, torch.device("cpu"))

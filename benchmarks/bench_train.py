@@ -18,6 +18,7 @@ import time
 import torch
 
 from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
+from realsr.cli_flags import add_batch_size, add_device, add_options_file
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.options import load_options, parse_options
@@ -72,29 +73,17 @@ def measure(args: argparse.Namespace, amp: str | None, channels_last: bool, comp
     device = torch.device(args.device)
     trainer = Trainer(parse_options(options(args, amp, channels_last, compile)), device)
     batch = next(iter(trainer.make_loader()))
-    synth_time = step_time = 0.0
+    step_time = 0.0
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    original = trainer.synthesize
-
-    def timed_synthesize(b, i):
-        nonlocal synth_time
-        sync()
-        t0 = time.perf_counter()
-        out = original(b, i)
-        sync()
-        synth_time += time.perf_counter() - t0
-        return out
-
-    trainer.synthesize = timed_synthesize
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for i in range(args.warmup + args.iters):
         if i == args.warmup:
-            synth_time = 0.0
+            trainer.timings = {}  # the trainer's per-phase timing hook, from the first timed step
             sync()
             start = time.perf_counter()
         trainer.set_learning_rates(i + 1)
@@ -105,28 +94,33 @@ def measure(args: argparse.Namespace, amp: str | None, channels_last: bool, comp
         "amp": amp or "fp32", "channels_last": channels_last, "compile": compile,
         "iters_per_s": round(1 / step_time, 3), "samples_per_s": round(args.batch_size / step_time, 2),
         "ms_per_iter": round(1000 * step_time, 1),
-        "degradation_share": round(synth_time / args.iters / step_time, 3),
+        "degradation_share": round(trainer.timings["synthesis"] / args.iters / step_time, 3),
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--stage", type=int, choices=[1, 2], default=1)
-    parser.add_argument("--opt", help="measure this options file's training loop instead of the x4 recipe")
-    parser.add_argument("--batch-size", type=int, help="default 12 on GPU, 2 on CPU")
-    parser.add_argument("--gt-size", type=int, help="GT patch; default 256 on GPU, 128 on CPU")
-    parser.add_argument("--gt-crop", type=int, help="GT side before synthesis; default 400 on GPU, 160 on CPU")
-    parser.add_argument("--num-block", type=int, default=23)
-    parser.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU, 60 with --opt)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_train.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device(p)
+    p.add_argument("--stage", type=int, choices=[1, 2], default=1)
+    add_options_file(p, "measure this options file's training loop instead of the x4 recipe")
+    add_batch_size(p, "images per step; default 12 on GPU, 2 on CPU")
+    p.add_argument("--gt_size", "--gt-size", type=int, help="GT patch; default 256 on GPU, 128 on CPU")
+    p.add_argument("--gt_crop", "--gt-crop", type=int, help="GT side before synthesis; default 400 on GPU, 160 on CPU")
+    p.add_argument("--num_block", "--num-block", type=int, default=23)
+    p.add_argument("--iters", type=int, help="measured iterations (default 20 on GPU, 3 on CPU, 60 with --opt)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
                                            "(channels_last) and/or -compile (torch.compile; compiled in the warm-up);"
                                            " default fp32 on CPU, all but -compile on CUDA")
-    parser.add_argument("--json", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args()
+    p.add_argument("--json", action="store_true")
+    add_arguments(p)
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.opt:
         args.iters = args.iters or 60
         result = {"options": args.opt, **quiet_and_busy(lambda: measure_options_file(args), args.busy, "iters_per_s")}

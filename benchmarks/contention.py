@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+from realsr.cli_flags import add_threads
 from realsr.resources import apply_thread_policy
 
 
@@ -45,8 +46,7 @@ def quiet_and_busy(measure: Callable[[], dict], busy: int, key: str) -> dict:
 def add_arguments(parser) -> None:
     parser.add_argument("--busy", type=int, default=0,
                         help="also measure with N CPU-bound background processes running (prints quiet, busy, ratio)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads (default: the thread policy's choice, see docs/threads.md)")
+    add_threads(parser, "intra-op threads (default: the thread policy's choice, see docs/threads.md)")
 
 
 def setup_threads(args) -> str:

@@ -77,10 +77,15 @@ def rows_of(name: str, out: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/gpu_report.py`` (shared flags from :mod:`realsr.cli_flags`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", type=Path, help="also write every part's raw output to this file")
+    return p
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="also write every part's raw output to this file")
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     if not torch.cuda.is_available():
         print("error: gpu_report.py needs a CUDA device; none is visible here", file=sys.stderr)
         return 2

@@ -137,3 +137,24 @@ def pick_precision(requested: str, device: torch.device, half_safe: bool = True)
         native, why = cpu_native_bf16()
         return torch.bfloat16, "bf16 (asked for" + ("" if native else f"; emulated and slow: {why}") + ")"
     return PRECISIONS[requested], f"{requested} (asked for)"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA, MPS); nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+class OutOfMemoryError(UserError, RuntimeError):
+    """An image needs more memory than the device (or the CPU) has, even in the smallest tiles."""
+
+
+_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA out-of-memory, a CPU allocation failure (PyTorch's allocator or ``MemoryError``), or ours."""
+    return isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError, OutOfMemoryError)) or (
+        isinstance(err, RuntimeError) and any(t in str(err).lower() for t in _OOM_TEXT))

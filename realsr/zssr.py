@@ -119,12 +119,15 @@ def back_project(sr: torch.Tensor, lr: torch.Tensor, scale: int, kernel: torch.T
 def train_zssr(lr_image: torch.Tensor, config: ZSSRConfig, kernel: torch.Tensor | None = None,
                progress: Callable[[int, float], None] | None = None) -> tuple[ZSSRNet, dict]:
     """Train a :class:`ZSSRNet` on one ``(1, C, h, w)`` image in [0, 1]; returns it and a log
-    (``iterations``, ``lr_drops``, ``errors``: the self-reconstruction MSE at each measurement)."""
+    (``iterations``, ``lr_drops``, ``errors``: the self-reconstruction MSE at each measurement).
+
+    Trains on the image's device; the randomness (initial weights, crops, noise) is drawn on the CPU
+    from ``config.seed``, so a seed gives the same draws on every device."""
     # A blur kernel has an orientation and a sampling phase: flipped or rotated images would be
     # degraded differently from the test image, so training and the ensemble keep it as it is.
     transforms = 8 if kernel is None else 1
     g = torch.Generator().manual_seed(config.seed)
-    net = ZSSRNet(lr_image.shape[1], config.width, config.depth, g)
+    net = ZSSRNet(lr_image.shape[1], config.width, config.depth, g).to(lr_image.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     rate, since_change, errors, drops = config.lr, 0, [], []
     small = downscale(lr_image, config.scale, kernel).clamp(0, 1)
@@ -133,7 +136,7 @@ def train_zssr(lr_image: torch.Tensor, config: ZSSRConfig, kernel: torch.Tensor 
         father = _father(lr_image, config, g, transforms)
         son = downscale(father, config.scale, kernel)
         if config.noise_std > 0:
-            son = son + config.noise_std * torch.randn(son.shape, generator=g)
+            son = son + config.noise_std * torch.randn(son.shape, generator=g).to(son.device)
         son = son.clamp(0, 1)
         net_in = upscale_to(son, father.shape[-2], father.shape[-1])
         loss = (net(net_in) - father).abs().mean()

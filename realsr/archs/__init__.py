@@ -6,10 +6,12 @@
 ``{"type": "RRDBNet", "num_block": 23}`` and returns it with its descriptor;
 :func:`recognise` reads a released file's network off its keys and shapes.
 
-Adding a network: one file ending in its ``ARCH`` descriptor, one line below, one golden test.
+Adding a network: one file ending in its ``ARCH`` descriptor and one line in :data:`NETWORKS`;
+its class is then ``realsr.archs.<ClassName>``.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,86 +20,60 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
+from ..backbones.vgg import load_vgg_weights
 from ..errors import OptionError
 from ..registry import build
 from ..resources import available_memory
 from ..weights import KeyReport, WeightLoadError
 from ..weights import load_network as _load_file_into
-from . import (
-    a2n,
-    carn,
-    dbpn,
-    discriminator,
-    edsr,
-    enhancenet,
-    gfpgan,
-    idn,
-    memnet,
-    msrn,
-    parsenet,
-    rcan,
-    rdn,
-    retinaface,
-    rrdbnet,
-    sftgan,
-    srcnn,
-    srfeat,
-    srmd,
-    srvgg,
-    vgg,
-)
-from .a2n import A2N
-from .carn import CARN
-from .dbpn import DBPN
 from .descriptor import Architecture, Generator
-from .discriminator import UNetDiscriminatorSN, VGGStyleDiscriminator
-from .edsr import EDSR
-from .enhancenet import EnhanceNet
-from .gfpgan import GFPGANv1Clean
-from .idn import IDN
-from .memnet import MemNet
-from .msrn import MSRN
-from .parsenet import ParseNet
-from .rcan import RCAN
-from .rdn import RDN
-from .retinaface import RetinaFace
-from .rrdbnet import RRDBNet
-from .sftgan import SFTGAN, OutdoorSceneSeg
-from .srcnn import FSRCNN, SRCNN
-from .srfeat import SRFeat, SRFeatDiscriminator, SRGANDiscriminator
-from .srmd import SRMD, UDVD
-from .srvgg import SRVGGNetCompact
-from .vgg import VGGFeatureExtractor, load_vgg_weights
 
-ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
-    rrdbnet.ARCH,
-    srvgg.ARCH,
-    edsr.ARCH,
-    rcan.ARCH,
-    rdn.ARCH,
-    a2n.ARCH,
-    carn.ARCH,
-    dbpn.ARCH,
-    idn.ARCH,
-    memnet.ARCH,
-    enhancenet.ARCH,
-    srfeat.ARCH,
-    sftgan.ARCH,
-    msrn.ARCH,
-    srcnn.SRCNN_ARCH,
-    srcnn.FSRCNN_ARCH,
-    srmd.SRMD_ARCH,
-    srmd.UDVD_ARCH,
-    discriminator.UNET_ARCH,
-    discriminator.VGG_STYLE_ARCH,
-    srfeat.SRGAN_D_ARCH,
-    srfeat.SRFEAT_D_ARCH,
-    vgg.ARCH,
-    sftgan.SEGMENTATION_ARCH,
-    retinaface.ARCH,
-    gfpgan.ARCH,
-    parsenet.ARCH,
-)}
+# Every network realsr knows: one line each, "<module of realsr.archs>:<its descriptor>". The
+# option ``type`` is the descriptor's name; a name registered twice is an error.
+NETWORKS: tuple[str, ...] = (
+    "rrdbnet:ARCH",
+    "srvgg:ARCH",
+    "edsr:ARCH",
+    "rcan:ARCH",
+    "rdn:ARCH",
+    "a2n:ARCH",
+    "carn:ARCH",
+    "dbpn:ARCH",
+    "idn:ARCH",
+    "memnet:ARCH",
+    "enhancenet:ARCH",
+    "srfeat:ARCH",
+    "sftgan:ARCH",
+    "msrn:ARCH",
+    "srcnn:SRCNN_ARCH",
+    "srcnn:FSRCNN_ARCH",
+    "srmd:SRMD_ARCH",
+    "srmd:UDVD_ARCH",
+    "discriminator:UNET_ARCH",
+    "discriminator:VGG_STYLE_ARCH",
+    "srfeat:SRGAN_D_ARCH",
+    "srfeat:SRFEAT_D_ARCH",
+    "features:VGG_ARCH",
+    "sftgan:SEGMENTATION_ARCH",
+    "retinaface:ARCH",
+    "gfpgan:ARCH",
+    "parsenet:ARCH",
+)
+
+
+def collect(entries: tuple[str, ...]) -> dict[str, Architecture]:
+    """The descriptors of ``entries`` by option type; a name given twice raises ValueError."""
+    found: dict[str, Architecture] = {}
+    for entry in entries:
+        module, _, attribute = entry.partition(":")
+        arch = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+        if arch.name in found:
+            raise ValueError(f"network name {arch.name!r} registered twice ({entry} and an earlier entry)")
+        found[arch.name] = arch
+    return found
+
+
+ARCHITECTURES: dict[str, Architecture] = collect(NETWORKS)
 
 # option type -> class, for :func:`realsr.registry.build` and the option schema
 ARCHS: dict[str, type[nn.Module]] = {name: arch.cls for name, arch in ARCHITECTURES.items()}
@@ -211,9 +187,14 @@ def load_network(model: nn.Module, path: str | os.PathLike, param_key: str | Non
     return _load_file_into(model, path, param_key, strict, arch.to_own_layout if arch is not None else None)
 
 
-__all__ = ["A2N", "Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator",
-           "build_network", "CARN", "DBPN", "detect_arch", "EDSR", "EnhanceNet", "FSRCNN", "Generator",
-           "GFPGANv1Clean", "IDN", "KeyReport", "load_network", "load_vgg_weights", "MemNet", "MSRN", "OutdoorSceneSeg",
-           "ParseNet", "RCAN", "RDN", "recognise", "RetinaFace", "RRDBNet", "SFTGAN", "SRCNN", "SRFeat", "SRFeatDiscriminator",
-           "SRGANDiscriminator", "SRMD", "SRVGGNetCompact", "UDVD", "UNetDiscriminatorSN",
-           "VGGFeatureExtractor", "VGGStyleDiscriminator", "WeightLoadError"]
+def __getattr__(name: str) -> Any:
+    """The registered networks' classes by name (``from realsr.archs import RRDBNet``)."""
+    for arch in ARCHITECTURES.values():
+        if arch.cls.__name__ == name:
+            return arch.cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Architecture", "architecture_of", "ARCHITECTURES", "ARCHS", "build_generator", "build_network", "collect",
+           "detect_arch", "Generator", "KeyReport", "load_network", "load_vgg_weights", "NETWORKS", "recognise",
+           "WeightLoadError"]

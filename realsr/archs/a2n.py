@@ -126,4 +126,4 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "img_range": 255.0}, scale)
 
 
-ARCH = Architecture("A2N", A2N, detect=detect)
+ARCH = Architecture("A2N", A2N, small={"num_feat": 8, "unf": 4, "num_block": 2, "upscale": 4}, detect=detect)

@@ -176,4 +176,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "mobile": mobile, "group": group, "multi_scale": multi}, scale)
 
 
-ARCH = Architecture("CARN", CARN, detect=detect, multi_scale_key="multi_scale")
+ARCH = Architecture("CARN", CARN,
+                    small={"num_feat": 8, "upscale": 3, "mobile": True, "group": 4}, detect=detect, multi_scale_key="multi_scale")

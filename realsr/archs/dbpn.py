@@ -116,4 +116,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_stages": stages, "upscale": scale}, scale)
 
 
-ARCH = Architecture("DBPN", DBPN, detect=detect, scales=(2, 4, 8))
+ARCH = Architecture("DBPN", DBPN,
+                    small={"num_feat": 8, "feat": 16, "num_stages": 3, "upscale": 2}, detect=detect, scales=(2, 4, 8))

@@ -67,4 +67,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "upscale": scale, "res_scale": res_scale, "img_range": img_range_of(state)}, scale)
 
 
-ARCH = Architecture("EDSR", EDSR, detect=detect, convert=convert_basicsr_edsr_rcan)
+ARCH = Architecture("EDSR", EDSR,
+                    small={"num_feat": 8, "num_block": 2, "upscale": 2}, detect=detect, convert=convert_basicsr_edsr_rcan)

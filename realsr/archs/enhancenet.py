@@ -112,4 +112,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_block": len({k.split(".")[1] for k in state if k.startswith("body.")}), "upscale": 4}, 4)
 
 
-ARCH = Architecture("EnhanceNet", EnhanceNet, detect=detect, convert=convert_tensorflow, scales=(4,))
+ARCH = Architecture("EnhanceNet", EnhanceNet,
+                    small={"num_feat": 8, "num_block": 1, "upscale": 4}, detect=detect, convert=convert_tensorflow, scales=(4,))

@@ -88,4 +88,4 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "distill": int(state["down1.weight"].shape[1] - state["conv1.weight"].shape[0])}, scale)
 
 
-ARCH = Architecture("IDN", IDN, detect=detect)
+ARCH = Architecture("IDN", IDN, small={"num_feat": 16, "distill": 4, "upscale": 2}, detect=detect)

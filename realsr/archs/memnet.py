@@ -138,5 +138,7 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "upscale": scale, "multi_scale": True}, scale)
 
 
-ARCH = Architecture("MemNet", MemNet, detect=detect, convert=convert_caffe, multi_scale_key="multi_scale",
+ARCH = Architecture("MemNet", MemNet,
+                    small={"num_feat": 8, "num_memory": 6, "num_recursion": 1, "upscale": 2},
+                    detect=detect, convert=convert_caffe, multi_scale_key="multi_scale",
                     stages=7)

@@ -74,4 +74,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_block": len({k.split(".")[1] for k in state if k.startswith("body.")}), "upscale": scale}, scale)
 
 
-ARCH = Architecture("MSRN", MSRN, detect=detect, scales=(2, 3, 4, 8))
+ARCH = Architecture("MSRN", MSRN,
+                    small={"num_feat": 8, "num_block": 2, "upscale": 2}, detect=detect, scales=(2, 3, 4, 8))

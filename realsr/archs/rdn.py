@@ -88,4 +88,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "upscale": scale, "img_range": 255.0}, scale)
 
 
-ARCH = Architecture("RDN", RDN, detect=detect)
+ARCH = Architecture("RDN", RDN,
+                    small={"num_feat": 8, "num_block": 2, "num_layer": 2, "growth": 4, "upscale": 3}, detect=detect)

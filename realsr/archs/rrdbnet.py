@@ -148,5 +148,7 @@ def convert_legacy_esrgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
     return out
 
 
-ARCH = Architecture("RRDBNet", RRDBNet, detect=detect, convert=convert_legacy_esrgan, scale_key="scale",
+ARCH = Architecture("RRDBNet", RRDBNet,
+                    small={"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2},
+                    detect=detect, convert=convert_legacy_esrgan, scale_key="scale",
                     scales=(1, 2, 4), size_multiple=lambda scale: _UNSHUFFLE[scale])

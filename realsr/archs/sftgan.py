@@ -197,6 +197,7 @@ class SegmentationCondition:
         return net(padded)[..., :h, :w].to(lq.dtype)
 
 
-ARCH = Architecture("SFTGAN", SFTGAN, detect=detect, scales=(4,), takes_segmentation=True)
+ARCH = Architecture("SFTGAN", SFTGAN,
+                    small={"num_feat": 8, "num_block": 1, "upscale": 4}, detect=detect, scales=(4,), takes_segmentation=True)
 SEGMENTATION_ARCH = Architecture("OutdoorSceneSeg", OutdoorSceneSeg, role="features",
                                  convert=batch_counters("feature.0.weight"))  # the file predates the counters

@@ -88,5 +88,7 @@ def detect_fsrcnn(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[di
              "m": len(convs) - 2}, scale)
 
 
-SRCNN_ARCH = Architecture("SRCNN", SRCNN, detect=detect_srcnn, in_channels_key="num_channels")
-FSRCNN_ARCH = Architecture("FSRCNN", FSRCNN, detect=detect_fsrcnn, in_channels_key="num_channels")
+SRCNN_ARCH = Architecture("SRCNN", SRCNN,
+                          small={"upscale": 2, "num_features": [8, 4]}, detect=detect_srcnn, in_channels_key="num_channels")
+FSRCNN_ARCH = Architecture("FSRCNN", FSRCNN,
+                           small={"upscale": 2, "d": 8, "s": 4, "m": 1}, detect=detect_fsrcnn, in_channels_key="num_channels")

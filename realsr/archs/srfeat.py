@@ -25,8 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..backbones.vgg import VGGFeatureExtractor, load_vgg_weights
 from .descriptor import Architecture
-from .vgg import VGGFeatureExtractor, load_vgg_weights
 
 
 class _Block(nn.Module):
@@ -155,6 +155,7 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
             2 ** stages)
 
 
-ARCH = Architecture("SRFeat", SRFeat, detect=detect, scales=(2, 4, 8))
+ARCH = Architecture("SRFeat", SRFeat,
+                    small={"num_feat": 8, "num_block": 2, "upscale": 2}, detect=detect, scales=(2, 4, 8))
 SRGAN_D_ARCH = Architecture("SRGANDiscriminator", SRGANDiscriminator, role="discriminator")
 SRFEAT_D_ARCH = Architecture("SRFeatDiscriminator", SRFeatDiscriminator, role="discriminator")

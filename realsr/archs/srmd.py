@@ -185,5 +185,7 @@ def load_pca_matrix(path: str, kernel_size: int) -> torch.Tensor:
     return basis.float()
 
 
-SRMD_ARCH = Architecture("SRMD", SRMD, detect=detect_srmd, takes_maps=True)
-UDVD_ARCH = Architecture("UDVD", UDVD, detect=detect_udvd, takes_maps=True, stages=3)
+SRMD_ARCH = Architecture("SRMD", SRMD,
+                         small={"num_feat": 8, "num_conv": 3, "upscale": 2}, detect=detect_srmd, takes_maps=True)
+UDVD_ARCH = Architecture("UDVD", UDVD,
+                         small={"num_feat": 8, "num_block": 1, "upscale": 2}, detect=detect_udvd, takes_maps=True, stages=3)

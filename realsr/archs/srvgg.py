@@ -76,4 +76,5 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
              "num_conv": len(convs) - 2, "upscale": upscale, "act_type": act}, upscale)
 
 
-ARCH = Architecture("SRVGGNetCompact", SRVGGNetCompact, detect=detect, scales=(1, 2, 3, 4))
+ARCH = Architecture("SRVGGNetCompact", SRVGGNetCompact,
+                    small={"num_feat": 8, "num_conv": 2, "upscale": 3}, detect=detect, scales=(1, 2, 3, 4))

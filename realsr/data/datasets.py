@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,11 +25,9 @@ from degradations.synthetic import synthetic_scene
 from ..color import y_image
 from ..errors import OptionError
 from ..imageio import ImageReadError
+from .options import DatasetOptions
 from .sources import ImageReader, lmdb_keys, read_meta_info, scan_folder
 from .transforms import augment, crop_pad, paired_random_crop
-
-if TYPE_CHECKING:  # the options package names the dataset types from DATASETS below
-    from ..options import DatasetOptions
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 20
@@ -46,9 +43,25 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
 
 
 class _Skipping(Dataset):
-    """Reads with retries: an unreadable item is logged and the next index tried instead."""
+    """Reads with retries: an unreadable item is logged and the next index tried instead.
+
+    What a dataset type is, for the options rules, the preflight and the trainer (class
+    attributes, read through :data:`DATASETS`; nothing compares type names):
+    ``paired`` (gives LQ images: no synthesis), ``reads_files`` (False: made in memory),
+    ``reads_segmentation`` (``dataroot_seg`` maps ride with the GT), ``meta_info_pairs``
+    (``meta_info`` lists ``gt, lq`` pairs rather than GT names).
+    """
 
     names: list
+    paired = False
+    reads_files = True
+    reads_segmentation = False
+    meta_info_pairs = False
+
+    @classmethod
+    def roots(cls) -> list[str]:
+        """The ``dataroot_*`` options this type needs."""
+        return (["dataroot_gt"] + (["dataroot_lq"] if cls.paired else [])) if cls.reads_files else []
 
     def __len__(self) -> int:
         return len(self.names)
@@ -76,7 +89,7 @@ class GTDataset(_Skipping):
     ``meta_info`` relative to ``dataroot_gt``) or an LMDB; random crop/pad to ``crop_pad_size``,
     then flips. Items: ``gt (3, S, S)``, ``gt_path``."""
 
-    paired = False
+    reads_segmentation = True
 
     def __init__(self, opt: DatasetOptions, scale: int = 4, train: bool = True):
         root = Path(opt.dataroot_gt).expanduser()
@@ -134,7 +147,7 @@ class SyntheticDataset(_Skipping):
     """``num_images`` procedural scenes of side ``image_size`` (:func:`synthetic_scene`), the
     content a pure function of (``seed``, index); flips as configured. Items: ``gt``, ``gt_path``."""
 
-    paired = False
+    reads_files = False
 
     def __init__(self, opt: DatasetOptions, scale: int = 4, train: bool = True):
         self.names = [f"synthetic_{opt.seed}_{i:05d}" for i in range(opt.num_images)]
@@ -172,7 +185,7 @@ class PairedDataset(_Skipping):
             if gt != lq:
                 raise ValueError(f"{opt.dataroot_gt} and {opt.dataroot_lq} hold different keys; pairs need the same keys")
             return list(zip(gt, lq))
-        if opt.meta_info and opt.type == "RealESRGANPairedDataset":
+        if opt.meta_info and DATASETS[opt.type].meta_info_pairs:
             return list(read_meta_info(Path(opt.meta_info).expanduser(), paired=True))
         listing = opt.meta_info_file or opt.meta_info
         gt_names = read_meta_info(Path(listing).expanduser()) if listing else scan_folder(Path(opt.dataroot_gt).expanduser())
@@ -208,11 +221,18 @@ class PairedDataset(_Skipping):
         return {"lq": lq_t, "gt": gt_t, "lq_path": lq_name, "gt_path": gt_name}
 
 
+class RealESRGANPairedDataset(PairedDataset):
+    """Real-ESRGAN's paired set: as :class:`PairedDataset`, and its ``meta_info`` lists
+    ``gt, lq`` pairs."""
+
+    meta_info_pairs = True
+
+
 # option ``type`` -> dataset class; ``paired`` classes give LQ images, the others GT only
 DATASETS: dict[str, type[_Skipping]] = {
     "RealESRGANDataset": GTDataset,
     "SyntheticDataset": SyntheticDataset,
-    "RealESRGANPairedDataset": PairedDataset,
+    "RealESRGANPairedDataset": RealESRGANPairedDataset,
     "PairedImageDataset": PairedDataset,
 }
 GT_DATASETS = tuple(name for name, cls in DATASETS.items() if not cls.paired)

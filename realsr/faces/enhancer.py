@@ -23,7 +23,7 @@ import torch.nn as nn
 from .. import imageio
 from ..archs import GFPGANv1Clean, ParseNet, RetinaFace, load_network
 from ..archs.gfpgan import detect as detect_gfpgan
-from ..inference.tiling import OutOfMemoryError, is_out_of_memory
+from ..devices import OutOfMemoryError, is_out_of_memory
 from ..weights import WeightFileError, WeightLoadError, compare, load_state_dict_file
 from .alignment import alignment_matrix, crop_face, parse_mask, paste_face, paste_matrix
 from .detection import Faces, detect_faces

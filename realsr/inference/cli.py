@@ -22,35 +22,48 @@ from ..archs import Generator, load_network
 from ..archs.sftgan import OutdoorSceneSeg, SegmentationCondition
 from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
-from ..devices import pick_precision, resolve_device
+from ..cli_flags import (
+    add_batch_size,
+    add_device,
+    add_input,
+    add_model_name,
+    add_model_path,
+    add_output,
+    add_precision,
+    add_scale,
+    add_threads,
+    add_tile,
+)
+from ..devices import OutOfMemoryError, pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..faces.enhancer import FaceEnhancer
 from ..faces.files import RESTORERS, face_weights
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
-from .tiling import OutOfMemoryError
 from .upsampler import Upsampler, load_model
 
 logger = logging.getLogger("realsr.inference")
 DEFAULT_MODEL = "RealESRGAN_x4plus"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``inference.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description="Upscale images with Real-ESRGAN style models.")
-    p.add_argument("-i", "--input", default="inputs", help="image file or folder (default: inputs)")
-    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
-    p.add_argument("-n", "--model_name", default=None, help=f"zoo model: {', '.join(MODELS)} (default {DEFAULT_MODEL})")
+    add_input(p, "image file or folder, or a video (default: inputs)", default="inputs", type=str)
+    add_output(p, "output folder (default: results)", default="results", type=str)
+    add_model_name(p, MODELS, f"zoo model (default {DEFAULT_MODEL})", default=None)
     p.add_argument("-dn", "--denoise_strength", type=float, default=0.5,
                    help="realesr-general-x4v3 only: 0 keeps noise (wdn model), 1 removes it (default 0.5)")
-    p.add_argument("-s", "--outscale", type=float, default=None, help="final scale (default: the network's)")
-    p.add_argument("--model_path", help="weights file (.pth or .safetensors); architecture from -n or detected")
+    add_scale(p, "final scale, -s/--outscale (default: the network's)", old=["--outscale"], type=float, default=None,
+              dest="outscale")
+    add_model_path(p, "weights file (.pth or .safetensors); architecture from -n or detected", type=str)
     p.add_argument("--wdn_model_path", help="with -dn and --model_path: the weak-denoise general-x4v3 weights")
     p.add_argument("--blend", help="blend same-architecture weights: A.pth:0.3,B.pth:0.7")
     p.add_argument("--model_dir", type=Path, help="where zoo weights are cached (default ~/.cache/realsr/weights)")
     p.add_argument("--download", action="store_true", help="only fetch the -n model's weights, print SHA-256, exit")
     p.add_argument("--suffix", default="out", help="output name suffix (default: out; empty: none)")
-    p.add_argument("-t", "--tile", type=int, default=0, help="tile size in input pixels, 0 = whole image")
+    add_tile(p)
     p.add_argument("--tile_pad", type=int, default=10, help="tile context beyond the blend band (default 10)")
     p.add_argument("--pre_pad", type=int, default=0, help="reflect padding at the right/bottom border (default 0)")
     p.add_argument("--seg_model_path", help="SFTGAN: the segmentation network's weights (segmentation_OST_bic.pth); "
@@ -58,13 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (the first image pays a compilation of tens of seconds)")
     p.add_argument("--fp32", action="store_true", help="full precision (same as --precision fp32)")
-    p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
-                   help="auto: fp16 on CUDA, bf16 on CPUs with native bf16 arithmetic, fp32 elsewhere and for "
-                        "networks that drift in half precision")
+    add_precision(p, ["auto", "fp32", "fp16", "bf16"], "auto",
+                  "auto: fp16 on CUDA, bf16 on CPUs with native bf16 arithmetic, fp32 elsewhere and for "
+                  "networks that drift in half precision")
     p.add_argument("--alpha_upsampler", choices=["realesrgan", "bicubic"], default="realesrgan")
     p.add_argument("--ext", choices=["auto", "jpg", "png"], default="auto", help="output format (auto: as the input)")
-    p.add_argument("-g", "--gpu-id", type=int, default=None, help="CUDA device index")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA if available)")
+    p.add_argument("-g", "--gpu_id", "--gpu-id", type=int, default=None, help="CUDA device index (Real-ESRGAN's flag; "
+                                                                   "--device cuda:N says the same)")
+    add_device(p, automatic="CUDA if available")
     p.add_argument("--no_channels_last", action="store_true",
                    help="run in NCHW layout (channels-last measured 1.5x faster on CPU and is the default)")
     p.add_argument("--blur", default="1.0", help="SRMD/UDVD: blur sigma of the input, or sigma_x,sigma_y,angle "
@@ -80,17 +94,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--video_codec", default="libx264", help="video input: the encoder of the output (default "
                                                              "libx264; libx265, libvpx-vp9, mpeg4 ...)")
     p.add_argument("--crf", type=int, default=18, help="video input: quality, lower is better (default 18)")
-    p.add_argument("--batch_size", type=int, default=None,
-                   help="video input: frames per network call (default 4 on CUDA; 1 on the CPU, where batches "
-                        "measured no faster)")
+    add_batch_size(p, "video input: frames per network call (default 4 on CUDA; 1 on the CPU, where batches "
+                      "measured no faster)")
     p.add_argument("--extract_frames", action="store_true",
                    help="video input: write the upscaled frames as PNGs into <output>/<name>_<suffix>/ instead")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing files in the output folder (inputs are never replaced)")
     p.add_argument("--max_pixels", type=int, default=imageio.DEFAULT_MAX_PIXELS,
                    help=f"refuse inputs larger than this many pixels (default {imageio.DEFAULT_MAX_PIXELS:,})")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for PyTorch (default: the cores this process may use; see docs/threads.md)")
+    add_threads(p, "CPU threads for PyTorch (default: the cores this process may use; see docs/threads.md)")
     p.add_argument("--face_enhance", action="store_true",
                    help="restore faces with GFPGAN and paste them onto the upscaled image (for photos of real "
                         "people; see docs/faces.md)")
@@ -100,7 +112,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--face_parser_path", help="--face_enhance: a local parsing_parsenet.pth")
     p.add_argument("--no_face_parse", action="store_true",
                    help="--face_enhance: blend faces with a feathered square instead of the face parser's mask")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 MAX_PAD = 256  # pixels of padding; more only costs time (Real-ESRGAN uses 10)

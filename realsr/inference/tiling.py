@@ -18,23 +18,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from ..devices import OutOfMemoryError, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 Forward = Callable[[torch.Tensor], torch.Tensor]
-
-
-class OutOfMemoryError(UserError, RuntimeError):
-    """An image needs more memory than the device (or the CPU) has, even in the smallest tiles."""
-
-
-_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """CUDA out-of-memory, a CPU allocation failure (PyTorch's allocator or ``MemoryError``), or ours."""
-    return isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError, OutOfMemoryError)) or (
-        isinstance(err, RuntimeError) and any(t in str(err).lower() for t in _OOM_TEXT))
 
 
 def _zeros(*shape: int) -> torch.Tensor:

@@ -65,7 +65,7 @@ def loss_log_name(name: str) -> str:
     return getattr(cls, "log_name", None) or name.removesuffix("Loss").lower()
 
 
-def build_loss(opt: Mapping[str, Any], path: str = "train.losses") -> nn.Module:
+def build_loss(opt: Mapping[str, Any], path: str = "train.pixel_opt") -> nn.Module:
     """Build a loss from ``{type: Name, **kwargs}`` (errors name ``path``)."""
     return build(LOSSES, opt, "loss", path)
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..archs.vgg import VGGFeatureExtractor, layer_names
-from ..pretrained import WeightFile, missing_line, require
+from ..backbones.files import WeightFile, missing_line, require
+from ..backbones.vgg import VGGFeatureExtractor, layer_names
 from ..weights import WeightFileError, load_state_dict_file
 from .lpips import VGG16_WEIGHTS
 

@@ -18,10 +18,10 @@ import os
 import torch
 import torch.nn as nn
 
-from ..archs.alexnet import ALEXNET_WEIGHTS, AlexNetFeatures
-from ..archs.alexnet import CHANNELS as ALEX_CHANNELS
-from ..archs.vgg import VGG_URLS, VGGFeatureExtractor
-from ..pretrained import WeightFile, missing_line, require
+from ..backbones.alexnet import ALEXNET_WEIGHTS, AlexNetFeatures
+from ..backbones.alexnet import CHANNELS as ALEX_CHANNELS
+from ..backbones.files import WeightFile, missing_line, require
+from ..backbones.vgg import VGG_URLS, VGGFeatureExtractor
 from ..weights import WeightFileError, load_state_dict_file
 
 _BASE = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1"
@@ -80,7 +80,7 @@ class LPIPSNet(nn.Module):
     Args:
         net: ``alex`` (the usual metric) or ``vgg`` (the usual choice as a loss).
         backbone_weights: torchvision ImageNet file (``alexnet-owt-7be5be79.pth`` /
-            ``vgg16-397923af.pth``); default: the cache locations (:mod:`realsr.pretrained`).
+            ``vgg16-397923af.pth``); default: the cache locations (:mod:`realsr.backbones.files`).
         lpips_weights: the v0.1 head file of ``net``; default: the cache locations.
         pretrained: False keeps a random backbone and heads of ones (tests, baselines).
         download: fetch missing files from their URLs (checksummed).

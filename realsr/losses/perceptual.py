@@ -7,7 +7,7 @@ import re
 import torch
 import torch.nn as nn
 
-from ..archs.vgg import VGGFeatureExtractor, load_vgg_weights
+from ..backbones.vgg import VGGFeatureExtractor, load_vgg_weights
 
 _CRITERIA = ("l1", "l2", "fro")
 

@@ -6,7 +6,7 @@ at start-up: unknown keys, wrong types and impossible values raise
 
 One home for each kind of rule:
 
-* :mod:`~realsr.options.schema` — types: strict keys, finite numbers, real booleans.
+* :mod:`~realsr.schema` — types: strict keys, finite numbers, real booleans.
 * :mod:`~realsr.options.model` — the sections, field descriptions, defaults, and which fields
   may not change on resume.
 * :mod:`~realsr.options.rules` — ranges and cross-field rules, and the ``{type: ...}`` specs
@@ -17,13 +17,12 @@ One home for each kind of rule:
 Files, weights and test forward passes are checked by :mod:`realsr.training.preflight`.
 """
 from ..data.datasets import GT_DATASETS, PAIRED_DATASETS
+from ..data.options import DatasetOptions, IOBackendOptions
 from .loading import apply_overrides, dump_options, load_options, load_yaml, parse_options
 from .model import (
     COMPATIBILITY_ONLY,
     MODEL_TYPES,
     RELATIVISTIC,
-    DatasetOptions,
-    IOBackendOptions,
     MetricOptions,
     Options,
     warn_compatibility_only,

@@ -19,10 +19,10 @@ import yaml
 from degradations.config import DegradationConfig, DegradationConfigError
 
 from ..errors import OptionError, suggest
+from ..schema import to_dict, validate
 from .losses import SLOTS
 from .model import DatasetOptions, Options
 from .rules import check
-from .schema import to_dict, validate
 
 MAX_DEPTH = 64  # nesting of mappings and lists; option files use fewer than 8 levels
 MAX_ALIASES = 256  # ``*name`` references; an alias bomb needs thousands

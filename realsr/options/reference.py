@@ -25,8 +25,8 @@ from degradations.config import DESCRIPTIONS as DEGRADATION_HELP
 from degradations.config import DegradationConfig
 
 from .. import atomic
+from ..schema import fatal_mark
 from .model import COMPATIBILITY_ONLY, DatasetOptions, Options
-from .schema import fatal_mark
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMA_FILE, MARKDOWN_FILE = DOCS / "options.schema.json", DOCS / "options.md"

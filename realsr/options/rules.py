@@ -35,14 +35,12 @@ def check(opt: Options) -> None:
                           suggest(opt.model_type, MODEL_TYPES))
     if opt.scale not in (1, 2, 3, 4, 8):
         raise OptionError("scale", f"must be 1, 2, 3, 4 or 8, got {opt.scale}")
-    if opt.gt_size % opt.scale:
-        raise OptionError("gt_size", f"{opt.gt_size} is not divisible by scale {opt.scale}; "
-                                     f"try {opt.gt_size - opt.gt_size % opt.scale}")
     if "train" not in opt.datasets:
         raise OptionError("datasets.train", "a training dataset is required")
     for phase, ds in opt.datasets.items():
         check_dataset(f"datasets.{phase}", ds, phase.startswith("train"))
     train = opt.datasets["train"]
+    _check_crop(opt, train)
     if opt.high_order_degradation and train.type in PAIRED_DATASETS:
         raise OptionError("datasets.train.type", f"{train.type} gives LQ images; set high_order_degradation: false")
     if not opt.high_order_degradation and train.type in GT_DATASETS:
@@ -96,13 +94,30 @@ def check(opt: Options) -> None:
             if opt.degradation_preset not in ("BI", "BD", "DN"):
                 raise OptionError("degradation_preset", f"{opt.degradation_preset} cannot carry segmentation maps "
                                   "through its steps (JPEG, ...)", "use BI, BD or DN with dataroot_seg")
-            if ds.type != "RealESRGANDataset":
-                raise OptionError(f"datasets.{phase}.type", "dataroot_seg needs RealESRGANDataset")
+            if not DATASETS[ds.type].reads_segmentation:
+                reading = [name for name, cls in DATASETS.items() if cls.reads_segmentation]
+                raise OptionError(f"datasets.{phase}.type", f"dataroot_seg needs {' or '.join(reading)}")
     for name in opt.path.ignore_resume_networks or ():
         if name not in ("network_g", "network_d"):
             raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",
                               suggest(name, ("network_g", "network_d")))
     _check_components(opt)
+
+
+def _check_crop(opt: Options, train: DatasetOptions) -> None:
+    """One training crop: ``gt_size``, or for a paired dataset ``datasets.train.gt_size`` (Real-ESRGAN's
+    key there; the top-level value when it is left out). Both given and different, or a crop the
+    scale does not divide, is refused: nothing is cropped silently to another size."""
+    key, size = "gt_size", opt.gt_size
+    if DATASETS[train.type].paired:
+        if train.gt_size is not None and "gt_size" in opt.model_fields_set and train.gt_size != opt.gt_size:
+            raise OptionError("datasets.train.gt_size", f"{train.gt_size}, but gt_size is {opt.gt_size}: a paired "
+                              "run has one training crop", "set one of them, or the same value in both")
+        if train.gt_size is None:
+            train.gt_size = opt.gt_size
+        key, size = "datasets.train.gt_size", train.gt_size
+    if size % opt.scale:
+        raise OptionError(key, f"{size} is not divisible by scale {opt.scale}; try {size - size % opt.scale}")
 
 
 # Bounds of the numeric options the sections' types do not fix (inclusive; None: no bound). The
@@ -140,10 +155,7 @@ def _in_range(key: str, value: Any, low: float | None, high: float | None) -> No
 def check_dataset(path: str, ds: DatasetOptions, train: bool) -> None:
     """The rules of one ``datasets.<phase>`` entry (that its files exist is the preflight's)."""
     lookup(DATASETS, {"type": ds.type}, "dataset type", path)
-    roots = [] if ds.type == "SyntheticDataset" else ["dataroot_gt"]
-    if ds.type in PAIRED_DATASETS:
-        roots.append("dataroot_lq")
-    for key in roots:
+    for key in DATASETS[ds.type].roots():
         value = getattr(ds, key)
         if value is None:
             raise OptionError(f"{path}.{key}", f"{ds.type} needs {key}")
@@ -152,8 +164,6 @@ def check_dataset(path: str, ds: DatasetOptions, train: bool) -> None:
     for key, (low, high) in DATASET_RANGES.items():
         _in_range(f"{path}.{key}", getattr(ds, key), low, high)
     _in_range(f"{path}.num_worker_per_gpu", ds.num_worker_per_gpu, 0, 256)
-    if train and ds.type in PAIRED_DATASETS and ds.gt_size is None:
-        raise OptionError(f"{path}.gt_size", f"{ds.type} needs gt_size for its training crop")
 
 
 def _check_components(opt: Options) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
+from ..cli_flags import add_input, add_output
 from ..errors import UserError, check, run_cli
 from ..imageio import scan_folder
 from ..prep.lmdb_writer import lmdb_keys_of, verify_lmdb, write_lmdb
@@ -25,15 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/create_lmdb.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", required=True, type=Path, help="image folder")
-    p.add_argument("-o", "--output", required=True, type=Path, help="LMDB folder, ending in .lmdb")
+    add_input(p, "image folder", required=True)
+    add_output(p, "LMDB folder, ending in .lmdb", required=True)
     p.add_argument("--compression_level", type=int, default=1, help="PNG compression 0-9 (BasicSR: 1)")
     p.add_argument("--map_size", type=int, help="LMDB map size in bytes (default 10x the estimated size)")
     p.add_argument("--commit_every", type=int, default=5000)
     p.add_argument("--no_verify", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     check(args.output.suffix == ".lmdb", "-o/--output", f"{args.output}: the LMDB folder name must end with .lmdb "
                                                          "(BasicSR checks this)")
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .. import imageio
+from ..cli_flags import add_device, add_image, add_model_path, add_output, add_threads, image_of
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..inference.upsampler import Upsampler, load_model
@@ -27,17 +27,25 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/degradation_sweep.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("image", type=Path, help="LR input image")
-    p.add_argument("--model_path", required=True, type=Path, help="SRMD or UDVD weights")
+    add_image(p, "LR input image")
+    add_model_path(p, "SRMD or UDVD weights", required=True)
     p.add_argument("--blurs", nargs="+", type=float, default=[0.5, 1.5, 3.0], help="blur sigmas (rows)")
     p.add_argument("--noises", nargs="+", type=float, default=[0.0, 15.0, 40.0], help="noise sigmas (columns)")
     p.add_argument("--cell", type=int, default=256, help="side of each cell in the sheet (default 256)")
-    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-    p.add_argument("-o", "--output", type=Path, help="output PNG (default: <image stem>_sweep.png)")
+    add_device(p)
+    add_threads(p)
+    add_output(p, "output PNG (default: <image stem>_sweep.png)")
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
-    apply_thread_policy()
+    args.image = image_of(p, args)
+    apply_thread_policy(args.threads)
     for value in args.blurs:
         check(math.isfinite(value) and value > 0, "--blurs", f"sigmas must be > 0, got {value}")
     for value in args.noises:
@@ -45,13 +53,13 @@ def _main(argv: list[str] | None) -> int:
     check(args.cell >= 32, "--cell", f"must be >= 32, got {args.cell}")
     output = args.output or args.image.with_name(args.image.stem + "_sweep.png")
     check(output.resolve() != args.image.resolve(), "-o/--output", "must not be the input image")
+    device = resolve_device(args.device)  # before loading anything
     img = imageio.read_raw(args.image)
     model = load_model([args.model_path])
     scale = model.scale
     if not model.takes_maps:
         raise UserError("--model_path", f"{args.model_path.name} is a {model.arch.name}, which takes no degradation "
                                         "maps; use an SRMD or UDVD model")
-    device = resolve_device(args.device)
     rows = []
     for blur in args.blurs:
         cells = []

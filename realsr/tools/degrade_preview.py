@@ -4,7 +4,7 @@ Each row is one sample: the HR crop, the output of stage 1, stage 2 and the fina
 scaled to a common size, LR with nearest neighbour so its pixels stay visible), and a caption
 with that sample's sampled parameters. Example::
 
-    python tools/degrade_preview.py photo.png -n 6 --seed 1 -o sheet.png
+    python tools/degrade_preview.py photo.png --num_samples 6 --seed 1 -o sheet.png
     python tools/degrade_preview.py photo.png -opt options/realesrgan_x4.yml
 """
 from __future__ import annotations
@@ -22,6 +22,18 @@ from degradations import DegradationConfig, RealESRGANDegradation, trace_rows
 from degradations.describe import describe, named
 
 from .. import imageio
+from ..cli_flags import (
+    add_deprecated,
+    add_device,
+    add_image,
+    add_num_samples,
+    add_options_file,
+    add_output,
+    add_scale,
+    add_seed,
+    image_of,
+)
+from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..imageio import tensor_to_image
 from ..options.loading import load_yaml
@@ -31,17 +43,32 @@ TILE = 256
 CAPTION_WIDTH = 560
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/degrade_preview.py`` (shared flags from :mod:`realsr.cli_flags`).
+
+    The sample count is ``--num_samples`` (``--num`` accepted); ``-n``, which names a model in the
+    other commands, still works here but is deprecated.
+    """
     parser = argparse.ArgumentParser(description="Preview Real-ESRGAN-style degradations of an image.")
-    parser.add_argument("image", help="input image (PNG, JPEG, ...)")
-    parser.add_argument("-n", "--num", type=int, default=4, help="number of degraded samples (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("-opt", "--opt", help="options YAML to take the degradation keys and scale from")
-    parser.add_argument("--scale", type=int, default=None, help="SR scale (default: options' scale, else 4)")
+    add_image(parser, "input image (PNG, JPEG, ...)")
+    count = add_num_samples(parser, "number of degraded samples, 1-64 (default 4)", default=4)
+    add_deprecated(parser, count, "-n")
+    add_seed(parser)
+    add_options_file(parser, "options YAML to take the degradation keys and scale from")
+    add_scale(parser, "SR scale: 1, 2, 3, 4 or 8 (default: the options' scale, else 4)", default=None)
     parser.add_argument("--crop", type=int, default=400, help="HR crop side, as the training crop (default 400)")
     parser.add_argument("--shuffle_prob", type=float, default=None, help="override shuffle_prob")
-    parser.add_argument("-o", "--output", help="output PNG (default: <image stem>_degradations.png)")
-    return parser.parse_args(argv)
+    add_output(parser, "output PNG (default: <image stem>_degradations.png)", type=str)
+    add_device(parser, default="cpu", automatic="")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parsed arguments; ``args.image`` is the image however it was given."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.image = str(image_of(parser, args))
+    return args
 
 
 def load_config(path: str | None) -> tuple[DegradationConfig, dict]:
@@ -123,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     apply_thread_policy()
-    check(1 <= args.num <= 64, "-n/--num", f"must be between 1 and 64, got {args.num}")
-    check(args.scale is None or args.scale in (1, 2, 3, 4, 8), "--scale", f"must be 1, 2, 3, 4 or 8, got {args.scale}")
+    check(1 <= args.num_samples <= 64, "--num_samples", f"must be between 1 and 64, got {args.num_samples}")
+    check(args.scale is None or args.scale in (1, 2, 3, 4, 8), "-s/--scale", f"must be 1, 2, 3, 4 or 8, got {args.scale}")
     check(args.crop >= 16, "--crop", f"must be >= 16, got {args.crop}")
     cfg, opt = load_config(args.opt)
     if args.shuffle_prob is not None:
@@ -141,9 +168,10 @@ def _main(argv: list[str] | None) -> int:
     degrade = RealESRGANDegradation(cfg, scale=scale, gt_size=None)
     hr, note = fit_crop(imageio.image_to_tensor(img), args.crop, degrade)
     generator = torch.Generator().manual_seed(args.seed)
+    batch = hr.expand(args.num_samples, -1, -1, -1).contiguous().to(resolve_device(args.device))
     try:
         with FixedThreads(SYNTHESIS_THREADS):  # the same pictures from the same seed on any machine
-            out = degrade(hr.expand(args.num, -1, -1, -1).contiguous(), generator, return_stages=True)
+            out = degrade(batch, generator, return_stages=True)
     except ValueError as err:  # sizes the options make impossible
         raise UserError(str(args.image), str(err)) from None
     rows = trace_rows(out.trace)

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import atomic
+from ..cli_flags import add_device, add_flag, add_model_path, add_output, add_threads, add_tile
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..evaluation import best_row, checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
@@ -157,15 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/evaluate.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gt", required=True, type=Path, help="GT folder")
-    p.add_argument("--sr", "-i", "--input", dest="sr", type=Path, help="SR folder to score")
+    add_flag(p, "input", "--sr", dest="sr", type=Path, help="SR folder to score")
     p.add_argument("--sr_suffix", default="", help="SR (or LQ) stem = GT stem + this (e.g. _out)")
     p.add_argument("--models", type=Path, help="checkpoint folder (experiments/NAME/models) for a sweep")
-    p.add_argument("--model_path", type=Path, help="score one weight file (e.g. a released model) on --lq / --gt")
+    add_model_path(p, "score one weight file (e.g. a released model) on --lq / --gt")
     p.add_argument("--lq", type=Path, help="LQ folder for the sweep or --model_path")
-    p.add_argument("-o", "--output", type=Path, help="sweep output folder (default: experiments/NAME/evaluation)")
+    add_output(p, "sweep output folder (default: experiments/NAME/evaluation)")
     p.add_argument("--crop_border", type=int, default=0)
     p.add_argument("--test_y_channel", action="store_true")
     p.add_argument("--metrics", default="psnr,ssim",
@@ -176,15 +178,20 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--best", help="sweep: pick the best checkpoint by this metric (default: the first of --metrics)")
     p.add_argument("--niqe_params", type=Path, help="NIQE pristine-model .npz (mu_pris_param, cov_pris_param): "
                                                     "adds NIQE of each SR image (lower is better)")
-    p.add_argument("--tile", type=int, default=0)
+    add_tile(p)
     p.add_argument("--self_ensemble", action="store_true", help="sweep: average the 8 flips/transposes (x8)")
-    p.add_argument("--device")
+    add_device(p)
+    add_threads(p)
     p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    apply_thread_policy()
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    apply_thread_policy(args.threads)
     check(args.gt.is_dir(), "--gt", f"{args.gt}: no such folder")
     check(args.crop_border >= 0, "--crop_border", f"must be >= 0, got {args.crop_border}")
-    check(args.tile >= 0, "--tile", f"must be >= 0, got {args.tile}")
+    check(args.tile >= 0, "-t/--tile", f"must be >= 0, got {args.tile}")
     if args.models is not None or args.model_path is not None:
         return evaluate_checkpoints(args)
     check(args.sr is not None and args.sr.is_dir(), "--sr",

@@ -1,7 +1,7 @@
 """Export a generator to ncnn (``.param`` + ``.bin``) for realesrgan-ncnn-vulkan and other ncnn apps.
 
     python tools/export_ncnn.py -n realesr-animevideov3 -o models/realesr-animevideov3-x4
-    python tools/export_ncnn.py -i experiments/NAME/models/net_g_latest.pth -o models/mine-x4
+    python tools/export_ncnn.py --model_path experiments/NAME/models/net_g_latest.pth -o models/mine-x4
 
 Writes ``<output>.param`` and ``<output>.bin`` with the blob names the realesrgan-ncnn-vulkan
 executable reads (input ``data``: RGB in [0, 1], planar; output ``output``), converted by pnnx
@@ -22,6 +22,8 @@ import torch
 
 from .. import atomic
 from ..archs.zoo import MODELS, find_weights
+from ..cli_flags import add_deprecated, add_device, add_model_name, add_model_path, add_output, add_threads
+from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..inference.upsampler import load_model
 from ..resources import apply_thread_policy
@@ -79,32 +81,42 @@ def _isolated(param: Path, weights: Path, image: np.ndarray) -> np.ndarray:
         return np.load(out)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/export_ncnn.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", type=Path, help="weights file")
-    p.add_argument("-n", "--model_name", help=f"zoo model ({', '.join(MODELS)})")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output prefix: writes PREFIX.param, PREFIX.bin")
+    weights = add_model_path(p, "weights file: any of our checkpoints or a released file")
+    add_deprecated(p, weights, "-i", "--input")
+    add_model_name(p, MODELS, "or a zoo model")
+    add_output(p, "output prefix: writes PREFIX.param, PREFIX.bin", required=True)
     p.add_argument("--size", type=int, default=64, help="side of the example input traced (default 64)")
     p.add_argument("--atol", type=float, default=1 / 255, help="largest accepted difference to PyTorch (default: one 8-bit level)")
+    add_device(p, default="cpu")
+    add_threads(p)
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
-    apply_thread_policy()
-    if args.input is None and args.model_name is None:
-        p.error("give -i WEIGHTS or -n MODEL_NAME")
+    apply_thread_policy(args.threads)
+    if args.model_path is None and args.model_name is None:
+        p.error("give --model_path WEIGHTS or -n MODEL_NAME")
     check(8 <= args.size <= 1024, "--size", f"must be 8-1024, got {args.size}")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file prefix (models/name-x4)")
     try:
         import pnnx
     except ImportError:
         raise UserError("pnnx", "the ncnn export needs the pnnx package", 'pip install -e ".[ncnn]"') from None
-    paths = [args.input] if args.input else find_weights(args.model_name)
+    device = resolve_device(args.device)  # before any download or loading
+    paths = [args.model_path] if args.model_path else find_weights(args.model_name)
     model = load_model(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
     name = model.arch.name
-    check(not model.takes_maps, "-i/--input", f"{name} takes degradation maps; ncnn apps feed images only")
-    check(model.arch.stages == 1, "-i/--input", f"{name} returns several outputs; ncnn apps read one")
-    check(model.in_channels == 3, "-i/--input", f"{name} works on one (luma) channel; realesrgan-ncnn-vulkan "
-                                                "feeds RGB")
-    net = model.net.float().eval()
-    example = torch.rand(1, 3, args.size, args.size)
+    check(not model.takes_maps, "--model_path", f"{name} takes degradation maps; ncnn apps feed images only")
+    check(model.arch.stages == 1, "--model_path", f"{name} returns several outputs; ncnn apps read one")
+    check(model.in_channels == 3, "--model_path",
+          f"{name} works on one (luma) channel; realesrgan-ncnn-vulkan feeds RGB")
+    net = model.net.float().eval().to(device)
+    example = torch.rand(1, 3, args.size, args.size).to(device)
     with tempfile.TemporaryDirectory() as scratch:
         traced = Path(scratch) / "model.pt"
         try:
@@ -112,7 +124,7 @@ def _main(argv: list[str] | None) -> int:
             param = (Path(scratch) / "model.ncnn.param").read_text()
             weights = (Path(scratch) / "model.ncnn.bin").read_bytes()
         except Exception as err:  # pnnx raises whatever its converter hits
-            raise UserError("-i/--input", f"pnnx could not convert {name} to ncnn "
+            raise UserError("--model_path", f"pnnx could not convert {name} to ncnn "
                                           f"({str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__})",
                             "ONNX (tools/export_onnx.py) may cover it") from None
     param_path, bin_path = args.output.with_name(args.output.name + ".param"), args.output.with_name(args.output.name + ".bin")
@@ -128,7 +140,7 @@ def _main(argv: list[str] | None) -> int:
     probe = torch.rand(1, 3, args.size + (3 * m if m > 1 else 7), args.size - (2 * m if m > 1 else 5))
     got = _isolated(param_path, bin_path, probe[0].numpy())
     with torch.no_grad():
-        want = net(probe)[0].numpy()
+        want = net(probe.to(device))[0].cpu().numpy()
     check(got.shape == want.shape, str(param_path), f"ncnn gives {got.shape}, PyTorch {want.shape}")
     diff = float(np.abs(got - want).max())
     print(f"ncnn vs PyTorch on {tuple(probe.shape)}: max |difference| {diff:.2e} (limit {args.atol:.0e}; fp32)")

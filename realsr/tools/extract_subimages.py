@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-from pathlib import Path
 
+from ..cli_flags import add_input, add_output, add_threads
 from ..errors import check, run_cli
 from ..imageio import scan_folder
 from ..outputs import refuse_collisions, refuse_output_in_input
@@ -25,22 +25,27 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/extract_subimages.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", required=True, type=Path, help="folder of HR images")
-    p.add_argument("-o", "--output", required=True, type=Path, help="folder for the sub-images")
+    add_input(p, "folder of HR images", required=True)
+    add_output(p, "folder for the sub-images", required=True)
     p.add_argument("--crop_size", type=int, default=480)
     p.add_argument("--step", type=int, default=240)
     p.add_argument("--thresh_size", type=int, default=0, help="smallest border margin that gets its own crop")
     p.add_argument("--compression_level", type=int, default=3, help="PNG compression 0-9")
-    p.add_argument("--n_thread", type=int, default=2)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
     p.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty output folder")
-    args = p.parse_args(argv)
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     check(args.crop_size >= 1, "--crop_size", f"must be >= 1, got {args.crop_size}")
     check(args.step >= 1, "--step", f"must be >= 1, got {args.step}")
     check(args.thresh_size >= 0, "--thresh_size", f"must be >= 0, got {args.thresh_size}")
     check(0 <= args.compression_level <= 9, "--compression_level", f"must be 0-9, got {args.compression_level}")
-    check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
+    check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
     names = scan_folder(args.input)
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
     refuse_output_in_input(args.output, [args.input])
@@ -52,7 +57,7 @@ def _main(argv: list[str] | None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(crop_image, output=args.output, crop=args.crop_size, step=args.step,
                              thresh=args.thresh_size, compression=args.compression_level)
-    results = parallel_map(work, paths, args.n_thread)
+    results = parallel_map(work, paths, args.threads)
     total, problems = sum(c for c, _ in results), [p for _, p in results if p]
     print(f"{total} sub-images from {len(paths) - len(problems)} of {len(paths)} images in {args.output}")
     for problem in problems:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from .. import atomic
+from ..cli_flags import add_flag, add_input, add_threads
 from ..errors import EXIT_PARTIAL, check, run_cli
 from ..prep import parallel_map
 from ..prep.metainfo import check_image, gt_lines, pair_lines
@@ -34,18 +35,23 @@ def default_roots(folders: list[Path], pairs: bool) -> list[Path]:
     return [common] * len(folders)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/generate_meta_info.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", nargs="+", required=True, type=Path, help="GT folders, or GT and LQ with --pairs")
-    p.add_argument("-o", "--output", "--meta_info", dest="output", required=True, type=Path, help="meta_info file")
+    add_input(p, "GT folders, or GT and LQ with --pairs", required=True, nargs="+")
+    add_flag(p, "output", "--meta_info", required=True, type=Path, help="meta_info file")
     p.add_argument("--root", nargs="+", type=Path, help="roots the paths are relative to (one per input)")
     p.add_argument("--pairs", action="store_true", help="pair mode: -i GT_FOLDER LQ_FOLDER")
     p.add_argument("--no_check", action="store_true", help="do not open every image")
-    p.add_argument("--n_thread", type=int, default=2)
-    args = p.parse_args(argv)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     missing = [f for f in args.input if not f.is_dir()]
     check(not missing, "-i/--input", f"{missing[0] if missing else ''}: no such folder")
-    check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
+    check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give the meta_info file's name")
     roots = args.root or default_roots(args.input, args.pairs)
     if args.root and len(roots) == 1:
@@ -65,7 +71,7 @@ def _main(argv: list[str] | None) -> int:
     problems = []
     if not args.no_check:
         flat = [f for group in files for f in group]
-        results = parallel_map(check_image, flat, args.n_thread, chunksize=16)
+        results = parallel_map(check_image, flat, args.threads, chunksize=16)
         bad = {str(f) for f, r in zip(flat, results) if r}
         problems = [r for r in results if r]
         lines = [line for line, group in zip(lines, files) if not any(str(f) in bad for f in group)]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-from pathlib import Path
 
+from ..cli_flags import add_input, add_output, add_threads
 from ..errors import check, run_cli
 from ..imageio import scan_folder
 from ..outputs import refuse_collisions, refuse_output_in_input
@@ -24,15 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/generate_multiscale.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", required=True, type=Path)
-    p.add_argument("-o", "--output", required=True, type=Path)
+    add_input(p, "folder of HR images", required=True)
+    add_output(p, "folder for the multiscale copies", required=True)
     p.add_argument("--short_side", type=int, default=400, help="shortest side of the T3 copy")
-    p.add_argument("--n_thread", type=int, default=2)
-    args = p.parse_args(argv)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     check(args.short_side >= 1, "--short_side", f"must be >= 1, got {args.short_side}")
-    check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
+    check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
     names = scan_folder(args.input)
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
     refuse_output_in_input(args.output, [args.input])
@@ -41,7 +46,7 @@ def _main(argv: list[str] | None) -> int:
                       "their copies would share names: rename one of them")
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(process, output=args.output, short_side=args.short_side)
-    results = parallel_map(work, paths, args.n_thread)
+    results = parallel_map(work, paths, args.threads)
     total, problems = sum(c for c, _ in results), [p for _, p in results if p]
     print(f"{total} images written to {args.output}")
     for problem in problems:

@@ -1,7 +1,7 @@
 """ESRGAN-style network interpolation: (1 - alpha) * A + alpha * B, for two checkpoints of one
 architecture (e.g. Real-ESRNet <-> Real-ESRGAN: alpha trades fidelity for sharpness).
 
-    python tools/interpolate_models.py -a RealESRNet_x4plus.pth -b RealESRGAN_x4plus.pth --alpha 0.6 -o interp_06.pth
+    python tools/interpolate_models.py --model_path RealESRNet_x4plus.pth RealESRGAN_x4plus.pth --alpha 0.6 -o interp_06.pth
 
 Both files' EMA weights are used when present (--param_key params for the raw ones). The result
 is saved as {params, params_ema} (.pth) or a bare state dict (.safetensors).
@@ -12,6 +12,7 @@ import argparse
 import math
 from pathlib import Path
 
+from ..cli_flags import DeprecatedAlias, add_model_path, add_output
 from ..errors import check, run_cli
 from ..weights import blend_state_dicts, load_state_dict_file, save_network
 
@@ -21,14 +22,36 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/interpolate_models.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-a", "--input_a", "-i", dest="a", required=True, type=Path, help="network A (alpha = 0)")
-    p.add_argument("-b", "--input_b", dest="b", required=True, type=Path, help="network B (alpha = 1)")
+    paths = add_model_path(p, "the two weight files A (alpha = 0) and B (alpha = 1)", nargs=2, dest="model_paths",
+                           metavar=("A", "B"))
+    for spellings, dest in ((("-a", "--input_a", "-i"), "a"), (("-b", "--input_b"), "b")):
+        alias = p.add_argument(*spellings, action=DeprecatedAlias, dest=dest, type=Path, new="--model_path A B",
+                               help=argparse.SUPPRESS)
+        alias.concept = paths.concept
     p.add_argument("--alpha", type=float, required=True, help="weight of B, usually in [0, 1]")
-    p.add_argument("-o", "--output", required=True, type=Path)
+    add_output(p, "the interpolated weights (.pth or .safetensors)", required=True)
     p.add_argument("--param_key", default="params_ema")
+    return p
+
+
+def model_pair(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, Path]:
+    """Files A and B from ``--model_path A B`` or the older ``-a A -b B`` (a usage error otherwise)."""
+    if args.model_paths and (args.a or args.b):
+        parser.error("give --model_path A B, or the older -a A -b B, not both")
+    if args.model_paths:
+        return tuple(args.model_paths)
+    if args.a is None or args.b is None:
+        parser.error("give the two weight files: --model_path A B")
+    return args.a, args.b
+
+
+def _main(argv: list[str] | None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
+    args.a, args.b = model_pair(p, args)
     check(math.isfinite(args.alpha), "--alpha", f"must be a finite number, got {args.alpha}")
     check(args.output.resolve() not in (args.a.resolve(), args.b.resolve()), "-o/--output",
           "must not be one of the inputs")

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from degradations import PRESETS, ClassicalDegradation
 
 from .. import imageio
+from ..cli_flags import add_input, add_output, add_scale, add_seed
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..outputs import refuse_collisions, refuse_output_in_input
 from ..resources import SYNTHESIS_THREADS, FixedThreads
@@ -30,16 +31,22 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/make_benchmark.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", required=True, type=Path, help="folder of HR images")
-    p.add_argument("-o", "--output", required=True, type=Path, help="benchmark folder to write")
-    p.add_argument("--scales", nargs="+", type=int, default=[2, 3, 4], help="scales (default 2 3 4)")
+    add_input(p, "folder of HR images", required=True)
+    add_output(p, "benchmark folder to write", required=True)
+    add_scale(p, "upscaling factors, any of 2 3 4 8 (default 2 3 4)", old=["--scales"], nargs="+", default=[2, 3, 4],
+              dest="scales")
     p.add_argument("--degradations", nargs="+", default=["BI"], help=f"any of {' '.join(PRESETS)} (default BI)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the DN noise")
-    args = p.parse_args(argv)
+    add_seed(p, "seed of the DN noise (default 0)")
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     for s in args.scales:
-        check(s in (2, 3, 4, 8), "--scales", f"{s} is not one of 2, 3, 4, 8")
+        check(s in (2, 3, 4, 8), "-s/--scale", f"{s} is not one of 2, 3, 4, 8")
     for d in args.degradations:
         check(d in PRESETS, "--degradations", f"{d!r} is not one of {', '.join(PRESETS)}")
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")

@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import atomic
+from ..cli_flags import add_input, add_output, add_threads
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..imageio import scan_folder
 from ..outputs import refuse_collisions, refuse_output_in_input
@@ -41,18 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/prepare_dataset.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-i", "--input", nargs="+", required=True, type=Path, help="folders of HR images")
-    p.add_argument("-o", "--output", required=True, type=Path, help="dataset folder (the options' dataroot_gt)")
+    add_input(p, "folders of HR images", required=True, nargs="+")
+    add_output(p, "dataset folder (the options' dataroot_gt)", required=True)
     p.add_argument("--no_multiscale", action="store_true", help="skip the multiscale copies")
     p.add_argument("--crop_size", type=int, default=400, help="sub-image side (default 400, as Real-ESRGAN)")
     p.add_argument("--step", type=int, default=200, help="stride between sub-images (default 200)")
     p.add_argument("--thresh_size", type=int, default=0, help="smallest border margin that gets its own crop")
     p.add_argument("--meta_info", default=DEFAULT_META, help=f"meta_info path under the output (default {DEFAULT_META})")
     p.add_argument("--lmdb", action="store_true", help="pack every crop into <output>/train_sub.lmdb instead")
-    p.add_argument("--n_thread", type=int, default=2, help="worker processes (default 2)")
-    return p.parse_args(argv)
+    add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str]], ledger: Path,
@@ -100,7 +106,7 @@ def _main(argv: list[str] | None) -> int:
     check(len({f.name for f in args.input}) == len(args.input), "-i/--input", "input folders need distinct names")
     check(args.crop_size >= 16, "--crop_size", f"must be >= 16, got {args.crop_size}")
     check(args.step >= 1, "--step", f"must be >= 1, got {args.step}")
-    check(args.n_thread >= 1, "--n_thread", f"must be >= 1, got {args.n_thread}")
+    check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
     out = args.output
     plan(args)
@@ -119,14 +125,14 @@ def _main(argv: list[str] | None) -> int:
             multi = out / f"{name}_multiscale"
             multi.mkdir(exist_ok=True)
             problems += _run_step(f"{name}: multiscale", functools.partial(process, output=multi, short_side=400),
-                                  sources[""], progress, ledger, args.n_thread)
+                                  sources[""], progress, ledger, args.threads)
             sources["_multiscale"] = [multi / n for n in scan_folder(multi)] if any(multi.iterdir()) else []
         for tag, paths in sources.items():
             sub = out / f"{name}{tag}_sub"
             sub.mkdir(exist_ok=True)
             work = functools.partial(crop_image, output=sub, crop=args.crop_size, step=args.step,
                                      thresh=args.thresh_size, compression=3)
-            problems += _run_step(f"{name}{tag}: sub-images", work, paths, progress, ledger, args.n_thread)
+            problems += _run_step(f"{name}{tag}: sub-images", work, paths, progress, ledger, args.threads)
             sub_folders.append(sub)
     sub_folders = [s for s in sub_folders if any(s.iterdir())]
     check(bool(sub_folders), "-i/--input", "no sub-images were made (are the images smaller than --crop_size?)")

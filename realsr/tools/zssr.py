@@ -22,6 +22,8 @@ import torch
 from tqdm import tqdm
 
 from .. import imageio
+from ..cli_flags import add_device, add_image, add_output, add_scale, add_seed, add_threads, image_of
+from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..resources import apply_thread_policy
 from ..zssr import ZSSRConfig, anisotropic_gaussian, super_resolve, train_zssr
@@ -66,11 +68,12 @@ def parse_sigma(text: str) -> torch.Tensor:
     return anisotropic_gaussian(size, sx, sy, math.radians(angle))
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/zssr.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("image", type=Path, help="the low-resolution image")
-    p.add_argument("-s", "--scale", type=int, default=2, help="upscaling factor (default 2)")
-    p.add_argument("-o", "--output", type=Path, help="output PNG (default: <stem>_zssr_x<s>.png beside the image)")
+    add_image(p, "the low-resolution image")
+    add_scale(p, "upscaling factor, 2-8 (default 2)", default=2)
+    add_output(p, "output PNG (default: <stem>_zssr_x<s>.png beside the image)")
     p.add_argument("--kernel", type=Path, help="the blur kernel of the degradation (.npy or .mat)")
     p.add_argument("--kernel_sigma", help="an anisotropic Gaussian kernel: SIGMA_X,SIGMA_Y,ANGLE (degrees)")
     p.add_argument("--noise_std", type=float, default=0.0, help="noise added to the training inputs (0-1 scale; "
@@ -78,9 +81,16 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--max_iters", type=int, default=3000)
     p.add_argument("--crop", type=int, default=128, help="training crop side (default 128)")
     p.add_argument("--no_ensemble", action="store_true", help="skip the 8 flips/rotations at the end (8x faster)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
+    add_seed(p)
+    add_device(p, default="cpu")
+    add_threads(p)
+    return p
+
+
+def _main(argv: list[str] | None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
+    args.image = image_of(p, args)
     check(2 <= args.scale <= 8, "-s/--scale", f"must be 2-8, got {args.scale}")
     check(args.max_iters >= 1, "--max_iters", f"must be >= 1, got {args.max_iters}")
     check(16 <= args.crop <= 1024, "--crop", f"must be 16-1024, got {args.crop}")
@@ -96,7 +106,8 @@ def _main(argv: list[str] | None) -> int:
     check(min(h, w) >= 4 * args.scale, str(args.image), f"{w}x{h} is too small to learn x{args.scale} from "
           f"(at least {4 * args.scale} pixels a side)")
     apply_thread_policy(args.threads)
-    lr = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].float()
+    device = resolve_device(args.device)
+    lr = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].float().to(device)
     config = ZSSRConfig(scale=args.scale, crop=args.crop, max_iters=args.max_iters, noise_std=args.noise_std,
                         ensemble=not args.no_ensemble, seed=args.seed)
     start = time.perf_counter()
@@ -108,7 +119,7 @@ def _main(argv: list[str] | None) -> int:
 
         net, log = train_zssr(lr, config, kernel, progress)
     sr = super_resolve(net, lr, config, kernel)
-    imageio.write_image(output, sr[0].permute(1, 2, 0).numpy())
+    imageio.write_image(output, sr[0].permute(1, 2, 0).cpu().numpy())
     print(f"{output}: x{args.scale}, {w}x{h} -> {w * args.scale}x{h * args.scale}, {log['iterations']} iterations "
           f"(learning-rate drops at {log['lr_drops'] or 'none'}), {time.perf_counter() - start:.0f} s")
     return 0

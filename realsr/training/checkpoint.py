@@ -30,8 +30,8 @@ import torch.nn as nn
 from ..atomic import remove_stale_temporaries
 from ..errors import OptionError
 from ..options import Options
-from ..options.schema import fatal_keys
 from ..resources import available_cores
+from ..schema import fatal_keys
 from ..weights import WeightFileError, atomic_save, read_file, save_network
 from . import compress
 from .loop import TrainingError

@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 
 from .. import __version__, atomic
+from ..cli_flags import add_option_override, add_options_file
 from ..devices import resolve_device
 from ..errors import OptionError, run_cli
 from ..options import dump_options, load_options
-from ..options.schema import to_dict
 from ..resources import apply_thread_policy
+from ..schema import to_dict
 from . import checkpoint
 from .distributed import init_from_env
 from .logs import setup_logging
@@ -29,22 +30,31 @@ from .trainer import Trainer
 logger = logging.getLogger("realsr.train")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``train.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description="Train Real-ESRNet / Real-ESRGAN style models from a BasicSR-style options file.")
-    p.add_argument("-opt", required=True, help="options YAML file (see options/)")
+    add_options_file(p, required=True)
     p.add_argument("--launcher", choices=["none", "pytorch"], default="none",
                    help="'pytorch' when started by torchrun (distributed)")
     p.add_argument("--auto_resume", action="store_true", help="continue from the newest complete training state")
     p.add_argument("--debug", action="store_true", help="tiny intervals: log every iter, validate/save every 8")
     p.add_argument("--set", action="append", default=[], metavar="A.B=VALUE",
                    help="override an option (value parsed as YAML); repeatable")
+    add_option_override(p, "device", "device", "same as --set device=DEVICE: cpu, cuda, cuda:1, mps "
+                        "(default: the options' device, else the best available)")
+    add_option_override(p, "threads", "num_threads", "same as --set num_threads=N: CPU threads "
+                        "(default: the options' num_threads, else the thread policy; see docs/threads.md)")
     p.add_argument("--force_yml", nargs="+", default=[], metavar="A:B=VALUE", help="BasicSR-style overrides")
     p.add_argument("--archive", action="store_true",
                    help="rename an existing run folder of the same name to <name>_archived_<time> and start afresh")
     p.add_argument("--check", action="store_true",
                    help="only run the preflight: report every missing prerequisite of the options, then exit")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)  # torch.distributed.launch
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def check_run_folder(exp: Path, auto_resume: bool, archive: bool) -> None:

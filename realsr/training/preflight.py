@@ -17,13 +17,14 @@ from pathlib import Path
 import torch
 
 from ..archs import ARCHS, build_generator
-from ..archs.vgg import VGG_URLS, default_weight_paths
 from ..archs.zoo import MODELS
+from ..backbones.vgg import VGG_URLS, default_weight_paths
+from ..data.datasets import DATASETS
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
 from ..errors import UserError
 from ..imageio import ImageReadError, scan_folder
 from ..losses import LOSSES
-from ..options import GT_DATASETS, PAIRED_DATASETS, DatasetOptions, Options
+from ..options import GT_DATASETS, DatasetOptions, Options
 from ..options.rules import run_losses
 from .presets import make_synthesis
 
@@ -77,10 +78,10 @@ def _spread(items: list, n: int = _SAMPLE) -> list:
 
 def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | None:
     """Problems of one dataset entry appended to ``problems``; returns its image count if known."""
-    if ds.type == "SyntheticDataset":
+    kind = DATASETS[ds.type]
+    if not kind.reads_files:
         return ds.num_images
-    roots = ["dataroot_gt"] + (["dataroot_lq"] if ds.type in PAIRED_DATASETS else []) + \
-        (["dataroot_seg"] if ds.dataroot_seg else [])
+    roots = kind.roots() + (["dataroot_seg"] if ds.dataroot_seg else [])
     ok = True
     for name in roots:
         value = getattr(ds, name)
@@ -119,7 +120,7 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
         if not path.is_file():
             problems.append(f"{key}.{which}: {listing}: no such file (tools/generate_meta_info.py writes it)")
             return None
-        paired = ds.type == "RealESRGANPairedDataset" and ds.meta_info is not None
+        paired = kind.meta_info_pairs and ds.meta_info is not None
         try:
             entries = read_meta_info(path, paired=paired)
         except (ValueError, OSError, UnicodeDecodeError) as err:
@@ -220,9 +221,9 @@ def _check_sizes(opt: Options) -> list[str]:
     train = opt.datasets.get("train")
     if train is None or not opt.high_order_degradation or train.type not in GT_DATASETS:
         return problems
-    side = train.image_size if train.type == "SyntheticDataset" else train.crop_pad_size
+    what = "crop_pad_size" if DATASETS[train.type].reads_files else "image_size"
+    side = getattr(train, what)
     if side < opt.gt_size:
-        what = "image_size" if train.type == "SyntheticDataset" else "crop_pad_size"
         problems.append(f"datasets.train.{what}: {side} is smaller than gt_size {opt.gt_size}")
         return problems
     try:
@@ -230,7 +231,7 @@ def _check_sizes(opt: Options) -> list[str]:
     except ValueError as err:
         problems.append(f"gt_size / degradations: {err}")
     val = opt.datasets.get("val")
-    if val is not None and val.type in GT_DATASETS and val.type == "SyntheticDataset":
+    if val is not None and not DATASETS[val.type].reads_files:
         vside = val.image_size - val.image_size % opt.scale
         try:
             make_synthesis(opt, None).check_size(vside, vside)

@@ -18,6 +18,7 @@ import copy
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
-from ..data.datasets import build_dataset
+from ..data.datasets import DATASETS, build_dataset
 from ..data.moa import mix_pairs
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError
@@ -37,18 +38,19 @@ from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_
 from ..optim.schedule import make_schedule, set_rates
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
 from ..options.rules import run_losses
-from ..options.schema import to_dict
 from ..resources import ThreadPolicy, available_cores, decide
+from ..schema import to_dict
 from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict
 from . import checkpoint
-from .distributed import all_true, is_distributed, mean_over_ranks
+from .distributed import is_distributed, mean_over_ranks
 from .ema import update_ema
 from .loader import read_gt_batches, training_loader
 from .logs import Board, format_line, hms
 from .loop import TrainingError, check_bad_files
-from .objective import Objective, as_float, detached
+from .objective import Objective
 from .signals import stop_signals
+from .steps import UpdateSteps
 from .synthesis import Pairs, PairSynthesizer
 from .validation import Validator, dataset_pairs
 
@@ -64,12 +66,7 @@ def amp_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
 
 
-def _mean(logits: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-    """The mean logit (over every scale of a multi-scale discriminator)."""
-    return torch.stack([x.detach().mean() for x in logits]).mean() if isinstance(logits, list) else logits.detach().mean()
-
-
-class Trainer:
+class Trainer(UpdateSteps):
     """Builds everything from :class:`~realsr.options.Options` and runs the loop.
 
     Args:
@@ -92,6 +89,7 @@ class Trainer:
         self.nan_streak, self.bad_files = 0, set()
         self.stop_signal: int | None = None
         self.last_validation: dict[str, float] = {}
+        self.timings: dict[str, float] | None = None  # see timed()
         self._build_networks()
         self._build_losses_and_optimizers()
         self._build_data()
@@ -191,7 +189,7 @@ class Trainer:
             return None
         dataset = build_dataset(opt.datasets["val"], opt.scale, False, "datasets.val")
         try:
-            if opt.datasets["val"].type in ("SyntheticDataset", "RealESRGANDataset"):
+            if not DATASETS[opt.datasets["val"].type].paired:  # GT only: pairs made as in training
                 pairs = self.synthesis.validation_pairs(dataset)
             else:
                 pairs = dataset_pairs(dataset)
@@ -231,123 +229,35 @@ class Trainer:
         return lambda calls: read_gt_batches(self.dataset, [self.batch_items(c, batch_size, per_epoch) for c in calls],
                                              self._workers(), self.seeder, self.rank == 0)
 
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def _finite(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, what: str) -> bool:
-        """False (the step is skipped and counted) when ``loss`` is non-finite on any rank."""
-        if all_true(bool(torch.isfinite(loss.detach())), self.device):
-            return True
-        optimizer.zero_grad(set_to_none=True)
-        self.nan_streak += 1
-        logger.warning("iter %d: non-finite %s loss (%s); step skipped (%d in a row)", self.iteration + 1, what,
-                       float(loss.detach()), self.nan_streak)
-        if self.nan_streak >= self.opt.train.nan_patience:
-            raise TrainingError(f"{self.nan_streak} non-finite losses in a row (train.nan_patience); lower the "
-                                "learning rate, check the data, or resume from an earlier training state")
-        return False
-
-    def _apply(self, optimizer: torch.optim.Optimizer, net: nn.Module) -> None:
-        """Clip (``train.grad_clip``) and step on the accumulated gradients."""
-        if self.opt.train.grad_clip:
-            self.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(net.parameters(), self.opt.train.grad_clip)
-        self.scaler.step(optimizer)
-        self.scaler.update()
-        self.nan_streak = 0
-
-    def _parts(self, pairs: Pairs, net: nn.Module) -> list[tuple[Pairs, float, contextlib.AbstractContextManager]]:
-        """The batch in ``train.accumulate`` parts, each with its share of the batch and the
-        context of its backward pass (DDP synchronises the gradients on the last part only)."""
-        parts, size = pairs.chunk(self.opt.train.accumulate), pairs.lq.shape[0]
-        sync = getattr(net, "no_sync", contextlib.nullcontext)
-        return [(part, part.lq.shape[0] / size, contextlib.nullcontext() if i == len(parts) - 1 else sync())
-                for i, part in enumerate(parts)]
-
-    def generator_step(self, pairs: Pairs, iteration: int) -> tuple[torch.Tensor, dict]:
-        """Generator losses and update (over ``train.accumulate`` parts of the batch); returns the
-        SR output and the losses (batch means)."""
-        t = self.opt.train
-        optimizer = self.optimizers[0]
-        if self.net_d is not None:
-            self.net_d.requires_grad_(False)
-        optimizer.zero_grad(set_to_none=True)
-        update = not self.gan or (iteration % t.net_d_iters == 0 and iteration > t.net_d_init_iters)
-        outs, logs = [], {}
-        for part, share, backward_context in self._parts(pairs, self.net_g):
-            lq = part.lq.contiguous(memory_format=torch.channels_last) if t.channels_last else part.lq
-            with self._autocast():
-                stages = self.g_step(lq, part.maps)  # UDVD: every stage is supervised
-                outs.append(stages[-1])
-                if not update:
-                    continue
-                terms = self._generator_terms(stages, part, lq)
-                total = sum(terms.values(), stages[-1].new_zeros(()))
-            if not self._finite(total, optimizer, "generator"):
-                return torch.cat(outs), {}
-            with backward_context:
-                self.scaler.scale(total * share).backward()
-            for key, value in {**terms, "l_total": total}.items():
-                logs[key] = logs.get(key, 0) + value.detach() * share
-        if update:
-            self._apply(optimizer, self.net_g)
-        return torch.cat(outs), logs
-
-    def _generator_terms(self, stages: list[torch.Tensor], pairs: Pairs, lq: torch.Tensor) -> dict[str, torch.Tensor]:
-        sr_ema = None
-        if self.objective.needs_ema:  # LDL: where the EMA generator does better, a detail is an artifact
-            with torch.no_grad():
-                sr_ema = self.g_ema.final(lq, pairs.maps)
-        judge = real = None
-        if self.gan:
-            judge = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
-            real = detached(as_float(judge(self.objective.real_target(pairs)))) if self.relativistic else None
-        return self.objective.generator_terms(stages, pairs, sr_ema, judge, real)
-
-    def discriminator_step(self, pairs: Pairs, out: torch.Tensor) -> dict:
-        """Real then fake losses (the GAN weight is not applied to D), one update on their sum
-        (over ``train.accumulate`` parts of the batch)."""
-        optimizer, objective = self.optimizers[1], self.objective
-        self.net_d.requires_grad_(True)
-        optimizer.zero_grad(set_to_none=True)
-        logs: dict[str, torch.Tensor] = {}
-        for (part, share, backward_context), fake_in in zip(self._parts(pairs, self.net_d),
-                                                             out.detach().chunk(self.opt.train.accumulate)):
-            fake_ref = None
-            if self.relativistic:  # the order of D's passes (fake, real, fake) is ESRGAN's: BN statistics match
-                with torch.no_grad(), self._autocast():
-                    fake_ref = as_float(self.net_d(fake_in))
-            with self._autocast():
-                real = as_float(self.net_d(objective.real_target(part)))
-                l_real = objective.discriminator_loss(real, True, fake_ref)
-            if not self._finite(l_real, optimizer, "discriminator"):
-                return {}
-            with backward_context:
-                self.scaler.scale(l_real * share).backward()
-            with self._autocast():
-                fake = as_float(self.net_d(fake_in))
-                l_fake = objective.discriminator_loss(fake, False, detached(real) if fake_ref is not None else None)
-            if not self._finite(l_fake, optimizer, "discriminator"):
-                return {}
-            with backward_context:
-                self.scaler.scale(l_fake * share).backward()
-            for key, value in (("l_d_real", l_real), ("out_d_real", _mean(real)), ("l_d_fake", l_fake),
-                               ("out_d_fake", _mean(fake))):
-                logs[key] = logs.get(key, 0) + value.detach() * share
-        self._apply(optimizer, self.net_d)
-        return logs
-
     def train_step(self, batch: dict[str, Any], iteration: int) -> dict[str, torch.Tensor]:
         """One full iteration (the learning rates are set by the caller)."""
-        pairs = self.augment(self.synthesize(batch, iteration), iteration)
-        out, logs = self.generator_step(pairs, iteration)
+        with self.timed("synthesis"):
+            pairs = self.augment(self.synthesize(batch, iteration), iteration)
+        with self.timed("generator"):
+            out, logs = self.generator_step(pairs, iteration)
         if self.gan:
-            logs.update(self.discriminator_step(pairs, out))
+            with self.timed("discriminator"):
+                logs.update(self.discriminator_step(pairs, out))
         if self.net_g_ema is not None:
-            update_ema(self.net_g_ema, self.net_g, self.opt.train.ema_decay)
+            with self.timed("ema"):
+                update_ema(self.net_g_ema, self.net_g, self.opt.train.ema_decay)
         return logs
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Adds the seconds ``phase`` takes to ``self.timings[phase]`` when ``self.timings`` is a
+        dict (the per-step timing hook of the benchmarks; None, the default, times nothing). On
+        CUDA the device is synchronised around the phase, so the time is the phase's own."""
+        if self.timings is None:
+            yield
+            return
+        devices.synchronize(self.device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            devices.synchronize(self.device)
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
 
     def set_learning_rates(self, iteration: int) -> list[float]:
         """Each optimizer's rate at ``iteration``, set into its parameter groups."""

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from realsr.archs import ARCHS, RRDBNet, SRVGGNetCompact, UNetDiscriminatorSN, VGGFeatureExtractor, build_network
-from realsr.archs.vgg import layer_names
+from realsr.backbones.vgg import layer_names
 from realsr.registry import OptionError
 
 

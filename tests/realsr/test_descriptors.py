@@ -8,43 +8,28 @@ from pathlib import Path
 import pytest
 import torch
 
-from realsr.archs import ARCHITECTURES, Generator, architecture_of, build_generator, recognise
+from realsr.archs import ARCHITECTURES, Generator, architecture_of, build_generator, collect, recognise
 from realsr.archs.descriptor import Architecture
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # small options for each generator (the defaults are the papers' full sizes)
-SMALL = {
-    "RRDBNet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2},
-    "SRVGGNetCompact": {"num_feat": 8, "num_conv": 2, "upscale": 3},
-    "EDSR": {"num_feat": 8, "num_block": 2, "upscale": 2},
-    "RCAN": {"num_feat": 8, "num_group": 1, "num_block": 2, "reduction": 4, "upscale": 2},
-    "RDN": {"num_feat": 8, "num_block": 2, "num_layer": 2, "growth": 4, "upscale": 3},
-    "A2N": {"num_feat": 8, "unf": 4, "num_block": 2, "upscale": 4},
-    "SRCNN": {"upscale": 2, "num_features": [8, 4]},
-    "FSRCNN": {"upscale": 2, "d": 8, "s": 4, "m": 1},
-    "CARN": {"num_feat": 8, "upscale": 3, "mobile": True, "group": 4},
-    "IDN": {"num_feat": 16, "distill": 4, "upscale": 2},
-    "MSRN": {"num_feat": 8, "num_block": 2, "upscale": 2},
-    "DBPN": {"num_feat": 8, "feat": 16, "num_stages": 3, "upscale": 2},
-    "MemNet": {"num_feat": 8, "num_memory": 6, "num_recursion": 1, "upscale": 2},
-    "EnhanceNet": {"num_feat": 8, "num_block": 1, "upscale": 4},
-    "SRFeat": {"num_feat": 8, "num_block": 2, "upscale": 2},
-    "SFTGAN": {"num_feat": 8, "num_block": 1, "upscale": 4},
-    "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
-    "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
-}
 GENERATORS = [name for name, arch in ARCHITECTURES.items() if arch.role == "generator"]
 
 
-def test_every_generator_has_small_options_here():
-    assert sorted(SMALL) == sorted(GENERATORS)
+def test_every_generator_declares_small_options():
+    assert all(ARCHITECTURES[name].small for name in GENERATORS)
+
+
+def test_a_network_name_registered_twice_is_refused():
+    with pytest.raises(ValueError, match="registered twice"):
+        collect(("srvgg:ARCH", "rrdbnet:ARCH", "srvgg:ARCH"))
 
 
 @pytest.mark.parametrize("name", GENERATORS)
 def test_descriptor_matches_what_the_network_does(name):
     torch.manual_seed(0)
-    model = build_generator({"type": name, **SMALL[name]})
+    model = build_generator({"type": name, **ARCHITECTURES[name].small})
     assert isinstance(model, Generator) and model.arch is ARCHITECTURES[name] is architecture_of(model.net)
     lq, maps = model.example_input(7, batch=2)
     assert (maps is not None) == model.takes_maps
@@ -57,7 +42,7 @@ def test_descriptor_matches_what_the_network_does(name):
 
 @pytest.mark.parametrize("name", GENERATORS)
 def test_own_weights_are_recognised_by_exactly_their_descriptor(name):
-    model = build_generator({"type": name, **SMALL[name]})
+    model = build_generator({"type": name, **ARCHITECTURES[name].small})
     hint = f"{name.lower()}_x{model.scale}.pth"  # networks whose weights do not fix the scale read the name
     arch, options, scale, state = recognise(model.net.state_dict(), hint)
     assert arch.name == name and scale == model.scale
@@ -71,7 +56,7 @@ def test_own_weights_are_recognised_by_exactly_their_descriptor(name):
 def test_ambiguous_or_unknown_weights_are_refused_by_name():
     with pytest.raises(ValueError, match="cannot tell the architecture"):
         recognise({"foo.weight": torch.zeros(1)})
-    state = build_generator({"type": "EDSR", **SMALL["EDSR"]}).net.state_dict()
+    state = build_generator({"type": "EDSR", **ARCHITECTURES["EDSR"].small}).net.state_dict()
     greedy = Architecture("Greedy", torch.nn.Identity, detect=lambda s, h: ({"type": "Greedy"}, 2))
     ARCHITECTURES["Greedy"] = greedy
     try:
@@ -82,7 +67,7 @@ def test_ambiguous_or_unknown_weights_are_refused_by_name():
 
 
 def test_maps_networks_take_a_new_pca_basis_into_their_options():
-    model = build_generator({"type": "SRMD", **SMALL["SRMD"]})
+    model = build_generator({"type": "SRMD", **ARCHITECTURES["SRMD"].small})
     basis = torch.linalg.qr(torch.randn(225, 15, dtype=torch.float64))[0].t().float()
     model.set_pca_basis(basis)
     assert torch.equal(model.module.pca_basis, basis) and model.options["pca_basis"] == basis.tolist()

@@ -52,7 +52,7 @@ def test_perceptual_loss_zero_for_identical_and_grows_with_distortion():
 
 
 def test_perceptual_loss_loads_torchvision_weight_file_by_path(tmp_path):
-    from realsr.archs.vgg import VGGFeatureExtractor
+    from realsr.backbones.vgg import VGGFeatureExtractor
 
     ref = VGGFeatureExtractor(["conv5_4"])
     state = {f"features.{k}": torch.randn_like(v) for k, v in ref.features.state_dict().items()}

@@ -160,3 +160,17 @@ def math_cos(fraction: float) -> float:
     import math
 
     return math.cos(math.pi * fraction)
+
+
+def test_a_paired_run_has_one_training_crop(tmp_path):
+    paired = {"type": "PairedImageDataset", "dataroot_gt": str(tmp_path), "dataroot_lq": str(tmp_path),
+              "batch_size_per_gpu": 2}
+    quick = {k: v for k, v in base().items() if k != "gt_size"}
+    data = {**quick, "high_order_degradation": False, "datasets": {"train": {**paired, "gt_size": 130}}}
+    with pytest.raises(OptionError) as info:
+        parse_options(data)
+    assert info.value.key == "datasets.train.gt_size" and "not divisible by scale 4" in str(info.value)
+    with pytest.raises(OptionError, match="one training crop"):
+        parse_options({**data, "gt_size": 64, "datasets": {"train": {**paired, "gt_size": 128}}})
+    opt = parse_options({**data, "gt_size": 64, "datasets": {"train": paired}})
+    assert opt.datasets["train"].gt_size == 64  # the top-level crop, when the dataset names none

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from realsr import pretrained
-from realsr.archs.alexnet import ALEXNET_WEIGHTS, AlexNetFeatures
-from realsr.archs.vgg import VGGFeatureExtractor
+from realsr.backbones import files as pretrained
+from realsr.backbones.alexnet import ALEXNET_WEIGHTS, AlexNetFeatures
+from realsr.backbones.vgg import VGGFeatureExtractor
 from realsr.errors import OptionError, UserError
 from realsr.evaluation import best_row
 from realsr.losses import DISTSLoss, LPIPSLoss

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ TOOL = ROOT / "tools" / "degrade_preview.py"
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # the checkout's realsr, not another installed copy (tools/ is first on the shim's sys.path)
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, cwd=ROOT,
+                          env=env)
 
 
 @pytest.fixture
@@ -26,14 +30,14 @@ def image(tmp_path):
 
 def test_preview_writes_sheet_and_prints_json(image, tmp_path):
     out = tmp_path / "sheet.png"
-    res = run_tool(image, "-n", 3, "--seed", 5, "--crop", 160, "-o", out)
+    res = run_tool(image, "--num_samples", 3, "--seed", 5, "--crop", 160, "-o", out)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["scale"] == 4 and len(report["samples"]) == 3
     assert "jpeg1.quality" in report["samples"][0]
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[0] == 3 * 256 and sheet.shape[1] > 4 * 256
-    again = json.loads(run_tool(image, "-n", 3, "--seed", 5, "--crop", 160, "-o", out).stdout)
+    again = json.loads(run_tool(image, "--num_samples", 3, "--seed", 5, "--crop", 160, "-o", out).stdout)
     assert again["samples"] == report["samples"]  # same seed, same parameters
 
 

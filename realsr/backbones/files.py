@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .weights import WeightFileError, load_state_dict_file
+from ..weights import WeightFileError, load_state_dict_file
 
 logger = logging.getLogger(__name__)
 

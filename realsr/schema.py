@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticUndefined
 
-from ..errors import OptionError, shown, suggest
+from .errors import OptionError, shown, suggest
 
 __all__ = ["Field", "Section", "fatal_keys", "to_dict", "validate"]
 

@@ -11,7 +11,7 @@ import os
 import torch
 import torch.nn as nn
 
-from ..pretrained import WeightFile, load
+from .files import WeightFile, load
 
 ALEXNET_WEIGHTS = WeightFile("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
                              "7be5be79", "alexnet_weights")
@@ -23,7 +23,7 @@ CHANNELS = tuple(c[0] for c in _CONVS)  # channels of relu1 ... relu5
 
 def load_alexnet_weights(path: str | os.PathLike | None = None, download: bool = False) -> dict[str, torch.Tensor]:
     """torchvision's AlexNet state dict from ``path``, the default cache locations or (``download``)
-    its checksummed URL (see :mod:`realsr.pretrained`)."""
+    its checksummed URL (see :mod:`realsr.backbones.files`)."""
     return load(ALEXNET_WEIGHTS, path, download)
 
 

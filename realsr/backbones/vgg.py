@@ -14,7 +14,6 @@ import torch
 import torch.nn as nn
 
 from ..weights import WeightFileError, load_state_dict_file
-from .descriptor import Architecture
 
 logger = logging.getLogger(__name__)
 
@@ -155,5 +154,3 @@ class VGGFeatureExtractor(nn.Module):
                 out[name] = x
         return out
 
-
-ARCH = Architecture("VGGFeatureExtractor", VGGFeatureExtractor, role="features")
