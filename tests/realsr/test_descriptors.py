@@ -33,6 +33,10 @@ SMALL = {
     "SFTGAN": {"num_feat": 8, "num_block": 1, "upscale": 4},
     "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
     "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
+    "SPAN": {"feature_channels": 8, "upscale": 3, "norm": False},
+    "PLKSR": {"dim": 8, "n_blocks": 2, "kernel_size": 5, "upscaling_factor": 2, "ccm_type": "DCCM"},
+    "RealPLKSR": {"dim": 8, "n_blocks": 2, "kernel_size": 5, "upscaling_factor": 2, "layer_norm": True, "dysample": True},
+    "MoSR": {"n_block": 2, "dim": 8, "upscale": 3},
 }
 GENERATORS = [name for name, arch in ARCHITECTURES.items() if arch.role == "generator"]
 
