@@ -111,7 +111,7 @@ class DySample(nn.Module):
         self.offset = nn.Conv2d(in_channels, 2 * groups * scale * scale, 1)
         self.scope = nn.Conv2d(in_channels, 2 * groups * scale * scale, 1, bias=False)
         nn.init.trunc_normal_(self.offset.weight, std=0.02)
-        nn.init.zeros_(self.scope.weight)  # offsets start at zero: plain bilinear sampling
+        nn.init.zeros_(self.scope.weight)  # the offset gate starts at sigmoid(0) = 0.5
         self.register_buffer("init_pos", _subpixel_positions(scale, groups))
 
     def _grid(self, x: torch.Tensor) -> torch.Tensor:
