@@ -121,7 +121,7 @@ class MoSR(nn.Module):
             raise ValueError(f"upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
         out_ch = in_ch if upsampler in ("ps", "gps") else out_ch
         self.upscale = upscale
-        rates = torch.linspace(0, drop_path, n_block).tolist() if n_block else []
+        rates = [drop_path * i / (n_block - 1) if n_block > 1 else 0.0 for i in range(n_block)]  # 0 -> drop_path
         blocks = [GatedCNNBlock(dim, expansion_ratio, conv_ratio, kernel_size, rate, seed + i)
                   for i, rate in enumerate(rates)]
         self.gblocks = nn.Sequential(_conv(in_ch, dim), *blocks, _conv(dim, dim * 2), nn.Mish(), _conv(dim * 2, dim),
