@@ -81,3 +81,4 @@ def test_bad_options_are_refused_by_name():
         MoSR(upsampler="nearest")
     with pytest.raises(ValueError, match="conv_ratio"):
         MoSR(n_block=1, dim=8, conv_ratio=2.0)
+
