@@ -26,3 +26,21 @@ def test_files_realsr_writes_open_in_spandrel_and_back(suffix, tmp_path):
         x = torch.rand(1, 3, 5, 7)
         with torch.no_grad():
             assert max_diff(theirs.model.eval()(x), ours.module.eval()(x)) <= 1e-5
+
+
+def test_community_files_open_in_realsr(tmp_path):
+    import_spandrel()
+    from spandrel.architectures.MoSR import MoSR as TheirMoSR
+    from spandrel.architectures.PLKSR import PLKSR as TheirPLKSR
+    from spandrel.architectures.SPAN import SPAN as TheirSPAN
+
+    for i, ref in enumerate((TheirSPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=3, norm=False),
+                             TheirPLKSR(dim=8, n_blocks=1, kernel_size=5, upscaling_factor=3, ccm_type="DCCM"),
+                             TheirMoSR(n_block=1, dim=8, upscale=3, upsampler="dys"))):
+        ref = randomise(ref, i).eval()
+        path = tmp_path / f"4x_community_{i}.pth"
+        torch.save(ref.state_dict(), path)  # a bare state dict, as community releases are
+        ours = load_model([path])
+        x = torch.rand(1, 3, 6, 5)
+        with torch.no_grad():
+            assert ours.scale == 3 and max_diff(ours.final(x), ref(x)) <= 1e-5
