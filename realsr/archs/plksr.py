@@ -10,7 +10,8 @@ Key layout (spandrel's ``PLKSR/``): ``feats.0`` (head conv), ``feats.{1..n}`` (b
 whose ``feats.{n+1}`` is a weightless dropout), and ``to_img.*`` for RealPLKSR's DySample.
 
 PLKSR presets (the paper's; all ``ccm_type="DCCM"``): tiny ``dim=64, n_blocks=12,
-kernel_size=13, use_ea=False``; default ``64, 28, 17, use_ea=True``; large ``96, 28, 17``.
+kernel_size=13, use_ea=False``; default ``64, 28, 17, use_ea=True``; large ``96, 28, 17`` (the
+width traiNNer-redux's ``realplksr_large`` uses; we did not confirm it against the paper).
 RealPLKSR (neosr / traiNNer-redux, for real-world degradations): ``64, 28, 17`` with GroupNorm
 (``norm_groups`` 4) or ``layer_norm=True``, and pixel-shuffle or ``dysample=True``.
 
