@@ -22,6 +22,11 @@ import torch.nn.functional as F
 from .blocks import DIV2K_RGB_MEAN
 from .descriptor import Architecture
 
+PRESETS: dict[str, dict[str, Any]] = {  # traiNNer-redux's names; both trained without input normalisation
+    "span": {"feature_channels": 52, "norm": False},
+    "span_s": {"feature_channels": 48, "norm": False},
+}
+
 
 class Conv3XC(nn.Module):
     """A 3x3 convolution trained as three branches and run as one.
