@@ -36,7 +36,7 @@ class Conv3XC(nn.Module):
     whole is exactly one 3x3 convolution with padding 1. Eval: that convolution is folded from the
     branches (:meth:`fold`) into ``eval_conv`` and run alone, so both modes give the same output.
     ``eval_conv`` is derived, never trained (``requires_grad`` is off); it is kept in the state
-    dict because spandrel's layout has it.
+    dict because spandrel's layout has it, and refreshed before each ``state_dict()``.
 
     Shape: ``(B, c_in, H, W)`` -> ``(B, c_out, H, W)``.
     """
@@ -48,6 +48,7 @@ class Conv3XC(nn.Module):
                                   nn.Conv2d(c_out * gain, c_out, 1))
         self.eval_conv = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.eval_conv.requires_grad_(False)
+        self.register_state_dict_pre_hook(lambda module, prefix, keep_vars: module.refresh())
 
     @torch.no_grad()
     def fold(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,13 +67,18 @@ class Conv3XC(nn.Module):
         weight[:, :, 1, 1] += self.sk.weight[:, :, 0, 0]
         return weight, bias
 
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Write :meth:`fold` into ``eval_conv`` (done before every eval forward and every
+        ``state_dict()``, so saved files carry the folded conv even when saved mid-training)."""
+        weight, bias = self.fold()
+        self.eval_conv.weight.copy_(weight)
+        self.eval_conv.bias.copy_(bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             return self.conv(F.pad(x, (1, 1, 1, 1))) + self.sk(x)
-        weight, bias = self.fold()
-        with torch.no_grad():
-            self.eval_conv.weight.copy_(weight)
-            self.eval_conv.bias.copy_(bias)
+        self.refresh()
         return self.eval_conv(x)
 
 

@@ -77,6 +77,16 @@ def test_eval_equals_training_mode_after_training_steps():
     assert not torch.equal(stale, net.conv_1.eval_conv.weight)  # eval refolded the trained branches
 
 
+def test_state_dicts_carry_the_folded_conv_even_mid_training():
+    net = randomise(SPAN(feature_channels=8, upscale=2, norm=False), seed=8).train()
+    with torch.no_grad():
+        net.block_3.c2_r.sk.weight.add_(0.5)  # a training step moved a branch; eval_conv is stale
+    state = net.state_dict()
+    weight, bias = net.block_3.c2_r.fold()
+    assert torch.equal(state["block_3.c2_r.eval_conv.weight"], weight)
+    assert torch.equal(state["block_3.c2_r.eval_conv.bias"], bias)
+
+
 def test_gradients_reach_the_branches_not_the_folded_conv():
     net = SPAN(feature_channels=8, upscale=2, norm=True)
     net(torch.rand(1, 3, 7, 5)).square().mean().backward()
