@@ -59,6 +59,10 @@ NETWORKS: tuple[str, ...] = (
     "retinaface:ARCH",
     "gfpgan:ARCH",
     "parsenet:ARCH",
+    "span:ARCH",
+    "plksr:PLKSR_ARCH",
+    "plksr:REALPLKSR_ARCH",
+    "mosr:ARCH",
 )
 
 
