@@ -48,6 +48,17 @@ CONFIGS: dict[str, dict] = {
     "MemNet (M6R6)": {"type": "MemNet", "upscale": 4},
     "SRCNN": {"type": "SRCNN", "upscale": 3},
     "FSRCNN": {"type": "FSRCNN", "upscale": 3},
+    "SPAN": {"type": "SPAN", "feature_channels": 52, "upscale": 4, "norm": False},
+    "SPAN-S": {"type": "SPAN", "feature_channels": 48, "upscale": 4, "norm": False},
+    "PLKSR-tiny": {"type": "PLKSR", "upscaling_factor": 4, "dim": 64, "n_blocks": 12, "kernel_size": 13,
+                   "use_ea": False, "ccm_type": "DCCM"},
+    "PLKSR": {"type": "PLKSR", "upscaling_factor": 4, "dim": 64, "n_blocks": 28, "kernel_size": 17, "ccm_type": "DCCM"},
+    "PLKSR-large": {"type": "PLKSR", "upscaling_factor": 4, "dim": 96, "n_blocks": 28, "kernel_size": 17,
+                    "ccm_type": "DCCM"},
+    "RealPLKSR": {"type": "RealPLKSR", "upscaling_factor": 4, "layer_norm": True},
+    "RealPLKSR-DySample": {"type": "RealPLKSR", "upscaling_factor": 4, "layer_norm": True, "dysample": True},
+    "MoSR": {"type": "MoSR", "upscale": 4, "upsampler": "gps"},
+    "MoSR-T": {"type": "MoSR", "upscale": 4, "n_block": 5, "dim": 48},
 }
 
 

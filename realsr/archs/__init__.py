@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +59,10 @@ NETWORKS: tuple[str, ...] = (
     "retinaface:ARCH",
     "gfpgan:ARCH",
     "parsenet:ARCH",
+    "span:ARCH",
+    "plksr:PLKSR_ARCH",
+    "plksr:REALPLKSR_ARCH",
+    "mosr:ARCH",
 )
 
 
@@ -159,18 +164,46 @@ def recognise(state: Mapping[str, torch.Tensor], hint: str = ""
     found = []
     generators = [arch for arch in ARCHITECTURES.values() if arch.detect is not None and arch.role == "generator"]
     for arch in generators:
-        own = arch.to_own_layout(state)
-        match = arch.detect(own, hint)
+        try:
+            own = arch.to_own_layout(state)
+            match = arch.detect(own, hint)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):  # part of a layout: not this network
+            match = None
         if match is not None:
             found.append((arch, match[0], match[1], own))
     if len(found) > 1:
         raise ValueError(f"the weights fit several networks ({', '.join(f[0].name for f in found)}); "
                          "pass -n with a known model name")
     if not found:
-        names = ", ".join(a.name for a in generators)
-        raise ValueError(f"cannot tell the architecture from the weights (none of {names} matches their keys); "
-                         "pass -n with a known model name")
+        closest = closest_layout(state, generators)
+        hint = f"; the closest layout realsr knows is {closest[0]} ({closest[1]:.0%} of the key names agree)" \
+            if closest else ""
+        raise ValueError(f"cannot tell the architecture from the weights (none of the {len(generators)} generators "
+                         f"realsr implements matches their keys{hint}); pass -n with a known model name")
     return found[0]
+
+
+def key_pattern(key: str) -> str:
+    """A state-dict key with its numbers replaced by ``#`` (``body.13.conv1.weight`` -> ``body.#.conv#.weight``)."""
+    return re.sub(r"[0-9]+", "#", key)
+
+
+def closest_layout(state: Mapping[str, Any], archs: list[Architecture]) -> tuple[str, float] | None:
+    """The generator whose key names (numbers aside) overlap most with ``state``'s (Jaccard
+    index of the key patterns of its ``small`` instance, built on the meta device), or None."""
+    mine = {key_pattern(k) for k in state}
+    scores = {}
+    for arch in archs:
+        try:
+            with torch.device("meta"), _SkipInPlaceOnMeta():
+                keys = {key_pattern(k) for k in build(ARCHS, {"type": arch.name, **arch.small}, "network").state_dict()}
+        except Exception:  # a network that cannot be built on the meta device is left out of the hint
+            continue
+        scores[arch.name] = len(mine & keys) / max(1, len(mine | keys))
+    if not scores:
+        return None
+    best = max(scores, key=scores.__getitem__)
+    return (best, scores[best]) if scores[best] > 0 else None
 
 
 def detect_arch(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int]:

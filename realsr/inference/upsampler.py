@@ -22,6 +22,7 @@ from .. import imageio
 from ..archs import Generator, build_generator, recognise
 from ..color import gray, rgb_to_ycbcr, ycbcr_to_rgb
 from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_model_file
+from .community import community_generator
 from .tiling import upscale
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,13 @@ def load_model(paths: Sequence[str | Path], weights: Sequence[float] | None = No
     if arch is None:
         try:
             _, arch, _, state = recognise(state, str(paths[0]))
-        except ValueError as err:
-            raise WeightFileError(str(paths[0]), str(err)) from None
+        except ValueError as err:  # not a layout realsr implements: spandrel's, where it is installed
+            if len(paths) > 1:
+                raise WeightFileError(str(paths[0]), str(err)) from None
+            try:
+                return community_generator(state, str(paths[0]), str(err))
+            except ValueError as refused:
+                raise WeightFileError(str(paths[0]), str(refused)) from None
     model = build_generator(arch, "model")
     state = model.arch.to_own_layout(state)
     report = compare(state, model.net)
