@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # lowest first; a unit is a top-level module or package of realsr
 LAYERS: list[set[str]] = [
-    {"__version__", "errors"},
+    {"__version__", "errors", "cli_flags"},
     {"atomic", "color", "seeding", "resources", "outputs", "protobuf", "registry", "schema", "devices"},
     {"caffe", "tfcheckpoint", "imageio", "niqe"},
     {"weights"},
