@@ -213,6 +213,11 @@ def _check_weights(opt: Options) -> list[str]:
                 problems.append(f"{key}: the {vgg} weights are not in {' or '.join(map(str, places))}; "
                                 f"download {VGG_URLS.get(vgg, '')} there, or set {key}.vgg_weights "
                                 "to the file (or download: true on a machine with internet)")
+    for e in run_losses(opt):  # losses that name their own weight files (LPIPS, DISTS)
+        missing = getattr(LOSSES[e.spec["type"]], "missing_weight_files", None)
+        line = missing(**{k: v for k, v in e.spec.items() if k != "type"}) if missing and not e.spec.get("download") else ""
+        if line:
+            problems.append(f"{e.path}: {line}")
     return problems
 
 

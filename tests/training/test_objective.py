@@ -184,3 +184,51 @@ def test_schedule_free_model_files_hold_the_evaluation_weights(tiny, tmp_path):
     optimizer = trainer.optimizers[0]
     optimizer.eval()
     assert all(torch.allclose(saved[k], v) for k, v in trainer.net_g.state_dict().items())
+
+
+NEW_LOSSES = [
+    {"type": "LDLLoss", "loss_weight": 1.0},
+    {"type": "FocalFrequencyLoss", "loss_weight": 0.5},
+    {"type": "MSSSIML1Loss", "loss_weight": 0.5},
+    {"type": "SSIMLoss", "loss_weight": 0.2, "target": "gt"},
+    {"type": "ColorLoss", "loss_weight": 0.5},
+    {"type": "LumaLoss", "loss_weight": 0.5},
+    {"type": "LPIPSLoss", "loss_weight": 0.1, "net": "alex", "pretrained": False},
+    {"type": "DISTSLoss", "loss_weight": 0.1, "pretrained": False},
+]
+
+
+def test_every_new_loss_trains_in_stage_2_and_resumes_bit_exact(tiny, tmp_path):
+    data = tiny("esrgan", val=None, gt_size=64, datasets={"train": {"image_size": 96}},
+                train={"total_iter": 4, "perceptual_opt": None, "losses": NEW_LOSSES},
+                logger={"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False})
+    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
+    logs = whole.train_step(next(iter(whole.make_loader())), 1)
+    names = {"l_g_ldl", "l_g_ffl", "l_g_msssim_l1", "l_g_ssim", "l_g_color", "l_g_luma", "l_g_lpips",
+             "l_g_dists"}
+    assert names <= set(logs) and all(torch.isfinite(logs[k]) and logs[k] >= 0 for k in names)
+    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
+    whole.train()
+    half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
+    half.opt.train.total_iter = 2
+    half.train()
+    resumed = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "c")
+    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
+    resumed.train()
+    assert equal(weights(whole), weights(resumed))
+    assert equal(whole.net_d.state_dict(), resumed.net_d.state_dict())
+
+
+def test_ldl_needs_the_ema(tiny):
+    with pytest.raises(OptionError, match="ema_decay"):
+        parse_options(tiny("esrgan", train={"ema_decay": 0, "losses": [{"type": "LDLLoss"}]}))
+
+
+def test_the_preflight_names_missing_perceptual_metric_files(tiny, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.chdir(tmp_path)
+    from realsr.training.preflight import preflight
+    data = tiny(val=None, train={"losses": [{"type": "LPIPSLoss", "net": "alex"}, {"type": "DISTSLoss"}]})
+    problems = [p for p in preflight(parse_options(data)) if p.startswith("train.losses")]
+    assert len(problems) == 2 and "train.losses[0]" in problems[0] and "alexnet" in problems[0].lower()
+    assert "https://" in problems[1]
