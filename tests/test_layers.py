@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a unit is a top-level module or package of realsr
 LAYERS: list[set[str]] = [
     {"__version__", "errors", "cli_flags"},
-    {"atomic", "color", "seeding", "resources", "outputs", "protobuf", "registry", "schema", "devices"},
-    {"caffe", "tfcheckpoint", "imageio", "niqe"},
-    {"weights"},
+    {"atomic", "color", "seeding", "resources", "outputs", "registry", "schema", "devices"},
+    {"imageio", "niqe"},
+    {"weights"},  # weight files: safe reading, and the Caffe / TensorFlow readers (weights.caffe ...)
     {"backbones"},
     {"archs", "losses", "data", "optim"},  # components: none imports another
     {"options", "prep", "faces", "metrics"},  # metrics: LPIPS and DISTS use the losses' networks

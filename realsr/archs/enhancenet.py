@@ -1,5 +1,5 @@
 """EnhanceNet's generator (Sajjadi, Schölkopf, Hirsch, ICCV 2017), so the authors' released ENet-PAT
-x4 file (``weights``, a TensorFlow V1 checkpoint, read by :mod:`realsr.tfcheckpoint`) loads.
+x4 file (``weights``, a TensorFlow V1 checkpoint, read by :mod:`realsr.weights.tfcheckpoint`) loads.
 
 RGB in [0, 1], per-channel means subtracted; a 3x3 convolution and ReLU, ten residual blocks
 (conv, ReLU, conv, + input), nearest x2 + conv + ReLU twice, conv + ReLU, conv to 3 channels; the

@@ -1,6 +1,6 @@
 """IDN, the information distillation network (Hui, Wang, Gao, CVPR 2018), with the layer names of
 the authors' Caffe models, so ``IDN_x2.caffemodel`` ... ``IDN_x4.caffemodel`` load unchanged
-(:mod:`realsr.caffe` reads them; no Caffe needed).
+(:mod:`realsr.weights.caffe` reads them; no Caffe needed).
 
 On the Y channel in [0, 1] (MATLAB's ``rgb2ycbcr`` / 255): two 3x3 convolutions, four
 distillation blocks, a 17x17 transposed convolution of stride ``s`` to one channel, plus the

@@ -9,7 +9,7 @@ block's step outputs. Each block's gate output is reconstructed to an image by o
 convolution plus the input; the result is their sum weighted by one learned scalar per block.
 
 The authors' Caffe model (``MemNet_M6R6_80C64_SR.caffemodel``, one file for x2, x3 and x4) is read
-by :mod:`realsr.caffe` and renamed by :func:`convert_caffe` (BatchNorm statistics divided by
+by :mod:`realsr.weights.caffe` and renamed by :func:`convert_caffe` (BatchNorm statistics divided by
 Caffe's scale factor, the following Scale layer's gamma and beta folded in). Every output
 branch is returned (multi-supervision); the weighted sum is the last.
 """

@@ -14,8 +14,8 @@ from realsr.archs.enhancenet import legacy_bicubic, legacy_cubic_matrix
 from realsr.inference.upsampler import load_model
 from realsr.losses import TextureLoss
 from realsr.losses.perceptual import patch_grams
-from realsr.tfcheckpoint import CheckpointError, read_checkpoint, write_checkpoint
 from realsr.tools import zssr as zssr_tool
+from realsr.weights.tfcheckpoint import CheckpointError, read_checkpoint, write_checkpoint
 from realsr.zssr import ZSSRConfig, anisotropic_gaussian, back_project, downscale, super_resolve, train_zssr
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from realsr.archs import CARN, DBPN, IDN, MSRN, MemNet, recognise
-from realsr.caffe import CaffeLayer, CaffeModelError, read_caffemodel, write_caffemodel
 from realsr.inference.cli import main as infer
 from realsr.inference.upsampler import load_model
+from realsr.weights.caffe import CaffeLayer, CaffeModelError, read_caffemodel, write_caffemodel
 
 # (network, published parameters, keys in the released files)
 GOLDEN = [

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError, read_bytes
+from ..errors import UserError, read_bytes
 from .protobuf import fields as _fields
 from .protobuf import ints as _ints
 from .protobuf import message as _message
@@ -129,7 +129,7 @@ def caffe_state_dict(layers: dict[str, CaffeLayer]) -> dict[str, torch.Tensor]:
 
 def write_caffemodel(path: str | os.PathLike, layers: list[CaffeLayer]) -> None:
     """Write ``layers`` as a ``.caffemodel`` (current format): for tests and round trips."""
-    from . import atomic
+    from .. import atomic
 
     encoded = []
     for layer in layers:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, read_bytes
+from ..errors import UserError, read_bytes
 from .protobuf import fields, message, varint, varint_bytes
 
 MAGIC = 0xDB4775248B80FB57
@@ -168,7 +168,7 @@ def _entries_block(entries: list[tuple[bytes, bytes]]) -> bytes:
 
 def write_checkpoint(path: str | os.PathLike, tensors: dict[str, np.ndarray]) -> None:
     """Write float32 ``tensors`` as a V1 checkpoint (one data block): for tests and round trips."""
-    from . import atomic
+    from .. import atomic
 
     def shape(dims: tuple[int, ...]) -> bytes:
         return message({2: [message({}) + varint_bytes(1 << 3) + varint_bytes(d) for d in dims]})

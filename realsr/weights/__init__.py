@@ -20,8 +20,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from . import atomic
-from .errors import UserError
+from .. import atomic
+from ..errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class WeightLoadError(UserError, RuntimeError):
 
 def read_file(path: str | os.PathLike) -> Any:
     """Load a ``.pth``/``.pt``/``.ckpt`` (restricted unpickling), ``.safetensors`` or Caffe
-    ``.caffemodel`` file (:mod:`realsr.caffe`; layer ``L``'s blobs become ``L.weight`` and
-    ``L.bias``) or TensorFlow V1 checkpoint (:mod:`realsr.tfcheckpoint`, by its table magic) onto CPU."""
+    ``.caffemodel`` file (:mod:`realsr.weights.caffe`; layer ``L``'s blobs become ``L.weight`` and
+    ``L.bias``) or TensorFlow V1 checkpoint (:mod:`realsr.weights.tfcheckpoint`, by its table magic) onto CPU."""
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"{path}: no such weight file")
