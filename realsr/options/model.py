@@ -5,12 +5,16 @@ generated from them). Keys kept only so BasicSR / Real-ESRGAN files load are lis
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic
 from pydantic import StrictBool
 
+from degradations.config import DESCRIPTIONS as DEGRADATION_HELP
 from degradations.config import DegradationConfig
 
 from ..data.options import DERIVED, DatasetOptions
@@ -174,6 +178,20 @@ class Options(Section):
     @property
     def experiment_dir(self) -> Path:
         return Path(self.path.experiments_root or "experiments") / self.name
+
+
+def _degradation_section() -> type[Section]:
+    """The degradation keys as a section of the one option schema: names, types, defaults and
+    descriptions from :class:`degradations.DegradationConfig` (the engine validates their values
+    itself, being standalone); the options reference and the JSON Schema read it like any other."""
+    hints = typing.get_type_hints(DegradationConfig)
+    defaults = DegradationConfig()
+    fields = {f.name: (hints[f.name], Field(getattr(defaults, f.name), description=DEGRADATION_HELP[f.name]))
+              for f in dataclasses.fields(DegradationConfig)}
+    return pydantic.create_model("DegradationOptions", __base__=Section, __module__=__name__, **fields)
+
+
+DegradationOptions = _degradation_section()
 
 
 # Keys realsr accepts so that BasicSR / Real-ESRGAN files load, and what it does with them:

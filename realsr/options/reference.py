@@ -11,7 +11,6 @@ with ``# yaml-language-server: $schema=../docs/options.schema.json`` (every ship
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import types
@@ -21,31 +20,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from degradations.config import DESCRIPTIONS as DEGRADATION_HELP
-from degradations.config import DegradationConfig
-
 from .. import atomic
 from ..schema import fatal_mark
-from .model import COMPATIBILITY_ONLY, DatasetOptions, Options
+from .model import COMPATIBILITY_ONLY, DatasetOptions, DegradationOptions, Options
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMA_FILE, MARKDOWN_FILE = DOCS / "options.schema.json", DOCS / "options.md"
 SCHEMA_HEADER = "# yaml-language-server: $schema=../docs/options.schema.json"
-
-
-def _json_type(annotation: Any) -> dict[str, Any]:
-    names = {"float": {"type": "number"}, "int": {"type": "integer"}, "bool": {"type": "boolean"},
-             "str": {"type": "string"}}
-    if annotation in names:
-        return names[annotation]
-    inner = annotation.removeprefix("list[").removesuffix("]")
-    return {"type": "array", "items": names[inner]}
-
-
-def _degradation_properties() -> dict[str, dict[str, Any]]:
-    defaults = DegradationConfig()
-    return {f.name: {**_json_type(f.type), "description": DEGRADATION_HELP[f.name],
-                     "default": getattr(defaults, f.name)} for f in dataclasses.fields(DegradationConfig)}
 
 
 def _schema_of(annotation: Any) -> dict[str, Any]:
@@ -108,8 +89,9 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of an options file, degradation keys included."""
     defs: dict[str, Any] = {}
     schema = _model_schema(Options, defs)
-    schema["properties"].update(_degradation_properties())
-    defs["DatasetOptions"]["properties"].update(_degradation_properties())
+    degradation = _model_schema(DegradationOptions, defs)["properties"]
+    schema["properties"].update(degradation)
+    defs["DatasetOptions"]["properties"].update(degradation)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "realsr training options",
             **schema, "$defs": dict(sorted(defs.items()))}
 
@@ -117,7 +99,7 @@ def json_schema() -> dict[str, Any]:
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("NoneType", "None")
     text = text.replace("pydantic.types.StrictBool", "bool").replace("Annotated[bool, Strict(strict=True)]", "bool")
-    for model in ("IOBackendOptions", "DatasetOptions", "PathOptions", "TrainOptions", "MetricOptions", "ValOptions",
+    for model in ("DegradationOptions", "IOBackendOptions", "DatasetOptions", "PathOptions", "TrainOptions", "MetricOptions", "ValOptions",
                   "LoggerOptions", "DistOptions"):
         text = text.replace(f"realsr.options.{model}", model)
     return text.replace("<class '", "").replace("'>", "")
@@ -158,10 +140,8 @@ def markdown() -> str:
                 *_rows(model), ""]
     out += ["## degradation keys", "",
             "At the top level (model-side keys) or under `datasets.train` (kernel keys), as Real-ESRGAN's files "
-            "place them.", "", "| key | type | default | description |", "| --- | --- | --- | --- |"]
-    defaults = DegradationConfig()
-    for f in dataclasses.fields(DegradationConfig):
-        out.append(f"| `{f.name}` | `{f.type}` | `{getattr(defaults, f.name)!r}` | {DEGRADATION_HELP[f.name].replace('|', '/')} |")
+            "place them.", "", "| key | type | default | description |", "| --- | --- | --- | --- |",
+            *_rows(DegradationOptions)]
     out += ["", "## compatibility-only keys", "",
             "Accepted so BasicSR and Real-ESRGAN files load; a value realsr does not honour logs a warning once.", "",
             "| key | honoured values | otherwise |", "| --- | --- | --- |"]
