@@ -18,6 +18,7 @@ from degradations.config import DESCRIPTIONS as DEGRADATION_HELP
 from degradations.config import DegradationConfig
 
 from ..data.options import DERIVED, DatasetOptions
+from ..data.presets import PRESETS
 from ..optim.optimizers import OPTIMIZERS
 from ..schema import Field, Section
 
@@ -142,10 +143,9 @@ class Options(Section):
     gt_size: int = Field(256, fatal=True, description="GT training patch side (LQ patch: gt_size / scale)")
     queue_size: int = Field(180, fatal=True, description="training-pair pool size")
     high_order_degradation: StrictBool = Field(True, fatal=True, description="synthesize LQ on the fly (false: paired datasets)")
-    degradation_preset: Literal["realesrgan", "BI", "BD", "DN", "srmd"] = Field(
-        "realesrgan", fatal=True, description="what synthesizes the LQ: realesrgan (the second-order blind model), the "
-                                  "classical BI (MATLAB bicubic), BD (7x7 Gaussian 1.6 + decimation), DN (BI + noise "
-                                  "30), or srmd (per-sample Gaussian blur, bicubic down, noise; see srmd)")
+    degradation_preset: Literal[tuple(PRESETS)] = Field(  # type: ignore[valid-type]
+        "realesrgan", fatal=True, description="what synthesizes the LQ: " + "; ".join(
+            f"{name}: {preset.description}" for name, preset in PRESETS.items()))
     srmd: SRMDOptions = Field(default_factory=lambda: SRMDOptions(), description="the srmd preset and degradation maps")
     gt_usm: StrictBool = Field(True, description="stage 1 trains against the USM-sharpened GT")
     l1_gt_usm: StrictBool = Field(True, description="stage 2's pixel loss uses the sharpened GT")

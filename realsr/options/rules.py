@@ -15,6 +15,7 @@ from typing import Any
 from ..archs import ARCHITECTURES, ARCHS
 from ..data.datasets import DATASETS, GT_DATASETS, PAIRED_DATASETS
 from ..data.moa import check_moa
+from ..data.presets import PRESETS
 from ..errors import OptionError, suggest
 from ..optim.optimizers import OPTIMIZERS, check_learning_rate
 from ..optim.schedule import make_schedule
@@ -45,7 +46,7 @@ def check(opt: Options) -> None:
         raise OptionError("datasets.train.type", f"{train.type} gives LQ images; set high_order_degradation: false")
     if not opt.high_order_degradation and train.type in GT_DATASETS:
         raise OptionError("high_order_degradation", f"false needs a paired training dataset, not {train.type}")
-    if opt.degradation_preset == "realesrgan" and opt.high_order_degradation and train.batch_size_per_gpu > opt.queue_size:
+    if PRESETS[opt.degradation_preset].pooled and opt.high_order_degradation and train.batch_size_per_gpu > opt.queue_size:
         raise OptionError("queue_size", f"{opt.queue_size} is smaller than batch_size_per_gpu "
                                         f"{train.batch_size_per_gpu}")
     if opt.stage == "esrgan" and opt.network_d is None:
@@ -91,9 +92,10 @@ def check(opt: Options) -> None:
             if arch is None or not arch.takes_segmentation:
                 raise OptionError(f"datasets.{phase}.dataroot_seg", f"{opt.network_g.get('type')} takes no "
                                   "segmentation", "use a network such as SFTGAN, or leave dataroot_seg out")
-            if opt.degradation_preset not in ("BI", "BD", "DN"):
+            if not PRESETS[opt.degradation_preset].carries_channels:
+                carrying = [name for name, preset in PRESETS.items() if preset.carries_channels]
                 raise OptionError("degradation_preset", f"{opt.degradation_preset} cannot carry segmentation maps "
-                                  "through its steps (JPEG, ...)", "use BI, BD or DN with dataroot_seg")
+                                  "through its steps (JPEG, ...)", f"use {', '.join(carrying)} with dataroot_seg")
             if not DATASETS[ds.type].reads_segmentation:
                 reading = [name for name, cls in DATASETS.items() if cls.reads_segmentation]
                 raise OptionError(f"datasets.{phase}.type", f"dataroot_seg needs {' or '.join(reading)}")

@@ -20,13 +20,13 @@ from ..archs import ARCHS, build_generator
 from ..archs.zoo import MODELS
 from ..backbones.vgg import VGG_URLS, default_weight_paths
 from ..data.datasets import DATASETS
+from ..data.presets import make_synthesis
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info
 from ..errors import UserError
 from ..imageio import ImageReadError, scan_folder
 from ..losses import LOSSES
 from ..options import GT_DATASETS, DatasetOptions, Options
 from ..options.rules import run_losses
-from .presets import make_synthesis
 
 logger = logging.getLogger(__name__)
 _SAMPLE = 5  # meta_info entries and images checked per dataset

@@ -23,12 +23,12 @@ from degradations.srmd import pca_basis
 from ..archs import Generator
 from ..archs.srmd import load_pca_matrix
 from ..color import rgb_to_y
+from ..data.presets import PRESETS, make_synthesis
 from ..errors import OptionError
 from ..options import Options
 from ..options.rules import run_losses
 from ..resources import FixedThreads
 from ..seeding import generator
-from .presets import make_synthesis
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class PairSynthesizer:
         self.pipeline, self.pool = None, None
         if opt.high_order_degradation:
             self.pipeline = self._make_pipeline(opt.gt_size, True if self.gan else opt.gt_usm)
-            if opt.degradation_preset == "realesrgan":  # the pool decorrelates its batch-shared draws
+            if PRESETS[opt.degradation_preset].pooled:  # the pool decorrelates its batch-shared draws
                 self.pool = TrainingPairPool(opt.queue_size)
 
     def _make_pipeline(self, gt_size: int | None, sharpen: bool) -> Any:
@@ -113,9 +113,11 @@ class PairSynthesizer:
         if not self.model.takes_maps:
             return None
         s, name = self.opt.srmd, self.model.arch.name
-        if self.opt.degradation_preset != "srmd":
+        if not PRESETS[self.opt.degradation_preset].records_maps:
+            recording = [n for n, preset in PRESETS.items() if preset.records_maps]
             raise OptionError("degradation_preset", f"{name} takes degradation maps, which only the "
-                                                    "srmd preset records; set degradation_preset: srmd")
+                                                    f"{', '.join(recording)} preset records; set degradation_preset: "
+                                                    f"{recording[0]}")
         kernel_size = int(self.model.arch.option(self.model.options, "kernel_size"))
         if kernel_size != s.kernel_size:
             raise OptionError("srmd.kernel_size", f"{s.kernel_size}, but network_g.kernel_size is {kernel_size}")
