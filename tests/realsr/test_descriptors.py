@@ -33,6 +33,8 @@ SMALL = {
     "SFTGAN": {"num_feat": 8, "num_block": 1, "upscale": 4},
     "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
     "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
+    "OmniSR": {"num_feat": 8, "res_num": 1, "window_size": 4, "up_scale": 2},
+    "SAFMN": {"dim": 8, "n_blocks": 1, "upscaling_factor": 3},
 }
 GENERATORS = [name for name, arch in ARCHITECTURES.items() if arch.role == "generator"]
 
