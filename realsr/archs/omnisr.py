@@ -9,8 +9,9 @@ blocks), ``residual_layer.G.residual_layer.{block_num}`` (the group's 1x1 conv),
 ``layer`` indices 1, 3, 7, 9 hold no weights (they are the window / grid partitions).
 
 Paper configuration: 64 channels, 5 groups of 1 block, 8x8 windows, relative position bias;
-792K parameters at x4. Inputs of any size work: they are zero-padded to the window multiple
-(and to at least 15 pixels, which the spatial attention needs) and the output is cropped back.
+805,376 parameters at x4 in this layout (the paper's table gives 792K). Inputs of any size
+work: they are zero-padded to the window multiple (and to at least 15 pixels, which the
+spatial attention needs) and the output is cropped back.
 """
 from __future__ import annotations
 
