@@ -47,6 +47,9 @@ CONFIGS: dict[str, dict] = {
     "MemNet (M6R6)": {"type": "MemNet", "upscale": 4},
     "SRCNN": {"type": "SRCNN", "upscale": 3},
     "FSRCNN": {"type": "FSRCNN", "upscale": 3},
+    "OmniSR": {"type": "OmniSR", "up_scale": 4},
+    "SAFMN": {"type": "SAFMN", "dim": 36, "n_blocks": 8, "upscaling_factor": 4},
+    "SAFMN-L": {"type": "SAFMN", "dim": 128, "n_blocks": 16, "upscaling_factor": 4},
 }
 
 

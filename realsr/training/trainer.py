@@ -33,7 +33,7 @@ from ..data.datasets import build_dataset
 from ..data.sampler import EpochSampler, WorkerSeeder
 from ..errors import OptionError
 from ..losses import build_loss
-from ..losses.gan import discriminator_adversarial, generator_adversarial
+from ..losses.gan import as_float, discriminator_adversarial, generator_adversarial, mean_logit
 from ..options import RELATIVISTIC, Options, warn_compatibility_only
 from ..options.schema import to_dict
 from ..resources import ThreadPolicy, available_cores, decide
@@ -266,8 +266,8 @@ class Trainer:
                 logs[prefix + "texture"] = self.texture_loss(out.float(), pairs.perceptual)
             if self.gan:
                 net_d = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
-                real = net_d(pairs.real).detach().float() if self.relativistic else None
-                logs["l_g_gan"] = generator_adversarial(self.gan_loss, net_d(out).float(), real)
+                real = as_float(net_d(pairs.real), detach=True) if self.relativistic else None
+                logs["l_g_gan"] = generator_adversarial(self.gan_loss, as_float(net_d(out)), real)
             for value in logs.values():
                 total = total + value
         logs = {k: v.detach() for k, v in logs.items()}
@@ -283,21 +283,22 @@ class Trainer:
         fake_ref = None
         if self.relativistic:  # the order of D's passes (fake, real, fake) is ESRGAN's: BN statistics match
             with torch.no_grad(), self._autocast():
-                fake_ref = self.net_d(out.detach()).float()
+                fake_ref = as_float(self.net_d(out.detach()))
         with self._autocast():
-            real = self.net_d(pairs.real).float()
+            real = as_float(self.net_d(pairs.real))
             l_real = discriminator_adversarial(self.gan_loss, real, True, fake_ref)
         if not all_true(bool(torch.isfinite(l_real.detach())), self.device):
             self._step(l_real, optimizer, self.net_d, "discriminator")  # counts and skips
             return {}
         self.scaler.scale(l_real).backward()
         with self._autocast():
-            fake = self.net_d(out.detach()).float()
-            l_fake = discriminator_adversarial(self.gan_loss, fake, False, real.detach() if fake_ref is not None else None)
+            fake = as_float(self.net_d(out.detach()))
+            l_fake = discriminator_adversarial(self.gan_loss, fake, False,
+                                               as_float(real, detach=True) if fake_ref is not None else None)
         ok = self._step(l_fake, optimizer, self.net_d, "discriminator")
-        logs = {"l_d_real": l_real.detach(), "out_d_real": real.detach().mean()}
+        logs = {"l_d_real": l_real.detach(), "out_d_real": mean_logit(real)}
         if ok:
-            logs.update(l_d_fake=l_fake.detach(), out_d_fake=fake.detach().mean())
+            logs.update(l_d_fake=l_fake.detach(), out_d_fake=mean_logit(fake))
         return logs
 
     def train_step(self, batch: dict[str, Any], iteration: int) -> dict[str, torch.Tensor]:
