@@ -113,3 +113,25 @@ def test_gradients_reach_every_parameter_and_train_equals_eval():
 def test_width_must_fit_the_heads():
     with pytest.raises(ValueError, match="multiple of 4"):
         OmniSR(num_feat=18)
+
+
+def test_files_open_both_ways(tmp_path):
+    spandrel = import_spandrel()
+    from spandrel.architectures.OmniSR import OmniSR as SpandrelOmniSR
+
+    from realsr.inference.upsampler import load_model
+    from realsr.weights import save_network
+
+    kwargs = VARIANTS["window4-x3"]
+    ours = randomised(OmniSR(**kwargs), seed=5)
+    options, _ = detect(ours.state_dict())
+    save_network(tmp_path / "ours.pth", ours, params_ema=ours, arch=options)  # as training writes it
+    opened = spandrel.ModelLoader().load_from_file(tmp_path / "ours.pth")
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert opened.architecture.id == "OmniSR" and (opened.model(x) - ours(x)).abs().max() <= 1e-5
+    theirs = randomised(SpandrelOmniSR(**kwargs), seed=6)
+    torch.save({**theirs.state_dict(), "total_ops": torch.zeros(1)}, tmp_path / "theirs.pth")
+    model = load_model([tmp_path / "theirs.pth"])  # what inference.py --model_path does
+    with torch.no_grad():
+        assert model.arch is ARCH and (model.net.eval()(x) - theirs(x)).abs().max() <= 1e-5

@@ -113,3 +113,26 @@ def test_rgb_only_and_width_must_split_in_four():
         SAFMN(num_in_ch=1)
     with pytest.raises(ValueError, match="multiple of 4"):
         SAFMN(dim=30)
+
+
+def test_files_open_both_ways(tmp_path):
+    spandrel = import_spandrel()
+    from spandrel.architectures.SAFMN import SAFMN as SpandrelSAFMN
+
+    from realsr.inference.upsampler import load_model
+    from realsr.weights import save_network
+
+    kwargs = VARIANTS["ffn1.5-x3"]
+    ours = randomised(SAFMN(**kwargs), seed=5)
+    options, _ = detect(ours.state_dict())
+    for name in ("ours.pth", "ours.safetensors"):  # save_network: .pth as training writes it, and .safetensors
+        save_network(tmp_path / name, ours, params_ema=ours, arch=options)
+        opened = spandrel.ModelLoader().load_from_file(tmp_path / name)
+        x = torch.rand(1, 3, 16, 16)
+        with torch.no_grad():
+            assert opened.architecture.id == "SAFMN" and (opened.model(x) - ours(x)).abs().max() <= 1e-5
+    theirs = randomised(SpandrelSAFMN(**kwargs), seed=6)
+    torch.save(theirs.state_dict(), tmp_path / "theirs.pth")
+    model = load_model([tmp_path / "theirs.pth"])  # what inference.py --model_path does
+    with torch.no_grad():
+        assert model.arch is ARCH and (model.net.eval()(x) - theirs(x)).abs().max() <= 1e-5
