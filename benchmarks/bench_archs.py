@@ -59,6 +59,9 @@ CONFIGS: dict[str, dict] = {
     "RealPLKSR-DySample": {"type": "RealPLKSR", "upscaling_factor": 4, "layer_norm": True, "dysample": True},
     "MoSR": {"type": "MoSR", "upscale": 4, "upsampler": "gps"},
     "MoSR-T": {"type": "MoSR", "upscale": 4, "n_block": 5, "dim": 48},
+    "OmniSR": {"type": "OmniSR", "up_scale": 4},
+    "SAFMN": {"type": "SAFMN", "dim": 36, "n_blocks": 8, "upscaling_factor": 4},
+    "SAFMN-L": {"type": "SAFMN", "dim": 128, "n_blocks": 16, "upscaling_factor": 4},
 }
 
 

@@ -63,6 +63,10 @@ NETWORKS: tuple[str, ...] = (
     "plksr:PLKSR_ARCH",
     "plksr:REALPLKSR_ARCH",
     "mosr:ARCH",
+    "omnisr:ARCH",
+    "safmn:ARCH",
+    "patchgan:PATCHGAN_ARCH",
+    "patchgan:MULTISCALE_ARCH",
 )
 
 

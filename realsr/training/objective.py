@@ -12,18 +12,9 @@ import torch
 import torch.nn as nn
 
 from ..losses import build_loss
-from ..losses.gan import discriminator_adversarial, generator_adversarial
+from ..losses.gan import as_float, discriminator_adversarial, generator_adversarial
 from ..options.losses import LossEntry
 from .synthesis import Pairs
-
-
-def as_float(logits: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-    """A discriminator's output in fp32: one map, or one per scale (multi-scale discriminators)."""
-    return [x.float() for x in logits] if isinstance(logits, (list, tuple)) else logits.float()
-
-
-def detached(logits: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-    return [x.detach() for x in logits] if isinstance(logits, (list, tuple)) else logits.detach()
 
 
 def _style_name(log_name: str) -> str:

@@ -13,17 +13,13 @@ import logging
 import torch
 import torch.nn as nn
 
+from ..losses.gan import as_float, mean_logit
 from .distributed import all_true
 from .loop import TrainingError
-from .objective import Objective, as_float, detached
+from .objective import Objective
 from .synthesis import Pairs
 
 logger = logging.getLogger(__name__)
-
-
-def _mean(logits: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-    """The mean logit (over every scale of a multi-scale discriminator)."""
-    return torch.stack([x.detach().mean() for x in logits]).mean() if isinstance(logits, list) else logits.detach().mean()
 
 
 class UpdateSteps:
@@ -114,7 +110,7 @@ class UpdateSteps:
         judge = real = None
         if self.gan:
             judge = getattr(self.net_d, "module", self.net_d)  # D is frozen here: no DDP sync needed
-            real = detached(as_float(judge(self.objective.real_target(pairs)))) if self.relativistic else None
+            real = as_float(judge(self.objective.real_target(pairs)), detach=True) if self.relativistic else None
         return self.objective.generator_terms(stages, pairs, sr_ema, judge, real)
 
     def discriminator_step(self, pairs: Pairs, out: torch.Tensor) -> dict:
@@ -139,13 +135,13 @@ class UpdateSteps:
                 self.scaler.scale(l_real * share).backward()
             with self._autocast():
                 fake = as_float(self.net_d(fake_in))
-                l_fake = objective.discriminator_loss(fake, False, detached(real) if fake_ref is not None else None)
+                l_fake = objective.discriminator_loss(fake, False, as_float(real, detach=True) if fake_ref is not None else None)
             if not self._finite(l_fake, optimizer, "discriminator"):
                 return {}
             with backward_context:
                 self.scaler.scale(l_fake * share).backward()
-            for key, value in (("l_d_real", l_real), ("out_d_real", _mean(real)), ("l_d_fake", l_fake),
-                               ("out_d_fake", _mean(fake))):
+            for key, value in (("l_d_real", l_real), ("out_d_real", mean_logit(real)), ("l_d_fake", l_fake),
+                               ("out_d_fake", mean_logit(fake))):
                 logs[key] = logs.get(key, 0) + value.detach() * share
         self._apply(optimizer, self.net_d)
         return logs

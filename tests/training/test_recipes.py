@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ["edsr_x4", "rcan_x4", "rdn_x4", "a2n_x2", "a2n_x4", "srcnn_x3", "fsrcnn_x3", "esrgan_x4", "srmd_x4", "carn_x4",
            "carn_m_x4", "idn_x2", "idn_x3", "idn_x4", "msrn_x2", "msrn_x3", "msrn_x4", "msrn_x8", "dbpn_x2", "dbpn_x4",
            "dbpn_x8", "memnet_x3", "enhancenet_x4", "srfeat_init_x4", "srfeat_x4", "sftgan_x4",
-           "udvd_x4", "span_x4", "realplksr_x4", "mosr_x4"]
+           "udvd_x4", "span_x4", "realplksr_x4", "mosr_x4", "omnisr_x4", "safmn_x4"]
 
 
 def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
@@ -30,8 +30,8 @@ def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
     data["datasets"]["train"] = {"name": "syn", "type": "SyntheticDataset", "num_images": 4, "image_size": 2 * gt,
                                  "batch_size_per_gpu": 2, **({"color": "y"} if train_set.get("color") else {})}
     data.update(gt_size=gt, name=f"test_{name}", path={"experiments_root": str(tmp / "experiments")})
-    if data.get("model_type") == "RealESRNetModel":  # second-order degradations: small blur kernels for tiny GT
-        data.update(kernel_range=[7, 9], queue_size=4)
+    if "degradation_preset" not in data:  # the Real-ESRGAN pipeline: ranges a tiny GT survives, a small pool
+        data.update(resize_range=[0.5, 1.5], resize_range2=[0.6, 1.2], kernel_range=[7, 9], queue_size=4)
     if "input_size" in (data.get("network_d") or {}) and not vgg_d:
         data["network_d"].update(input_size=gt, **({"pretrained": False} if "feature_layer" in data["network_d"] else {}))
     data["train"].update(total_iter=2, scheduler=None)
