@@ -232,3 +232,21 @@ def test_the_preflight_names_missing_perceptual_metric_files(tiny, monkeypatch, 
     problems = [p for p in preflight(parse_options(data)) if p.startswith("train.losses")]
     assert len(problems) == 2 and "train.losses[0]" in problems[0] and "alexnet" in problems[0].lower()
     assert "https://" in problems[1]
+
+
+@pytest.mark.parametrize("network_d", [{"type": "PatchGANDiscriminatorSN", "num_feat": 8, "n_layers": 2},
+                                       {"type": "MultiScalePatchGANDiscriminator", "num_feat": 8, "n_layers": 2,
+                                        "num_D": 2}], ids=["patchgan", "multiscale"])
+def test_patchgan_stage_2_resumes_bit_exact(tiny, tmp_path, network_d):
+    data = tiny("esrgan", val=None, gt_size=64, datasets={"train": {"image_size": 96}}, network_d=network_d,
+                train={"total_iter": 4, "perceptual_opt": None},
+                logger={"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False})
+    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
+    whole.train()
+    half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
+    half.opt.train.total_iter = 2
+    half.train()
+    resumed = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "c")
+    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
+    resumed.train()
+    assert equal(weights(whole), weights(resumed)) and equal(whole.net_d.state_dict(), resumed.net_d.state_dict())
