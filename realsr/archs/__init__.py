@@ -26,6 +26,7 @@ from ..weights import load_network as _load_file_into
 from . import (
     a2n,
     carn,
+    dat,
     dbpn,
     discriminator,
     edsr,
@@ -84,6 +85,7 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     srfeat.ARCH,
     sftgan.ARCH,
     msrn.ARCH,
+    dat.ARCH,
     srcnn.SRCNN_ARCH,
     srcnn.FSRCNN_ARCH,
     srmd.SRMD_ARCH,

@@ -33,6 +33,7 @@ SMALL = {
     "SFTGAN": {"num_feat": 8, "num_block": 1, "upscale": 4},
     "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
     "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
+    "DAT": {"embed_dim": 32, "split_size": [2, 4], "depth": [3], "num_heads": [2], "img_size": 16, "upscale": 2},
 }
 GENERATORS = [name for name, arch in ARCHITECTURES.items() if arch.role == "generator"]
 
