@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from contention import add_arguments, setup_threads
 from realsr.archs import build_generator
+from realsr.archs.dat import PRESETS
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 
@@ -47,6 +48,10 @@ CONFIGS: dict[str, dict] = {
     "MemNet (M6R6)": {"type": "MemNet", "upscale": 4},
     "SRCNN": {"type": "SRCNN", "upscale": 3},
     "FSRCNN": {"type": "FSRCNN", "upscale": 3},
+    "DAT": {"type": "DAT", "upscale": 4},
+    "DAT-S": {"type": "DAT", "upscale": 4, **PRESETS["DAT-S"]},
+    "DAT-2": {"type": "DAT", "upscale": 4, **PRESETS["DAT-2"]},
+    "DAT-light": {"type": "DAT", "upscale": 4, **PRESETS["DAT-light"]},
 }
 
 

@@ -156,3 +156,13 @@ def test_drop_path_is_the_identity_in_eval_and_random_in_training():
 def test_bad_options_name_the_option(key, value, match):
     with pytest.raises(OptionError, match=match):
         build_generator({"type": "DAT", **TINY, key: value})
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precisions_run_through_the_padded_and_shifted_paths(dtype):
+    net = randomised(DAT(upscale=2, **TINY), seed=9)
+    x = torch.rand(1, 3, 13, 9, generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        reference = net(x)
+        out = net.to(dtype)(x.to(dtype))
+    assert out.dtype == dtype and (out.float() - reference).abs().max().item() < 0.05
