@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from contention import add_arguments, setup_threads
 from realsr.archs import build_generator
+from realsr.archs.dat import PRESETS
 from realsr.cli_flags import add_batch_size, add_device
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
@@ -62,6 +63,10 @@ CONFIGS: dict[str, dict] = {
     "OmniSR": {"type": "OmniSR", "up_scale": 4},
     "SAFMN": {"type": "SAFMN", "dim": 36, "n_blocks": 8, "upscaling_factor": 4},
     "SAFMN-L": {"type": "SAFMN", "dim": 128, "n_blocks": 16, "upscaling_factor": 4},
+    "DAT": {"type": "DAT", "upscale": 4},
+    "DAT-S": {"type": "DAT", "upscale": 4, **PRESETS["DAT-S"]},
+    "DAT-2": {"type": "DAT", "upscale": 4, **PRESETS["DAT-2"]},
+    "DAT-light": {"type": "DAT", "upscale": 4, **PRESETS["DAT-light"]},
 }
 
 

@@ -67,6 +67,7 @@ NETWORKS: tuple[str, ...] = (
     "safmn:ARCH",
     "patchgan:PATCHGAN_ARCH",
     "patchgan:MULTISCALE_ARCH",
+    "dat:ARCH",
 )
 
 

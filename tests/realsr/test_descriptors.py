@@ -48,6 +48,8 @@ def test_own_weights_are_recognised_by_exactly_their_descriptor(name):
     assert arch.name == name and scale == model.scale
     rebuilt = build_generator(options)
     rebuilt.net.load_state_dict(state)  # the detected options rebuild a network the weights fit
+    model.net.eval()  # inference mode: batch norm on its running statistics, no stochastic depth (DAT)
+    rebuilt.net.eval()
     x, maps = model.example_input(5)
     with torch.no_grad():
         assert torch.equal(rebuilt.final(x, maps), model.final(x, maps))

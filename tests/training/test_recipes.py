@@ -18,14 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ["edsr_x4", "rcan_x4", "rdn_x4", "a2n_x2", "a2n_x4", "srcnn_x3", "fsrcnn_x3", "esrgan_x4", "srmd_x4", "carn_x4",
            "carn_m_x4", "idn_x2", "idn_x3", "idn_x4", "msrn_x2", "msrn_x3", "msrn_x4", "msrn_x8", "dbpn_x2", "dbpn_x4",
            "dbpn_x8", "memnet_x3", "enhancenet_x4", "srfeat_init_x4", "srfeat_x4", "sftgan_x4",
-           "udvd_x4", "span_x4", "realplksr_x4", "mosr_x4", "omnisr_x4", "safmn_x4"]
+           "udvd_x4", "span_x4", "realplksr_x4", "mosr_x4", "omnisr_x4", "safmn_x4",
+           "dat_light_x4"]
 
 
 def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
     data = yaml.safe_load((ROOT / "options" / f"{name}.yml").read_text())
     scale = data["scale"]
     vgg_d = (data.get("network_d") or {}).get("type") == "VGGStyleDiscriminator"
-    gt = 128 if vgg_d else 8 * scale  # the VGG discriminator needs 128
+    second_order = "second_blur_prob" in data  # Real-ESRGAN's pipeline: a 96 px GT survives both resizes
+    gt = 128 if vgg_d else 48 if second_order else 8 * scale  # the VGG discriminator needs 128
     train_set = data["datasets"]["train"]
     data["datasets"]["train"] = {"name": "syn", "type": "SyntheticDataset", "num_images": 4, "image_size": 2 * gt,
                                  "batch_size_per_gpu": 2, **({"color": "y"} if train_set.get("color") else {})}
