@@ -86,6 +86,7 @@ def test_components_are_independent():
     assert not [(a, b) for a, b in edges() if a in COMPONENTS and b in COMPONENTS]
 
 
-def test_the_engine_never_imports_realsr():
-    for path in (ROOT / "degradations").rglob("*.py"):
+def test_the_engine_and_its_tests_never_import_realsr():
+    for path in [*(ROOT / "degradations").rglob("*.py"), *(ROOT / "tests" / "degradations").glob("*.py"),
+                 ROOT / "tests" / "conftest.py"]:
         assert not any(m.split(".")[0] == "realsr" for m in imports_of(path)), path

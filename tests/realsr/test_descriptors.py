@@ -92,15 +92,6 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def test_layering_weights_training_and_the_engine():
-    assert not any(m.startswith("realsr.archs") for m in _imports(ROOT / "realsr" / "weights.py"))
-    for path in (ROOT / "realsr" / "training").glob("*.py"):
-        assert not any(m.startswith("realsr.inference") for m in _imports(path)), path
-    for path in [*(ROOT / "degradations").rglob("*.py"), *(ROOT / "tests" / "degradations").glob("*.py"),
-                 ROOT / "tests" / "conftest.py"]:
-        assert not any(m.split(".")[0] == "realsr" for m in _imports(path)), path
-
-
 def test_no_capability_sniffing_outside_the_descriptors():
     sniffs = ("takes_degradation_maps", "isinstance(out, (list, tuple))", ".in_channels == 1")
     for path in [*(ROOT / "realsr").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tools").glob("*.py")]:
