@@ -91,6 +91,7 @@ NON_NEGATIVE = frozenset({"lr", "weight_decay", "momentum", "dampening", "loss_w
                           "fake_label_val"})
 POSITIVE = frozenset({"eps", "gamma", "periods", "alpha", "max_iter"})
 UNIT_INTERVAL = frozenset({"betas", "etas"})  # each in [0, 1)
+FIXED_LENGTH = frozenset({"betas"})  # as many values as the default: (b1, b2) for Adam, (b1, b2, b3) for Adan
 LARGEST_INT = 1 << 20  # no option of a component needs more; bigger values hang or exhaust memory
 
 
@@ -146,7 +147,7 @@ def _check_type(value: Any, default: Any, where: str) -> None:
         return
     if not ok:
         raise OptionError(where, f"expected {kind}, got {shown(value)}")
-    if isinstance(default, tuple) and len(value) != len(default):  # betas: (b1, b2) for Adam, (b1, b2, b3) for Adan
+    if where.rsplit(".", 1)[-1] in FIXED_LENGTH and isinstance(default, tuple) and len(value) != len(default):
         raise OptionError(where, f"expected {len(default)} values (default {list(default)}), got {shown(value)}")
 
 

@@ -8,6 +8,7 @@ resumed run recomputes the same rate.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -41,11 +42,39 @@ def cosine_restart(t: int, periods: list[int], restart_weights: list[float] | tu
     return eta_min + w * 0.5 * (base - eta_min) * (1 + math.cos(math.pi * (t - start) / periods[idx]))
 
 
-# scheduler type -> the options it takes (BasicSR's names)
-SCHEDULERS: dict[str, frozenset[str]] = {
-    "MultiStepLR": frozenset({"milestones", "gamma"}),
-    "MultiStepRestartLR": frozenset({"milestones", "gamma", "restarts", "restart_weights"}),
-    "CosineAnnealingRestartLR": frozenset({"periods", "restart_weights", "eta_min"}),
+def _multistep(opt: Mapping[str, Any], base_lr: float, total_iter: int, path: str, warn: bool) -> Callable[[int], float]:
+    milestones = [int(m) for m in opt.get("milestones", [])]
+    gamma = float(opt.get("gamma", 0.1))
+    restarts = [int(r) for r in opt.get("restarts", [0])]
+    weights = [float(w) for w in opt.get("restart_weights", [1.0] * len(restarts))]
+    if warn and milestones and min(milestones) >= total_iter:
+        logger.warning("%s.milestones %s are never reached (training stops at %d): the learning rate "
+                       "stays constant. Real-ESRGAN's files do this too.", path, milestones, total_iter)
+    return lambda t: base_lr * multistep_restart(t, milestones, gamma, restarts, weights)
+
+
+def _cosine(opt: Mapping[str, Any], base_lr: float, total_iter: int, path: str, warn: bool) -> Callable[[int], float]:
+    periods = [int(p) for p in opt["periods"]]
+    weights = [float(w) for w in opt.get("restart_weights", [1.0] * len(periods))]
+    if len(weights) != len(periods):
+        raise OptionError(f"{path}.restart_weights", "needs one weight per period")
+    eta_min = float(opt.get("eta_min", 0.0))
+    return lambda t: cosine_restart(t, periods, weights, eta_min, base_lr)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheduler:
+    """A schedule type: the options it takes (BasicSR's names) and ``build(options, base_lr,
+    total_iter, path, warn) -> rate(t)`` at scheduler counter ``t``."""
+
+    options: frozenset[str]
+    build: Callable[[Mapping[str, Any], float, int, str, bool], Callable[[int], float]]
+
+
+SCHEDULERS: dict[str, Scheduler] = {
+    "MultiStepLR": Scheduler(frozenset({"milestones", "gamma"}), _multistep),
+    "MultiStepRestartLR": Scheduler(frozenset({"milestones", "gamma", "restarts", "restart_weights"}), _multistep),
+    "CosineAnnealingRestartLR": Scheduler(frozenset({"periods", "restart_weights", "eta_min"}), _cosine),
 }
 
 
@@ -57,33 +86,14 @@ def make_schedule(opt: Mapping[str, Any] | None, base_lr: float, warmup_iter: in
     kind = opt.pop("type", None)
     if kind not in SCHEDULERS:
         raise OptionError(f"{path}.type", f"unknown scheduler {kind!r}; known: {list(SCHEDULERS)}.", suggest(kind, SCHEDULERS))
-    allowed = SCHEDULERS[kind]
+    allowed = SCHEDULERS[kind].options
     for key in opt:
         if key not in allowed:
             raise OptionError(f"{path}.{key}", f"{kind} takes no option {key!r}; accepted: {sorted(allowed)}.", suggest(key, allowed))
     check_numbers(opt, path, {"milestones": [], "gamma": 0.1, "restarts": [], "restart_weights": [],
                               "periods": [], "eta_min": 0.0})
     try:
-        if kind == "CosineAnnealingRestartLR":
-            periods = [int(p) for p in opt["periods"]]
-            weights = [float(w) for w in opt.get("restart_weights", [1.0] * len(periods))]
-            if len(weights) != len(periods):
-                raise OptionError(f"{path}.restart_weights", "needs one weight per period")
-            eta_min = float(opt.get("eta_min", 0.0))
-
-            def rate(t: int) -> float:
-                return cosine_restart(t, periods, weights, eta_min, base_lr)
-        else:
-            milestones = [int(m) for m in opt.get("milestones", [])]
-            gamma = float(opt.get("gamma", 0.1))
-            restarts = [int(r) for r in opt.get("restarts", [0])]
-            weights = [float(w) for w in opt.get("restart_weights", [1.0] * len(restarts))]
-            if warn and milestones and min(milestones) >= total_iter:
-                logger.warning("%s.milestones %s are never reached (training stops at %d): the learning rate "
-                               "stays constant. Real-ESRGAN's files do this too.", path, milestones, total_iter)
-
-            def rate(t: int) -> float:
-                return base_lr * multistep_restart(t, milestones, gamma, restarts, weights)
+        rate = SCHEDULERS[kind].build(opt, base_lr, total_iter, path, warn)
     except (KeyError, TypeError, ValueError) as err:
         raise OptionError(path, f"bad {kind} options: {err}") from err
 

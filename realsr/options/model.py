@@ -20,6 +20,7 @@ from degradations.config import DegradationConfig
 from ..data.options import DERIVED, DatasetOptions
 from ..data.presets import PRESETS
 from ..optim.optimizers import OPTIMIZERS
+from ..optim.schedule import SCHEDULERS
 from ..schema import Field, Section
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,7 @@ class TrainOptions(Section):
                                                                  f"[...]}}; type one of {', '.join(OPTIMIZERS)}")
     ema_decay: float = Field(0.999, fatal=True, description="decay of the generator's exponential moving average (0: no EMA)")
     optim_d: dict[str, Any] | None = Field(None, fatal=("type",), description="discriminator optimizer (stage 2)")
-    scheduler: dict[str, Any] | None = Field(None, description="MultiStepLR, MultiStepRestartLR or "
-                                                               "CosineAnnealingRestartLR with BasicSR's keys")
+    scheduler: dict[str, Any] | None = Field(None, description=f"{', '.join(SCHEDULERS)}, with BasicSR's keys")
     warmup_iter: int = Field(-1, description="linear learning-rate warm-up iterations (-1: none)")
     pixel_opt: dict[str, Any] | None = Field(None, description="pixel loss: L1Loss, MSELoss or CharbonnierLoss")
     perceptual_opt: dict[str, Any] | None = Field(None, description="PerceptualLoss on VGG19 features")
