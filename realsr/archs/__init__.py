@@ -31,6 +31,7 @@ from . import (
     edsr,
     enhancenet,
     gfpgan,
+    hat,
     idn,
     memnet,
     msrn,
@@ -44,6 +45,7 @@ from . import (
     srfeat,
     srmd,
     srvgg,
+    swinir,
     vgg,
 )
 from .a2n import A2N
@@ -84,6 +86,8 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     srfeat.ARCH,
     sftgan.ARCH,
     msrn.ARCH,
+    swinir.ARCH,
+    hat.ARCH,
     srcnn.SRCNN_ARCH,
     srcnn.FSRCNN_ARCH,
     srmd.SRMD_ARCH,

@@ -135,7 +135,8 @@ class SwinIR(nn.Module):
         img_range: the body works at ``(x - mean) * img_range`` (1 for the SR models).
         upsampler: ``pixelshuffle``, ``pixelshuffledirect`` or ``nearest+conv``.
         resi_connection: ``1conv`` or ``3conv`` (the convs closing each group and the body).
-        drop_path_rate: stochastic depth of the last block (rising linearly from 0; training only).
+        drop_path_rate: stochastic depth of the last block (rising linearly from 0; training only;
+            0 by default, the papers trained with 0.1).
 
     Example:
     >>> net = SwinIR(upscale=2, embed_dim=12, depths=[2], num_heads=[2], window_size=4, img_size=8)
@@ -146,7 +147,7 @@ class SwinIR(nn.Module):
     def __init__(self, upscale: int = 4, in_chans: int = 3, embed_dim: int = 180,
                  depths: list[int] = (6, 6, 6, 6, 6, 6), num_heads: list[int] = (6, 6, 6, 6, 6, 6),
                  window_size: int = 8, mlp_ratio: float = 2.0, img_size: int = 64, img_range: float = 1.0,
-                 upsampler: str = "pixelshuffle", resi_connection: str = "1conv", drop_path_rate: float = 0.1):
+                 upsampler: str = "pixelshuffle", resi_connection: str = "1conv", drop_path_rate: float = 0.0):
         super().__init__()
         check_options(upscale, depths, num_heads, embed_dim, window_size, img_size, upsampler, resi_connection)
         self.upscale, self.window_size, self.img_size = upscale, window_size, img_size

@@ -33,6 +33,9 @@ SMALL = {
     "SFTGAN": {"num_feat": 8, "num_block": 1, "upscale": 4},
     "SRMD": {"num_feat": 8, "num_conv": 3, "upscale": 2},
     "UDVD": {"num_feat": 8, "num_block": 1, "upscale": 2},
+    "SwinIR": {"embed_dim": 8, "depths": [2], "num_heads": [2], "window_size": 4, "img_size": 8, "upscale": 2},
+    "HAT": {"embed_dim": 8, "depths": [2], "num_heads": [2], "window_size": 4, "img_size": 8, "compress_ratio": 2,
+            "squeeze_factor": 4, "num_feat": 8, "upscale": 3},
 }
 GENERATORS = [name for name, arch in ARCHITECTURES.items() if arch.role == "generator"]
 
