@@ -175,6 +175,7 @@ class HAT(nn.Module):
         img_range: the body works at ``(x - mean) * img_range``.  num_feat: head features.
         resi_connection: ``1conv`` or ``identity``.  drop_path_rate: stochastic depth (training;
             0 by default, the paper trained with 0.1).
+        upsampler: always ``pixelshuffle`` (the key of the released option files).
 
     Example:
     >>> net = HAT(upscale=2, embed_dim=12, depths=[2], num_heads=[2], window_size=4, compress_ratio=3,
@@ -188,8 +189,10 @@ class HAT(nn.Module):
                  window_size: int = 16, compress_ratio: int = 3, squeeze_factor: int = 30, conv_scale: float = 0.01,
                  overlap_ratio: float = 0.5, mlp_ratio: float = 2.0, qkv_bias: bool = True, patch_norm: bool = True,
                  ape: bool = False, img_size: int = 64, img_range: float = 1.0, num_feat: int = 64,
-                 resi_connection: str = "1conv", drop_path_rate: float = 0.0):
+                 resi_connection: str = "1conv", drop_path_rate: float = 0.0, upsampler: str = "pixelshuffle"):
         super().__init__()
+        if upsampler != "pixelshuffle":
+            raise ValueError(f"HAT has one upsampler, pixelshuffle (accepted for its released option files), not {upsampler!r}")
         check_options(upscale, depths, num_heads, embed_dim, window_size, img_size, resi_connection)
         self.upscale, self.window_size, self.img_range = upscale, window_size, float(img_range)
         mean = torch.tensor(RGB_MEAN) if in_chans == 3 else torch.zeros(1)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ["edsr_x4", "rcan_x4", "rdn_x4", "a2n_x2", "a2n_x4", "srcnn_x3", "fsrcnn_x3", "esrgan_x4", "srmd_x4", "carn_x4",
            "carn_m_x4", "idn_x2", "idn_x3", "idn_x4", "msrn_x2", "msrn_x3", "msrn_x4", "msrn_x8", "dbpn_x2", "dbpn_x4",
            "dbpn_x8", "memnet_x3", "enhancenet_x4", "srfeat_init_x4", "srfeat_x4", "sftgan_x4",
-           "udvd_x4"]
+           "udvd_x4", "swinir_realsr_x4", "hat_s_x4"]
 
 
 def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
@@ -32,6 +32,8 @@ def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
     data.update(gt_size=gt, name=f"test_{name}", path={"experiments_root": str(tmp / "experiments")})
     if "input_size" in (data.get("network_d") or {}) and not vgg_d:
         data["network_d"].update(input_size=gt, **({"pretrained": False} if "feature_layer" in data["network_d"] else {}))
+    if "resize_range2" in data:  # Real-ESRGAN degradations: ranges that tiny GT crops survive
+        data.update(resize_range=[0.5, 1.5], resize_range2=[0.6, 1.2], kernel_range=[7, 9])
     data["train"].update(total_iter=2, scheduler=None)
     if data["train"].get("perceptual_opt"):
         data["train"]["perceptual_opt"]["pretrained"] = False  # no VGG19 file offline
