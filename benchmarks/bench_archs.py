@@ -47,6 +47,15 @@ CONFIGS: dict[str, dict] = {
     "MemNet (M6R6)": {"type": "MemNet", "upscale": 4},
     "SRCNN": {"type": "SRCNN", "upscale": 3},
     "FSRCNN": {"type": "FSRCNN", "upscale": 3},
+    "SwinIR-S": {"type": "SwinIR", "upscale": 4, "embed_dim": 60, "depths": [6] * 4, "num_heads": [6] * 4,
+                 "upsampler": "pixelshuffledirect"},
+    "SwinIR-M": {"type": "SwinIR", "upscale": 4, "upsampler": "pixelshuffle"},
+    "SwinIR-M real": {"type": "SwinIR", "upscale": 4, "upsampler": "nearest+conv"},
+    "SwinIR-L real": {"type": "SwinIR", "upscale": 4, "embed_dim": 240, "depths": [6] * 9, "num_heads": [8] * 9,
+                      "upsampler": "nearest+conv", "resi_connection": "3conv"},
+    "HAT-S": {"type": "HAT", "upscale": 4, "embed_dim": 144, "compress_ratio": 24, "squeeze_factor": 24},
+    "HAT": {"type": "HAT", "upscale": 4},
+    "HAT-L": {"type": "HAT", "upscale": 4, "depths": [6] * 12, "num_heads": [6] * 12},
 }
 
 
