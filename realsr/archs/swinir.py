@@ -245,7 +245,7 @@ def _reconstruction(state: Mapping[str, torch.Tensor], in_ch: int) -> tuple[str,
     return "pixelshuffledirect", math.isqrt(state["upsample.0.weight"].shape[0] // in_ch)
 
 
-def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
+def _read_options(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
     """SwinIR options and scale read off a state dict (released / spandrel layout), or None.
 
     ``img_range`` is stored nowhere: like spandrel, 255 for 7x7 windows (the JPEG models), else 1.
@@ -273,6 +273,16 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
             "img_range": 255.0 if ws == 7 else 1.0, "upsampler": upsampler,
             "resi_connection": "1conv" if "conv_after_body.weight" in state else "3conv"}
     return (opts, upscale) if fits(SwinIR, opts, state) else None
+
+
+
+def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
+    """SwinIR options and scale of a state dict, or None when it is not one (malformed tensors
+    included: a damaged file is refused by the loader's report, not by an exception here)."""
+    try:
+        return _read_options(state)
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return None
 
 
 ARCH = Architecture("SwinIR", SwinIR, detect=detect, scales=(2, 3, 4, 8), in_channels_key="in_chans",

@@ -131,3 +131,12 @@ def test_train_equals_eval_without_drop_path_and_differs_with_it():
             if hasattr(module, "generator"):
                 module.generator = torch.Generator().manual_seed(8)
         assert not torch.allclose(dropping.train()(x), expected)
+
+
+def test_damaged_files_are_not_claimed():
+    state = HAT(**SMALL, upscale=2).state_dict()
+    state["relative_position_index_SA"] = torch.zeros(())
+    assert detect(state) is None
+    state = HAT(**SMALL, upscale=2).state_dict()
+    state["layers.0.residual_group.blocks.1.mlp.fc1.weight"] = torch.zeros(3, 8)  # a block of another width
+    assert detect(state) is None

@@ -147,3 +147,12 @@ def test_window_helpers():
     padded = pad_to_window(tiny, 8)  # reflection cannot pad 2 by 6: edges are replicated
     assert padded.shape == (1, 3, 8, 8) and torch.equal(padded[..., :2, :3], tiny)
     assert pad_to_window(x.permute(0, 3, 1, 2), 4).shape == (2, 5, 8, 12)
+
+
+def test_damaged_files_are_not_claimed():
+    state = SwinIR(**TINY, upscale=2).state_dict()
+    state["layers.0.residual_group.blocks.0.attn.relative_position_index"] = torch.zeros(())
+    assert detect(state) is None
+    state = SwinIR(**TINY, upscale=2).state_dict()
+    state["conv_first.weight"] = torch.zeros(16, 3, 3, 3)[:, :2]  # one input channel lost
+    assert detect(state) is None
