@@ -140,3 +140,10 @@ def test_damaged_files_are_not_claimed():
     state = HAT(**SMALL, upscale=2).state_dict()
     state["layers.0.residual_group.blocks.1.mlp.fc1.weight"] = torch.zeros(3, 8)  # a block of another width
     assert detect(state) is None
+
+
+@pytest.mark.parametrize("preset, paper", [("HAT-S", 9.6e6), ("HAT", 20.8e6), ("HAT-L", 40.8e6)])
+def test_preset_sizes_are_the_papers(preset, paper):
+    with torch.device("meta"):
+        net = HAT(upscale=4, **PRESETS[preset])
+    assert round(sum(p.numel() for p in net.parameters()), -5) == paper

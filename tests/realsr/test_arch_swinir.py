@@ -156,3 +156,13 @@ def test_damaged_files_are_not_claimed():
     state = SwinIR(**TINY, upscale=2).state_dict()
     state["conv_first.weight"] = torch.zeros(16, 3, 3, 3)[:, :2]  # one input channel lost
     assert detect(state) is None
+
+
+@pytest.mark.parametrize("preset, upscale, upsampler, paper", [("S", 4, "pixelshuffledirect", 897e3),
+                                                               ("M", 4, "pixelshuffle", 11.9e6)])
+def test_preset_sizes_are_the_papers(preset, upscale, upsampler, paper):
+    """The paper's counts leave out the relative-position bias tables (15 x 15 x heads per block)."""
+    with torch.device("meta"):
+        net = SwinIR(**{**PRESETS[preset], "upscale": upscale, "upsampler": upsampler})
+    count = sum(p.numel() for name, p in net.named_parameters() if "bias_table" not in name)
+    assert round(count, -3 if paper < 1e6 else -5) == paper
