@@ -67,6 +67,15 @@ CONFIGS: dict[str, dict] = {
     "DAT-S": {"type": "DAT", "upscale": 4, **PRESETS["DAT-S"]},
     "DAT-2": {"type": "DAT", "upscale": 4, **PRESETS["DAT-2"]},
     "DAT-light": {"type": "DAT", "upscale": 4, **PRESETS["DAT-light"]},
+    "SwinIR-S": {"type": "SwinIR", "upscale": 4, "embed_dim": 60, "depths": [6] * 4, "num_heads": [6] * 4,
+                 "upsampler": "pixelshuffledirect"},
+    "SwinIR-M": {"type": "SwinIR", "upscale": 4, "upsampler": "pixelshuffle"},
+    "SwinIR-M real": {"type": "SwinIR", "upscale": 4, "upsampler": "nearest+conv"},
+    "SwinIR-L real": {"type": "SwinIR", "upscale": 4, "embed_dim": 240, "depths": [6] * 9, "num_heads": [8] * 9,
+                      "upsampler": "nearest+conv", "resi_connection": "3conv"},
+    "HAT-S": {"type": "HAT", "upscale": 4, "embed_dim": 144, "compress_ratio": 24, "squeeze_factor": 24},
+    "HAT": {"type": "HAT", "upscale": 4},
+    "HAT-L": {"type": "HAT", "upscale": 4, "depths": [6] * 12, "num_heads": [6] * 12},
 }
 
 

@@ -68,6 +68,8 @@ NETWORKS: tuple[str, ...] = (
     "patchgan:PATCHGAN_ARCH",
     "patchgan:MULTISCALE_ARCH",
     "dat:ARCH",
+    "swinir:ARCH",
+    "hat:ARCH",
 )
 
 

@@ -19,7 +19,7 @@ RECIPES = ["edsr_x4", "rcan_x4", "rdn_x4", "a2n_x2", "a2n_x4", "srcnn_x3", "fsrc
            "carn_m_x4", "idn_x2", "idn_x3", "idn_x4", "msrn_x2", "msrn_x3", "msrn_x4", "msrn_x8", "dbpn_x2", "dbpn_x4",
            "dbpn_x8", "memnet_x3", "enhancenet_x4", "srfeat_init_x4", "srfeat_x4", "sftgan_x4",
            "udvd_x4", "span_x4", "realplksr_x4", "mosr_x4", "omnisr_x4", "safmn_x4",
-           "dat_light_x4"]
+           "dat_light_x4", "swinir_realsr_x4", "hat_s_x4"]
 
 
 def shrunk(name: str, tmp: Path) -> tuple[Path, dict]:
