@@ -320,7 +320,8 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
 
 
 ARCH = Architecture("HAT", HAT,
-                    small={"embed_dim": 8, "depths": [2], "num_heads": [2], "window_size": 4, "img_size": 8, "compress_ratio": 2, "squeeze_factor": 4, "num_feat": 8, "upscale": 3},
+                    small={"embed_dim": 8, "depths": [2], "num_heads": [2], "window_size": 4, "img_size": 8,
+                           "compress_ratio": 2, "squeeze_factor": 4, "num_feat": 8, "upscale": 3},
                     detect=detect, scales=(2, 3, 4, 8), in_channels_key="in_chans",
                     size_multiple=lambda scale: 16,  # the released models' window; the network pads others itself
                     # bf16 max 1 / mean 0.29 levels (bench_precision --size 48, random weights) is within the bound,
