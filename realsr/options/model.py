@@ -12,8 +12,11 @@ from typing import Any, Literal
 from pydantic import StrictBool
 
 from degradations.config import DegradationConfig
+from degradations.functional.phase import KERNEL_PHASES
 
 from .schema import Field, Section
+
+KernelPhase = Literal[tuple(KERNEL_PHASES)]  # the choices of degradations.functional.phase
 
 logger = logging.getLogger(__name__)
 MODEL_TYPES = {"RealESRNetModel": "esrnet", "SRModel": "esrnet", "RealESRGANModel": "esrgan", "SRGANModel": "esrgan",
@@ -180,6 +183,9 @@ class Options(Section):
         "realesrgan", fatal=True, description="what synthesizes the LQ: realesrgan (the second-order blind model), the "
                                   "classical BI (MATLAB bicubic), BD (7x7 Gaussian 1.6 + decimation), DN (BI + noise "
                                   "30), or srmd (per-sample Gaussian blur, bicubic down, noise; see srmd)")
+    kernel_phase: KernelPhase = Field(  # type: ignore[valid-type]
+        "matlab", fatal=True, description="BD preset: which pixels the decimation keeps: matlab (offset scale // 2), "
+                                          "upper_left (offset 0) or centered (kernel centred on each block)")
     srmd: SRMDOptions = Field(default_factory=lambda: SRMDOptions(), description="the srmd preset and degradation maps")
     gt_usm: StrictBool = Field(True, description="stage 1 trains against the USM-sharpened GT")
     l1_gt_usm: StrictBool = Field(True, description="stage 2's pixel loss uses the sharpened GT")

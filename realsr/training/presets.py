@@ -24,4 +24,4 @@ def make_synthesis(opt: Options, gt_size: int | None, sharpen: bool = False, wor
         s = opt.srmd
         return SRMDDegradation(opt.scale, gt_size, s.kernel_size, tuple(s.sigma_range), s.aniso_prob,
                                tuple(s.noise_range), s.jpeg_prob, tuple(s.jpeg_range))
-    return ClassicalDegradation(preset, opt.scale, gt_size)
+    return ClassicalDegradation(preset, opt.scale, gt_size, kernel_phase=opt.kernel_phase)
