@@ -36,6 +36,7 @@ setup(
         "realsr-make-benchmark = realsr.tools.make_benchmark:main",
         "realsr-degradation-sweep = realsr.tools.degradation_sweep:main",
         "realsr-zssr = realsr.tools.zssr:main",
+        "realsr-estimate-kernel = realsr.tools.estimate_kernel:main",
         "realsr-export-ncnn = realsr.tools.export_ncnn:main",
     ]},
     extras_require={

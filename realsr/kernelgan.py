@@ -49,7 +49,8 @@ class KernelGANConfig:
     d_kernel: int = 7
     lr: float = 2e-4
     beta1: float = 0.5
-    lr_drop_every: int = 750  # both rates fall tenfold this often
+    # The schedule of 3000 iterations (rates /10 every 750; the bicubic weight /100 every 200) is
+    # stretched to ``iters``: a shorter run goes through the same phases.
     keep_taps: int = 40  # post-processing: taps below 0.75 x the 40th largest are removed
     seed: int = 0
 
@@ -202,16 +203,18 @@ class _Weights:
 
 def _schedule(it: int, bicubic_loss: float, lam: _Weights, optimizers: list[torch.optim.Optimizer],
               config: KernelGANConfig) -> None:
-    """The authors' schedule: rates /10 every ``lr_drop_every``; once the generator is near bicubic
-    (3 iterations), the bicubic weight /100 every 200 iterations (to 5e-6), and when it drops below
-    5e-3 the centre (1) and sparsity (5) constraints come in."""
-    if it % config.lr_drop_every == 0:
+    """The authors' schedule, for 3000 iterations and stretched to ``config.iters``: rates /10 every
+    750; once the generator is near bicubic (3 iterations), the bicubic weight /100 every 200
+    iterations (to 5e-6), and when it drops below 5e-3 the centre (1) and sparsity (5) constraints
+    come in."""
+    stretch = config.iters / 3000
+    if it % max(1, round(750 * stretch)) == 0:
         for opt in optimizers:
             for group in opt.param_groups:
                 group["lr"] /= 10
     if lam.bicubic_met < 3:
         lam.bicubic_met = lam.bicubic_met + 1 if bicubic_loss < 0.4 else 0
-    elif it % 200 == 0 and lam.bicubic > 5e-6:
+    elif it % max(1, round(200 * stretch)) == 0 and lam.bicubic > 5e-6:
         lam.bicubic = max(lam.bicubic / 100, 5e-6)
         if lam.bicubic < 5e-3 and lam.sparsity == 0:
             lam.centre, lam.sparsity = 1.0, 5.0
@@ -269,11 +272,11 @@ def estimate_kernel(image: torch.Tensor, config: KernelGANConfig,
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        _schedule(it, float(bicubic), lam, [opt_g, opt_d], config)
+        _schedule(it, float(bicubic.detach()), lam, [opt_g, opt_d], config)
         if it % 50 == 0 or it == config.iters:
-            losses.append((it, float(loss_gan), float(loss_d)))
+            losses.append((it, float(loss_gan.detach()), float(loss_d.detach())))
         if progress is not None:
-            progress(it, {"g": float(loss_gan), "d": float(loss_d)})
+            progress(it, {"g": float(loss_gan.detach()), "d": float(loss_d.detach())})
     raw = equivalent_kernel(gen).detach()
     return post_process(raw, config.keep_taps), {"raw": raw, "losses": losses}
 
