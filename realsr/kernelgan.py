@@ -49,8 +49,8 @@ class KernelGANConfig:
     d_kernel: int = 7
     lr: float = 2e-4
     beta1: float = 0.5
-    # The schedule of 3000 iterations (rates /10 every 750; the bicubic weight /100 every 200) is
-    # stretched to ``iters``: a shorter run goes through the same phases.
+    # The authors' schedule (rates /10 every 750 iterations, the bicubic weight /100 every 200) is
+    # kept as it is: a shorter run stops part-way through it.
     keep_taps: int = 40  # post-processing: taps below 0.75 x the 40th largest are removed
     seed: int = 0
 
@@ -203,18 +203,16 @@ class _Weights:
 
 def _schedule(it: int, bicubic_loss: float, lam: _Weights, optimizers: list[torch.optim.Optimizer],
               config: KernelGANConfig) -> None:
-    """The authors' schedule, for 3000 iterations and stretched to ``config.iters``: rates /10 every
-    750; once the generator is near bicubic (3 iterations), the bicubic weight /100 every 200
-    iterations (to 5e-6), and when it drops below 5e-3 the centre (1) and sparsity (5) constraints
-    come in."""
-    stretch = config.iters / 3000
-    if it % max(1, round(750 * stretch)) == 0:
+    """The authors' schedule: rates /10 every 750 iterations; once the generator is near bicubic
+    (3 iterations), the bicubic weight /100 every 200 iterations (to 5e-6), and when it drops below
+    5e-3 the centre (1) and sparsity (5) constraints come in."""
+    if it % 750 == 0:
         for opt in optimizers:
             for group in opt.param_groups:
                 group["lr"] /= 10
     if lam.bicubic_met < 3:
         lam.bicubic_met = lam.bicubic_met + 1 if bicubic_loss < 0.4 else 0
-    elif it % max(1, round(200 * stretch)) == 0 and lam.bicubic > 5e-6:
+    elif it % 200 == 0 and lam.bicubic > 5e-6:
         lam.bicubic = max(lam.bicubic / 100, 5e-6)
         if lam.bicubic < 5e-3 and lam.sparsity == 0:
             lam.centre, lam.sparsity = 1.0, 5.0
@@ -247,6 +245,7 @@ def estimate_kernel(image: torch.Tensor, config: KernelGANConfig,
     ``losses`` (``(iteration, generator GAN loss, discriminator loss)`` every 50 iterations).
     """
     check_config(config, *image.shape[-2:])
+    image = image * 2 - 1  # the networks work in [-1, 1], as the authors' (their loss thresholds assume it)
     g = torch.Generator().manual_seed(config.seed)
     gen, disc = LinearGenerator(config, g), PatchDiscriminator(config, image.shape[1], g)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
@@ -276,7 +275,8 @@ def estimate_kernel(image: torch.Tensor, config: KernelGANConfig,
         if it % 50 == 0 or it == config.iters:
             losses.append((it, float(loss_gan.detach()), float(loss_d.detach())))
         if progress is not None:
-            progress(it, {"g": float(loss_gan.detach()), "d": float(loss_d.detach())})
+            progress(it, {"g": float(loss_gan.detach()), "d": float(loss_d.detach()), "sum": float(kernel.detach().sum()),
+                          "bicubic": float(bicubic.detach())})
     raw = equivalent_kernel(gen).detach()
     return post_process(raw, config.keep_taps), {"raw": raw, "losses": losses}
 

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from degradations.functional import imresize
-from degradations.functional.phase import KERNEL_PHASES, blur_decimate, check_phase
+from degradations.functional.phase import blur_decimate, check_phase
 
 logger = logging.getLogger(__name__)
 

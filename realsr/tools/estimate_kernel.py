@@ -8,7 +8,7 @@ Writes ``<image stem>_kernel_x<s>.npz`` (or ``-o``) and a picture of the kernel 
 (``.png``, brightest tap white). The ``.npz`` holds ``kernel`` (13x13, float32, sums to 1),
 ``kernel_phase`` (``centered``: the kernel's centre of mass goes to the middle of each s x s block
 and the decimation starts at offset 0; ``tools/zssr.py`` reads it) and ``scale``. The paper's 3000
-iterations are the default; ``--iters`` shortens the run (the schedule is stretched to it) and
+iterations are the default; ``--iters`` stops the run earlier (part-way through the schedule) and
 ``--width`` narrows the networks (64 in the paper). Seeded (``--seed``).
 """
 from __future__ import annotations

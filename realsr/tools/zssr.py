@@ -31,11 +31,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from degradations.functional.phase import KERNEL_PHASES
+
 from .. import imageio
 from ..errors import UserError, check, run_cli
 from ..kernelgan import KernelGANConfig, check_config
 from ..resources import apply_thread_policy
-from ..zssr import KERNEL_PHASES, ZSSRConfig, anisotropic_gaussian, super_resolve, train_zssr
+from ..zssr import ZSSRConfig, anisotropic_gaussian, super_resolve, train_zssr
 from .estimate_kernel import run_estimation
 
 

@@ -8,7 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from degradations import ClassicalDegradation
-from degradations.functional import KERNEL_PHASES, blur_decimate, centre_kernel, centre_of_mass, filter2d, gaussian_kernel_1d
+from degradations.functional import (
+    KERNEL_PHASES,
+    blur_decimate,
+    centre_kernel,
+    centre_of_mass,
+    filter2d,
+    gaussian_kernel_1d,
+)
 from degradations.synthetic import synthetic_images, synthetic_scene
 
 
