@@ -5,6 +5,12 @@ Part ``phases``: one scene blurred by an anisotropic Gaussian (sigmas 2.0 and 0.
 PSNR against the original of bicubic upsampling, of back-projection from bicubic told each phase, and
 of ZSSR told the true phase and told a wrong one.
 
+Part ``selfcheck``: can the LR image itself tell its phase? For each true phase, the image is
+downscaled once more in each candidate phase and back-projected up again; the error against the
+image (MSE x 1e4) is printed per candidate. (It is not: a different phase explains the same image
+shifted by a fraction of a pixel, so such a check only tells which phase sits closest to bicubic's
+grid.)
+
 Part ``estimate``: scenes blurred by anisotropic Gaussians the estimator is not told, decimated in
 the ``centered`` phase (the one an estimated kernel is written for; a different phase is the same
 LR image shifted by a fraction of a pixel, which no estimate can see). KernelGAN's kernel is
@@ -75,6 +81,22 @@ def part_phases(args: argparse.Namespace) -> dict:
     return rows
 
 
+def part_selfcheck(args: argparse.Namespace) -> dict:
+    hr = torch.from_numpy(synthetic_scene(args.size, args.seed)).permute(2, 0, 1)[None].float()
+    kernel = anisotropic_gaussian(15, KERNELS["phases"][0], KERNELS["phases"][1], math.radians(KERNELS["phases"][2]))
+    rows = {}
+    for true in KERNEL_PHASES:
+        lr = degrade(hr, kernel, true)
+        errors = {}
+        for told in KERNEL_PHASES:
+            son = blur_decimate(lr, kernel, 2, told)
+            again = back_project(upscale_to(son, *lr.shape[-2:]), son, 2, kernel, 10, told)
+            errors[told] = round(float(((again - lr) ** 2).mean()) * 1e4, 3)
+        rows[true] = errors
+        print(true, json.dumps(errors), flush=True)
+    return rows
+
+
 def kernel_error(estimate: torch.Tensor, true: torch.Tensor) -> float:
     """L1 distance (sum of absolute differences, 0..2) between the two kernels, both centred for x2
     and zero-padded to one size."""
@@ -92,7 +114,8 @@ def part_estimate(args: argparse.Namespace) -> dict:
         true = anisotropic_gaussian(15, sx, sy, math.radians(angle))
         lr = degrade(hr, true, "centered")
         start = time.perf_counter()
-        config = KernelGANConfig(iters=args.kernel_iters, g_width=args.width, d_width=args.width, seed=args.seed)
+        config = KernelGANConfig(iters=args.kernel_iters, g_width=args.width, d_width=args.d_width, lr=args.lr,
+                                 seed=args.seed)
         estimate, _ = estimate_kernel(lr, config)
         seconds = round(time.perf_counter() - start)
         major, minor, theta = kernel_shape(estimate)
@@ -108,14 +131,16 @@ def part_estimate(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=["phases", "estimate", "all"], default="all")
+    p.add_argument("--part", choices=["phases", "selfcheck", "estimate", "all"], default="all")
     p.add_argument("--size", type=int, default=192, help="HR side of the generated scenes (LR: half)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zssr_iters", type=int, default=300)
     p.add_argument("--zssr_width", type=int, default=64)
     p.add_argument("--crop", type=int, default=64, help="ZSSR's training crop")
     p.add_argument("--kernel_iters", type=int, default=3000, help="KernelGAN iterations")
-    p.add_argument("--width", type=int, default=64, help="KernelGAN's network width")
+    p.add_argument("--width", type=int, default=64, help="KernelGAN's generator width")
+    p.add_argument("--d_width", type=int, default=64, help="KernelGAN's discriminator width")
+    p.add_argument("--lr", type=float, default=2e-4, help="KernelGAN's learning rates")
     p.add_argument("--kernels", nargs="+", choices=[k for k in KERNELS if k != "phases"], default=["a", "b"])
     add_arguments(p)
     args = p.parse_args()
@@ -123,6 +148,8 @@ def main() -> None:
     result = {}
     if args.part in ("phases", "all"):
         result["phases"] = part_phases(args)
+    if args.part in ("selfcheck", "all"):
+        result["selfcheck"] = part_selfcheck(args)
     if args.part in ("estimate", "all"):
         result["estimate"] = part_estimate(args)
     print(json.dumps(result))
