@@ -158,5 +158,6 @@ def _main(argv: list[str] | None) -> int:
     sr = super_resolve(net, lr, config, kernel)
     imageio.write_image(output, sr[0].permute(1, 2, 0).numpy())
     print(f"{output}: x{args.scale}, {w}x{h} -> {w * args.scale}x{h * args.scale}, {log['iterations']} iterations "
-          f"(learning-rate drops at {log['lr_drops'] or 'none'}), {time.perf_counter() - start:.0f} s")
+          f"(learning-rate drops at {log['lr_drops'] or 'none'}), {time.perf_counter() - start:.0f} s"
+          + (f"; kernel phase {phase} (--kernel_phase)" if kernel is not None else ""))
     return 0

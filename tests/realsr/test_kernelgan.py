@@ -108,7 +108,8 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
     capsys.readouterr()
     args = [str(tmp_path / "a.png"), "--kernel", str(tmp_path / "a_kernel_x2.npz"), "--max_iters", "2", "--crop", "16"]
     assert zssr_tool.main(args) == 0
-    assert "warning" not in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "warning" not in out.err and "kernel phase centered" in out.out
     assert zssr_tool.main([*args, "--kernel_phase", "matlab"]) == 0
     assert "--kernel_phase matlab differs from the phase the kernel file states (centered)" in capsys.readouterr().err
     assert cv2.imread(str(tmp_path / "a_zssr_x2.png")).shape == (128, 136, 3)
