@@ -11,7 +11,7 @@ image (MSE x 1e4) is printed per candidate. (It is not: a different phase explai
 shifted by a fraction of a pixel, so such a check only tells which phase sits closest to bicubic's
 grid.)
 
-Part ``estimate``: scenes blurred by anisotropic Gaussians the estimator is not told, decimated in
+Part ``estimate``: a second scene blurred by anisotropic Gaussians the estimator is not told, decimated in
 the ``centered`` phase (the one an estimated kernel is written for; a different phase is the same
 LR image shifted by a fraction of a pixel, which no estimate can see). KernelGAN's kernel is
 compared with the true one (widths and angle from second moments; L1 distance after centring both),
@@ -108,9 +108,9 @@ def kernel_error(estimate: torch.Tensor, true: torch.Tensor) -> float:
 
 def part_estimate(args: argparse.Namespace) -> dict:
     rows = {}
-    for n, name in enumerate(args.kernels):
+    hr = torch.from_numpy(synthetic_scene(args.size, args.seed + 1)).permute(2, 0, 1)[None].float()
+    for name in args.kernels:
         sx, sy, angle = KERNELS[name]
-        hr = torch.from_numpy(synthetic_scene(args.size, args.seed + 1 + n)).permute(2, 0, 1)[None].float()
         true = anisotropic_gaussian(15, sx, sy, math.radians(angle))
         lr = degrade(hr, true, "centered")
         start = time.perf_counter()
