@@ -17,7 +17,8 @@ centre of mass to the middle of each block, which removes the translation the GA
 
 Differences from the authors' code: crops are drawn in proportion to the local gradient magnitude of
 the image for both networks (theirs uses the downscaled image's map for the generator's crops);
-everything is seeded from one ``torch.Generator``.
+the discriminator's step reuses the generator's output of the same iteration (theirs runs the
+updated generator again); everything is seeded from one ``torch.Generator``.
 """
 from __future__ import annotations
 
