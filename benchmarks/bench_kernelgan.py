@@ -106,6 +106,11 @@ def kernel_error(estimate: torch.Tensor, true: torch.Tensor) -> float:
     return round(float((a - b).abs().sum()), 3)
 
 
+def _report(iteration: int, losses: dict[str, float]) -> None:
+    if iteration % 100 == 0:
+        print(f"  KernelGAN iteration {iteration}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()), flush=True)
+
+
 def part_estimate(args: argparse.Namespace) -> dict:
     rows = {}
     hr = torch.from_numpy(synthetic_scene(args.size, args.seed + 1)).permute(2, 0, 1)[None].float()
@@ -116,7 +121,7 @@ def part_estimate(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         config = KernelGANConfig(iters=args.kernel_iters, g_width=args.width, d_width=args.d_width, lr=args.lr,
                                  seed=args.seed)
-        estimate, _ = estimate_kernel(lr, config)
+        estimate, _ = estimate_kernel(lr, config, _report)
         seconds = round(time.perf_counter() - start)
         major, minor, theta = kernel_shape(estimate)
         with_estimate, _ = zssr(lr, estimate, "centered", args)

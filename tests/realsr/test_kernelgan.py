@@ -113,6 +113,10 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
     assert zssr_tool.main([*args, "--kernel_phase", "matlab"]) == 0
     assert "--kernel_phase matlab differs from the phase the kernel file states (centered)" in capsys.readouterr().err
     assert cv2.imread(str(tmp_path / "a_zssr_x2.png")).shape == (128, 136, 3)
+    assert zssr_tool.main([*args[:1], *args[3:], "--estimate_kernel", "--kernel_iters", "1", "-o",
+                           str(tmp_path / "e.png")]) == 0
+    assert "kernel phase centered" in capsys.readouterr().out
+    assert cv2.imread(str(tmp_path / "e.png")).shape == (128, 136, 3)
     for argv, culprit in ((["-s", "3"], "--scale"), (["--iters", "0"], "--iters"), (["-o", "k.npy"], "--output")):
         assert estimate_tool.main([str(tmp_path / "a.png"), *argv]) == 2
         assert culprit in capsys.readouterr().err
