@@ -5,7 +5,8 @@ blur x noise settings, as a labelled contact sheet.
 
 Rows are blur sigmas, columns noise sigmas (8-bit units); each cell is the model's output for
 those maps, captioned with them. The maps describe SRMD's degradation (blur, then MATLAB bicubic
-downscaling: LR pixels at the middle of each s x s block, the ``centered`` sampling phase). The sheet is written to ``<image stem>_sweep.png`` (or ``-o``).
+downscaling: LR pixels at the middle of each s x s block, the ``centered`` sampling phase). The
+sheet is written to ``<image stem>_sweep.png`` (or ``-o``).
 """
 from __future__ import annotations
 
