@@ -3,7 +3,9 @@
 * ``BI``: MATLAB's antialiased bicubic downscaling (:func:`~degradations.functional.imresize`),
   the protocol of SRCNN, EDSR, RCAN, RDN and A2N;
 * ``BD``: a 7x7 Gaussian blur (sigma 1.6, replicate borders, as MATLAB's ``imfilter``), then
-  decimation by the scale as MATLAB's ``imresize(..., 'nearest')`` samples (offset ``scale // 2``);
+  decimation by the scale as MATLAB's ``imresize(..., 'nearest')`` samples (offset ``scale // 2``,
+  the ``matlab`` phase; ``kernel_phase`` selects another of
+  :data:`~degradations.functional.phase.KERNEL_PHASES`);
 * ``DN``: ``BI`` plus Gaussian noise of sigma 30 (8-bit units), per sample from its own seed.
 
 Each LQ is quantised to 8 bits. Like :class:`~degradations.pipeline.RealESRGANDegradation`, a
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 
 from . import functional as Fn
 from .functional.filter import check_image
+from .functional.phase import check_phase
 from .pipeline import DegradationResult, paired_crop
 from .sampling import Trace
 
@@ -34,7 +37,7 @@ class ClassicalDegradation:
     None keeps the whole image (sides must be multiples of the scale)."""
 
     def __init__(self, kind: str, scale: int = 4, gt_size: int | None = None, noise_sigma: float = 30.0,
-                 blur_sigma: float = 1.6, blur_size: int = 7):
+                 blur_sigma: float = 1.6, blur_size: int = 7, kernel_phase: str = "matlab"):
         if kind not in PRESETS:
             raise ValueError(f"degradation preset must be one of {PRESETS}, got {kind!r}")
         if scale < 1:
@@ -42,7 +45,9 @@ class ClassicalDegradation:
         if gt_size is not None and gt_size % scale:
             raise ValueError(f"gt_size {gt_size} must be divisible by scale {scale}")
         self.kind, self.scale, self.gt_size = kind, scale, gt_size
+        check_phase(kernel_phase)
         self.noise_sigma, self.blur_sigma, self.blur_size = noise_sigma, blur_sigma, blur_size
+        self.kernel_phase = kernel_phase
 
     def check_size(self, height: int, width: int) -> None:
         """Raise ``ValueError`` if a GT of this size cannot be degraded (and cropped)."""
@@ -66,10 +71,11 @@ class ClassicalDegradation:
         s = self.scale
         if self.kind == "BD":
             taps = Fn.gaussian_kernel_1d(self.blur_size, self.blur_sigma).to(gt)
-            kernel = torch.outer(taps, taps).expand(gt.shape[1], 1, -1, -1)
-            pad = self.blur_size // 2
-            blurred = F.conv2d(F.pad(gt, (pad, pad, pad, pad), mode="replicate"), kernel, groups=gt.shape[1])
-            lq = blurred[..., s // 2 :: s, s // 2 :: s]
+            kernel, offset = Fn.phase_kernel(torch.outer(taps, taps), s, self.kernel_phase)
+            pad = kernel.shape[-1] // 2
+            weight = kernel.expand(gt.shape[1], 1, -1, -1)
+            blurred = F.conv2d(F.pad(gt, (pad, pad, pad, pad), mode="replicate"), weight, groups=gt.shape[1])
+            lq = blurred[..., offset::s, offset::s]
         else:
             lq = Fn.imresize(gt, 1 / s)
         if self.kind == "DN":

@@ -5,6 +5,11 @@ Gaussian kernel ``k`` (``kernel_size`` square, sigmas in ``sigma_range``, angle 
 MATLAB's bicubic downscaling, additive Gaussian noise of sigma in ``noise_range`` (8-bit units),
 and optionally JPEG. Every draw is recorded in the trace, like every other preset.
 
+Sampling phase: the blur is centred on each pixel and the decimation is MATLAB's bicubic
+``imresize``, whose LR pixel ``i`` sits at the middle of its ``s x s`` block (HR ``s*i + (s-1)/2``):
+the grid of the ``centered`` phase (:data:`~degradations.functional.phase.KERNEL_PHASES`), with a
+bicubic low-pass on top of the kernel. There is no ``kernel_phase`` to choose here.
+
 The *degradation maps* that SRMD and UDVD take as input are a pure function of that trace: the
 kernel projected on a 15-dimensional PCA basis plus ``sigma / 255``, stretched over the image:
 ``(B, 15 + 1, h, w)`` (:func:`degradation_maps`). The basis is computed from the configured kernel

@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from degradations.functional import filter2d, imresize
+from degradations.functional import imresize
+from degradations.functional.phase import blur_decimate, check_phase
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class ZSSRConfig:
     back_projection: int = 10  # back-projection iterations per ensemble member
     ensemble: bool = True  # the flips/rotations at test time
     seed: int = 0
+    kernel_phase: str = "matlab"  # the decimation's sampling phase with a kernel (KERNEL_PHASES)
+
+    def __post_init__(self) -> None:
+        check_phase(self.kernel_phase)
 
 
 def anisotropic_gaussian(size: int, sigma_x: float, sigma_y: float, angle: float) -> torch.Tensor:
@@ -63,12 +68,13 @@ def anisotropic_gaussian(size: int, sigma_x: float, sigma_y: float, angle: float
     return (k / k.sum()).float()
 
 
-def downscale(x: torch.Tensor, scale: int, kernel: torch.Tensor | None = None) -> torch.Tensor:
+def downscale(x: torch.Tensor, scale: int, kernel: torch.Tensor | None = None, phase: str = "matlab") -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, C, H/s, W/s)``: blur with ``kernel`` (reflect borders) and keep every
-    ``s``-th pixel from ``s // 2``; MATLAB's bicubic ``imresize`` without a kernel."""
+    ``s``-th pixel in the sampling ``phase`` (:data:`KERNEL_PHASES`; ``matlab``: from ``s // 2``);
+    MATLAB's bicubic ``imresize`` without a kernel (``phase`` unused)."""
     if kernel is None:
         return imresize(x, 1 / scale)
-    return filter2d(x, kernel[None].to(x))[..., scale // 2::scale, scale // 2::scale]
+    return blur_decimate(x, kernel, scale, phase)
 
 
 def upscale_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -109,10 +115,10 @@ def _undo(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def back_project(sr: torch.Tensor, lr: torch.Tensor, scale: int, kernel: torch.Tensor | None,
-                 iterations: int) -> torch.Tensor:
-    """``sr += up(lr - down(sr))``, ``iterations`` times (down: the degradation; up: bicubic)."""
+                 iterations: int, phase: str = "matlab") -> torch.Tensor:
+    """``sr += up(lr - down(sr))``, ``iterations`` times (down: the degradation in ``phase``; up: bicubic)."""
     for _ in range(iterations):
-        sr = sr + upscale_to(lr - downscale(sr, scale, kernel), sr.shape[-2], sr.shape[-1])
+        sr = sr + upscale_to(lr - downscale(sr, scale, kernel, phase), sr.shape[-2], sr.shape[-1])
     return sr
 
 
@@ -130,11 +136,11 @@ def train_zssr(lr_image: torch.Tensor, config: ZSSRConfig, kernel: torch.Tensor 
     net = ZSSRNet(lr_image.shape[1], config.width, config.depth, g).to(lr_image.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     rate, since_change, errors, drops = config.lr, 0, [], []
-    small = downscale(lr_image, config.scale, kernel).clamp(0, 1)
+    small = downscale(lr_image, config.scale, kernel, config.kernel_phase).clamp(0, 1)
     iteration = 0
     for iteration in range(1, config.max_iters + 1):
         father = _father(lr_image, config, g, transforms)
-        son = downscale(father, config.scale, kernel)
+        son = downscale(father, config.scale, kernel, config.kernel_phase)
         if config.noise_std > 0:
             son = son + config.noise_std * torch.randn(son.shape, generator=g).to(son.device)
         son = son.clamp(0, 1)
@@ -203,8 +209,8 @@ def super_resolve(net: ZSSRNet, lr_image: torch.Tensor, config: ZSSRConfig,
         x = _dihedral(lr_image, k)
         out = net(upscale_to(x, x.shape[-2] * config.scale, x.shape[-1] * config.scale))
         out = _undo(out, k)
-        members.append(back_project(out, lr_image, config.scale, kernel, config.back_projection))
+        members.append(back_project(out, lr_image, config.scale, kernel, config.back_projection, config.kernel_phase))
     sr = torch.stack(members).median(dim=0).values
-    sr = back_project(sr, lr_image, config.scale, kernel, config.back_projection)
+    sr = back_project(sr, lr_image, config.scale, kernel, config.back_projection, config.kernel_phase)
     assert sr.shape[-2:] == (h * config.scale, w * config.scale)
     return sr.clamp(0, 1)

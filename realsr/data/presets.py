@@ -42,7 +42,8 @@ def _srmd(opt: Any, gt_size: int | None, sharpen: bool, workers: int | None) -> 
 
 
 def _classical(name: str) -> Callable[[Any, int | None, bool, int | None], Any]:
-    return lambda opt, gt_size, sharpen, workers: ClassicalDegradation(name, opt.scale, gt_size)
+    return lambda opt, gt_size, sharpen, workers: ClassicalDegradation(name, opt.scale, gt_size,
+                                                                       kernel_phase=opt.kernel_phase)
 
 
 PRESETS: dict[str, Preset] = {

@@ -16,12 +16,15 @@ from pydantic import StrictBool
 
 from degradations.config import DESCRIPTIONS as DEGRADATION_HELP
 from degradations.config import DegradationConfig
+from degradations.functional.phase import KERNEL_PHASES
 
 from ..data.options import DERIVED, DatasetOptions
 from ..data.presets import PRESETS
 from ..optim.optimizers import OPTIMIZERS
 from ..optim.schedule import SCHEDULERS
 from ..schema import Field, Section
+
+KernelPhase = Literal[tuple(KERNEL_PHASES)]  # the choices of degradations.functional.phase
 
 logger = logging.getLogger(__name__)
 MODEL_TYPES = {"RealESRNetModel": "esrnet", "SRModel": "esrnet", "RealESRGANModel": "esrgan", "SRGANModel": "esrgan",
@@ -146,6 +149,9 @@ class Options(Section):
     degradation_preset: Literal[tuple(PRESETS)] = Field(  # type: ignore[valid-type]
         "realesrgan", fatal=True, description="what synthesizes the LQ: " + "; ".join(
             f"{name}: {preset.description}" for name, preset in PRESETS.items()))
+    kernel_phase: KernelPhase = Field(  # type: ignore[valid-type]
+        "matlab", fatal=True, description="BD preset: which pixels the decimation keeps: matlab (offset scale // 2), "
+                                          "upper_left (offset 0) or centered (kernel centred on each block)")
     srmd: SRMDOptions = Field(default_factory=lambda: SRMDOptions(), description="the srmd preset and degradation maps")
     gt_usm: StrictBool = Field(True, description="stage 1 trains against the USM-sharpened GT")
     l1_gt_usm: StrictBool = Field(True, description="stage 2's pixel loss uses the sharpened GT")

@@ -4,7 +4,9 @@ blur x noise settings, as a labelled contact sheet.
     python tools/degradation_sweep.py photo.png --model_path udvd.pth --blurs 0.5 1.5 3 --noises 0 15 40
 
 Rows are blur sigmas, columns noise sigmas (8-bit units); each cell is the model's output for
-those maps, captioned with them. The sheet is written to ``<image stem>_sweep.png`` (or ``-o``).
+those maps, captioned with them. The maps describe SRMD's degradation (blur, then MATLAB bicubic
+downscaling: LR pixels at the middle of each s x s block, the ``centered`` sampling phase). The
+sheet is written to ``<image stem>_sweep.png`` (or ``-o``).
 """
 from __future__ import annotations
 

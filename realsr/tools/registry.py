@@ -59,4 +59,6 @@ TOOLS: dict[str, Tool] = tool_registry(
                                "contact sheet of an SRMD / UDVD model over blur and noise levels")),
     ("zssr", Tool("realsr.tools.zssr", "realsr-zssr",
                   "zero-shot super-resolution: train a small network on the image itself")),
+    ("estimate_kernel", Tool("realsr.tools.estimate_kernel", "realsr-estimate-kernel",
+                             "the blur kernel of a photo estimated from the photo alone (KernelGAN)")),
 )

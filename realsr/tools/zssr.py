@@ -3,17 +3,27 @@
     python tools/zssr.py photo.png -s 2                               (bicubic degradation)
     python tools/zssr.py photo.png -s 2 --kernel_sigma 2.0,0.8,30      (an anisotropic Gaussian blur)
     python tools/zssr.py photo.png -s 2 --kernel kernel.npy -o photo_x2.png
+    python tools/zssr.py photo.png -s 2 --kernel kernel.npy --kernel_phase upper_left
+    python tools/zssr.py photo.png -s 2 --estimate_kernel                  (KernelGAN first)
 
 Writes ``<image stem>_zssr_x<s>.png`` (or ``-o``). The degradation the image went through is
-what ZSSR learns to undo: give its blur kernel (``--kernel``: a 2-D ``.npy`` array, or a ``.mat``
-file with a ``Kernel`` variable; ``--kernel_sigma SIGMA_X,SIGMA_Y,ANGLE`` in degrees), or leave it
-out for MATLAB's bicubic downscaling. Seeded (``--seed``); a progress bar shows the iteration and
-the learning rate. Takes minutes on a CPU (up to ``--max_iters`` small training steps).
+what ZSSR learns to undo: give its blur kernel (``--kernel``: a 2-D ``.npy`` array, a ``.mat``
+file with a ``Kernel`` variable, or the ``.npz`` that ``tools/estimate_kernel.py`` writes;
+``--kernel_sigma SIGMA_X,SIGMA_Y,ANGLE`` in degrees), let KernelGAN estimate it from the image
+(``--estimate_kernel``, ``--kernel_iters`` iterations), or leave it out for MATLAB's bicubic
+downscaling. ``--kernel_phase`` says which pixels the decimation after the blur keeps: ``matlab``
+(offset s // 2, the default), ``upper_left`` (offset 0) or ``centered`` (the kernel moved to the
+middle of each s x s block); a ``.npz`` kernel carries its own, and an estimated kernel is
+``centered``. The LR image cannot tell the phase (a different phase is the same image shifted by a
+fraction of a pixel), so a phase given against the kernel file's gets a warning. Seeded
+(``--seed``); a progress bar shows the iteration and the learning rate. Takes minutes on a CPU (up
+to ``--max_iters`` small training steps).
 """
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -21,12 +31,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from degradations.functional.phase import KERNEL_PHASES
+
 from .. import imageio
 from ..cli_flags import add_device, add_image, add_output, add_scale, add_seed, add_threads, image_of
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
+from ..kernelgan import KernelGANConfig, check_config
 from ..resources import apply_thread_policy
 from ..zssr import ZSSRConfig, anisotropic_gaussian, super_resolve, train_zssr
+from .estimate_kernel import run_estimation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(_main, argv)
 
 
-def load_kernel(path: Path) -> torch.Tensor:
-    """A 2-D blur kernel from ``.npy`` or ``.mat`` (variable ``Kernel``), normalised to sum 1."""
+def load_kernel(path: Path) -> tuple[torch.Tensor, str | None]:
+    """A 2-D blur kernel from ``.npy``, ``.mat`` (variable ``Kernel``) or ``.npz`` (``kernel`` and
+    optionally ``kernel_phase``), normalised to sum 1, and the phase the file states (or None)."""
     check(path.is_file(), "--kernel", f"{path}: no such file")
+    phase = None
     try:
-        if path.suffix.lower() == ".mat":
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                kernel = np.asarray(data["kernel"], np.float64)
+                phase = str(data["kernel_phase"]) if "kernel_phase" in data else None
+        elif path.suffix.lower() == ".mat":
             from scipy.io import loadmat
 
             kernel = np.asarray(loadmat(str(path))["Kernel"], np.float64)
@@ -53,7 +73,18 @@ def load_kernel(path: Path) -> torch.Tensor:
           f"{path}: the kernel must be a square of odd side, got shape {kernel.shape}")
     check(bool(np.isfinite(kernel).all()) and kernel.sum() > 0, "--kernel", f"{path}: the kernel must be finite "
           "with a positive sum")
-    return torch.from_numpy(kernel / kernel.sum()).float()
+    check(phase is None or phase in KERNEL_PHASES, "--kernel", f"{path}: unknown kernel_phase {phase!r} (one of "
+          f"{', '.join(KERNEL_PHASES)})")
+    return torch.from_numpy(kernel / kernel.sum()).float(), phase
+
+
+def choose_phase(told: str | None, stated: str | None) -> str:
+    """The sampling phase to use: the one told (``--kernel_phase``), else the kernel file's, else
+    ``matlab``; a warning on stderr when the one told differs from the file's."""
+    if told is not None and stated is not None and told != stated:
+        print(f"warning: --kernel_phase {told} differs from the phase the kernel file states ({stated}); the result "
+              f"will be shifted by a fraction of a pixel against a {stated} degradation", file=sys.stderr)
+    return told or stated or "matlab"
 
 
 def parse_sigma(text: str) -> torch.Tensor:
@@ -76,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_output(p, "output PNG (default: <stem>_zssr_x<s>.png beside the image)")
     p.add_argument("--kernel", type=Path, help="the blur kernel of the degradation (.npy or .mat)")
     p.add_argument("--kernel_sigma", help="an anisotropic Gaussian kernel: SIGMA_X,SIGMA_Y,ANGLE (degrees)")
+    p.add_argument("--kernel_phase", choices=list(KERNEL_PHASES), help="the decimation's sampling phase (default: "
+                                                                       "the kernel file's, else matlab)")
+    p.add_argument("--estimate_kernel", action="store_true", help="estimate the kernel from the image (KernelGAN)")
+    p.add_argument("--kernel_iters", type=int, default=3000, help="KernelGAN iterations (default 3000)")
     p.add_argument("--noise_std", type=float, default=0.0, help="noise added to the training inputs (0-1 scale; "
                                                                  "the paper uses 0.0125 for real photos)")
     p.add_argument("--max_iters", type=int, default=3000)
@@ -96,8 +131,14 @@ def _main(argv: list[str] | None) -> int:
     check(16 <= args.crop <= 1024, "--crop", f"must be 16-1024, got {args.crop}")
     check(math.isfinite(args.noise_std) and 0 <= args.noise_std <= 1, "--noise_std",
           f"must be in [0, 1], got {args.noise_std}")
-    check(not (args.kernel and args.kernel_sigma), "--kernel", "give --kernel or --kernel_sigma, not both")
-    kernel = load_kernel(args.kernel) if args.kernel else parse_sigma(args.kernel_sigma) if args.kernel_sigma else None
+    given = [flag for flag, on in (("--kernel", args.kernel), ("--kernel_sigma", args.kernel_sigma),
+                                   ("--estimate_kernel", args.estimate_kernel)) if on]
+    check(len(given) <= 1, given[-1] if given else "--kernel", f"give one of {', '.join(given)}, not several")
+    check(args.kernel_iters >= 1, "--kernel_iters", f"must be >= 1, got {args.kernel_iters}")
+    kernel, stated = load_kernel(args.kernel) if args.kernel else (None, None)
+    kernel = parse_sigma(args.kernel_sigma) if args.kernel_sigma else kernel
+    stated = "centered" if args.estimate_kernel else stated
+    phase = choose_phase(args.kernel_phase, stated)
     output = args.output or args.image.with_name(f"{args.image.stem}_zssr_x{args.scale}.png")
     check(output.resolve() != args.image.resolve(), "-o/--output", "must not be the input image")
     check(imageio.is_image_name(output), "-o/--output", f"{output.name}: give a .png or .jpg name")
@@ -107,9 +148,16 @@ def _main(argv: list[str] | None) -> int:
           f"(at least {4 * args.scale} pixels a side)")
     apply_thread_policy(args.threads)
     device = resolve_device(args.device)
+    if args.estimate_kernel:
+        estimator = KernelGANConfig(scale=args.scale, iters=args.kernel_iters, seed=args.seed)
+        try:
+            check_config(estimator, h, w)
+        except ValueError as err:
+            check(False, "--estimate_kernel", str(err))
+        kernel = run_estimation(img, estimator)
     lr = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].float().to(device)
     config = ZSSRConfig(scale=args.scale, crop=args.crop, max_iters=args.max_iters, noise_std=args.noise_std,
-                        ensemble=not args.no_ensemble, seed=args.seed)
+                        ensemble=not args.no_ensemble, seed=args.seed, kernel_phase=phase)
     start = time.perf_counter()
     with tqdm(total=args.max_iters, unit="it", desc="training on the image") as bar:
         def progress(iteration: int, rate: float) -> None:
@@ -121,5 +169,6 @@ def _main(argv: list[str] | None) -> int:
     sr = super_resolve(net, lr, config, kernel)
     imageio.write_image(output, sr[0].permute(1, 2, 0).cpu().numpy())
     print(f"{output}: x{args.scale}, {w}x{h} -> {w * args.scale}x{h * args.scale}, {log['iterations']} iterations "
-          f"(learning-rate drops at {log['lr_drops'] or 'none'}), {time.perf_counter() - start:.0f} s")
+          f"(learning-rate drops at {log['lr_drops'] or 'none'}), {time.perf_counter() - start:.0f} s"
+          + (f"; kernel phase {phase} (--kernel_phase)" if kernel is not None else ""))
     return 0

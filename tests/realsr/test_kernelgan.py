@@ -1,0 +1,129 @@
+"""KernelGAN's parts: the linear generator's equivalent kernel, the constraints, the post-processing,
+the kernel's shape measure, a seeded short run, and the estimate_kernel / zssr commands with the
+kernel file's sampling phase. (The full estimation runs in benchmarks/bench_kernelgan.py.)"""
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from degradations.functional import centre_kernel, filter2d
+from realsr.kernelgan import (
+    KernelGANConfig,
+    LinearGenerator,
+    PatchDiscriminator,
+    boundary_mask,
+    centre_target,
+    equivalent_kernel,
+    estimate_kernel,
+    kernel_constraints,
+    kernel_shape,
+    post_process,
+)
+from realsr.tools import estimate_kernel as estimate_tool
+from realsr.tools import zssr as zssr_tool
+from realsr.zssr import anisotropic_gaussian
+
+TINY = dict(g_width=4, d_width=8, d_layers=3, crop=32)
+
+
+def test_the_linear_generator_is_its_equivalent_kernel_then_decimation():
+    config = KernelGANConfig(g_width=8)
+    net = LinearGenerator(config, torch.Generator().manual_seed(0))
+    with torch.no_grad():  # weights of order 1, so the product is not vanishingly small
+        for conv in net.convs:
+            conv.weight.normal_(0, 1 / math.sqrt(conv.weight[0].numel()), generator=torch.Generator().manual_seed(1))
+    x = torch.rand(2, 3, 40, 44, generator=torch.Generator().manual_seed(2))
+    k = equivalent_kernel(net)
+    assert k.shape == (13, 13)
+    out = net(x)
+    reference = filter2d(x, k[None])[..., 6::2, 6::2][..., :out.shape[-2], :out.shape[-1]]
+    assert out.shape == (2, 3, 14, 16)
+    assert torch.allclose(out, reference, atol=1e-5 * float(out.detach().abs().max()))
+    k.sum().backward()  # differentiable in the weights
+    assert all(conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0 for conv in net.convs)
+
+
+def test_discriminator_shape_and_range():
+    config = KernelGANConfig(**TINY)
+    disc = PatchDiscriminator(config, 3, torch.Generator().manual_seed(0))
+    out = disc(torch.rand(1, 3, 20, 20))
+    assert out.shape == (1, 1, 14, 14) and 0 < out.min() and out.max() < 1
+
+
+def test_constraints_vanish_on_a_kernel_that_meets_them_and_not_otherwise():
+    mask = boundary_mask(13)
+    assert mask[6, 6] == 0 and mask[0, 0] > 0 and mask[2:-2, 2:-2].abs().sum() == 0
+    good = centre_kernel(anisotropic_gaussian(9, 1.2, 0.7, 0.5), 2)  # padded to 13x13, centred for x2
+    assert good.shape == (13, 13) and centre_target(13, 2) == 6.5
+    c = kernel_constraints(good.double(), 2, mask.double())
+    assert float(c["sum_to_one"]) < 1e-6 and float(c["centre"]) < 1e-8 and float(c["boundaries"]) < 1e-4
+    bad = good.clone().double()
+    bad[0, 0] += 0.2  # mass on the border, off centre, sum 1.2
+    b = kernel_constraints(bad.requires_grad_(), 2, mask.double())
+    assert float(b["sum_to_one"]) == pytest.approx(0.2, abs=1e-6) and b["boundaries"] > 0.005 and b["centre"] > 0.1
+    sum(b.values()).backward()
+    assert bad.grad[0, 0] > 0
+    spread = torch.full((13, 13), 1 / 169.0, dtype=torch.float64)
+    assert kernel_constraints(spread, 2, mask.double())["sparsity"] > c["sparsity"]
+
+
+def test_post_processing_and_shape_measure():
+    k = anisotropic_gaussian(13, 2.0, 0.8, math.radians(30))
+    assert kernel_shape(k) == pytest.approx((2.0, 0.8, 30.0), abs=0.02)
+    assert kernel_shape(anisotropic_gaussian(13, 1.5, 0.6, math.radians(120)))[2] == pytest.approx(120, abs=0.5)
+    noisy = k - 0.002 + 0.001 * torch.rand(13, 13, generator=torch.Generator().manual_seed(0))
+    clean = post_process(noisy, keep=40)
+    assert clean.min() >= 0 and float(clean.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert 0 < int((clean > 0).sum()) <= 41
+    assert kernel_shape(clean)[2] == pytest.approx(30, abs=3)
+
+
+def test_a_short_estimation_is_seeded_and_returns_a_normalised_kernel():
+    img = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(3))
+    config = KernelGANConfig(iters=3, seed=5, **TINY)
+    k, log = estimate_kernel(img, config)
+    again, _ = estimate_kernel(img, config)
+    assert k.shape == (13, 13) and torch.equal(k, again)
+    assert float(k.sum()) == pytest.approx(1.0, abs=1e-5) and k.min() >= 0
+    assert log["raw"].shape == (13, 13) and log["losses"][-1][0] == 3
+    with pytest.raises(ValueError, match="x2"):
+        estimate_kernel(img, KernelGANConfig(scale=4, **TINY))
+
+
+def _write(path, h: int, w: int) -> None:
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = (127 + 100 * np.sin(xx * 0.7 + yy * 0.3))[..., None] * np.array([1.0, 0.8, 0.6])
+    cv2.imwrite(str(path), img.round().astype(np.uint8))
+
+
+def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_path, capsys):
+    _write(tmp_path / "a.png", 64, 68)
+    assert estimate_tool.main([str(tmp_path / "a.png"), "--iters", "2", "--width", "4"]) == 0
+    with np.load(tmp_path / "a_kernel_x2.npz") as data:
+        assert data["kernel"].shape == (13, 13) and str(data["kernel_phase"]) == "centered"
+        assert float(data["kernel"].sum()) == pytest.approx(1.0, abs=1e-5)
+    assert cv2.imread(str(tmp_path / "a_kernel_x2.png")).shape == (208, 208, 3)
+    capsys.readouterr()
+    args = [str(tmp_path / "a.png"), "--kernel", str(tmp_path / "a_kernel_x2.npz"), "--max_iters", "2", "--crop", "16"]
+    assert zssr_tool.main(args) == 0
+    out = capsys.readouterr()
+    assert "warning" not in out.err and "kernel phase centered" in out.out
+    assert zssr_tool.main([*args, "--kernel_phase", "matlab"]) == 0
+    assert "--kernel_phase matlab differs from the phase the kernel file states (centered)" in capsys.readouterr().err
+    assert cv2.imread(str(tmp_path / "a_zssr_x2.png")).shape == (128, 136, 3)
+    assert zssr_tool.main([*args[:1], *args[3:], "--estimate_kernel", "--kernel_iters", "1", "-o",
+                           str(tmp_path / "e.png")]) == 0
+    assert "kernel phase centered" in capsys.readouterr().out
+    assert cv2.imread(str(tmp_path / "e.png")).shape == (128, 136, 3)
+    for argv, culprit in ((["-s", "3"], "--scale"), (["--iters", "0"], "--iters"), (["-o", "k.npy"], "--output")):
+        assert estimate_tool.main([str(tmp_path / "a.png"), *argv]) == 2
+        assert culprit in capsys.readouterr().err
+    _write(tmp_path / "small.png", 40, 40)
+    assert estimate_tool.main([str(tmp_path / "small.png")]) == 2
+    assert "small.png" in capsys.readouterr().err
+    assert zssr_tool.main([str(tmp_path / "a.png"), "--estimate_kernel", "--kernel_sigma", "1,1,0"]) == 2
+    assert "not several" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        zssr_tool.main([str(tmp_path / "a.png"), "--kernel_phase", "nearest"])
