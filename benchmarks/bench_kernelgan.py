@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from contention import add_arguments, setup_threads
 from degradations.functional import KERNEL_PHASES, blur_decimate, centre_kernel
 from degradations.synthetic import synthetic_scene
+from realsr.cli_flags import add_seed
 from realsr.errors import run_cli
 from realsr.kernelgan import KernelGANConfig, estimate_kernel, kernel_shape
 from realsr.metrics import calculate_psnr
@@ -134,11 +135,12 @@ def part_estimate(args: argparse.Namespace) -> dict:
     return rows
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_kernelgan.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=["phases", "selfcheck", "estimate", "all"], default="all")
     p.add_argument("--size", type=int, default=192, help="HR side of the generated scenes (LR: half)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--zssr_iters", type=int, default=300)
     p.add_argument("--zssr_width", type=int, default=64)
     p.add_argument("--crop", type=int, default=64, help="ZSSR's training crop")
@@ -148,7 +150,11 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-4, help="KernelGAN's learning rates")
     p.add_argument("--kernels", nargs="+", choices=[k for k in KERNELS if k != "phases"], default=["a", "b"])
     add_arguments(p)
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     print(f"threads: {setup_threads(args)}; {vars(args)}", flush=True)
     result = {}
     if args.part in ("phases", "all"):
