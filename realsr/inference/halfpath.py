@@ -26,10 +26,10 @@ import torch.nn.functional as F
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _srvgg(net: nn.Module, dtype: torch.dtype) -> Forward:
-    """SRVGGNetCompact: body in ``dtype`` (channels-last), residual shuffle and add in fp32."""
+def _srvgg(net: nn.Module, dtype: torch.dtype, layout: torch.memory_format) -> Forward:
+    """SRVGGNetCompact: body in ``dtype`` (in ``layout``), residual shuffle and add in fp32."""
     def forward(x: torch.Tensor) -> torch.Tensor:
-        out = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        out = x.to(dtype).contiguous(memory_format=layout)
         for layer in net.body:
             out = layer(out)
         base = F.interpolate(x.float(), scale_factor=net.upscale, mode="nearest")
@@ -38,11 +38,15 @@ def _srvgg(net: nn.Module, dtype: torch.dtype) -> Forward:
 
 
 # class name -> builder of the forward; networks not listed run wholly in the half dtype
-HALF_FORWARDS: dict[str, Callable[[nn.Module, torch.dtype], Forward]] = {"SRVGGNetCompact": _srvgg}
+HALF_FORWARDS: dict[str, Callable[[nn.Module, torch.dtype, torch.memory_format], Forward]] = {
+    "SRVGGNetCompact": _srvgg}
 
 
-def half_forward(net: nn.Module, dtype: torch.dtype) -> Forward | None:
+def half_forward(net: nn.Module, dtype: torch.dtype, channels_last: bool = True) -> Forward | None:
     """The mixed forward of ``net`` (its weights already in ``dtype``) or None when its class has
-    none. The forward takes ``(B, C, h, w)`` float32 and returns ``(B, C, h*s, w*s)`` float32."""
+    none. The forward takes ``(B, C, h, w)`` float32 and returns ``(B, C, h*s, w*s)`` float32;
+    the half-precision body runs channels-last unless ``channels_last`` is False."""
     builder = HALF_FORWARDS.get(type(net).__name__)
-    return None if builder is None or dtype == torch.float32 else builder(net, dtype)
+    if builder is None or dtype == torch.float32:
+        return None
+    return builder(net, dtype, torch.channels_last if channels_last else torch.contiguous_format)

@@ -125,7 +125,7 @@ class Upsampler:
         if compile:  # the first image (and each new tile size) pays the compilation
             self.model = Generator(torch.compile(model.net), model.arch, model.options)
         elif not model.takes_maps and segmenter is None:
-            self._half = half_forward(model.net, dtype)
+            self._half = half_forward(model.net, dtype, channels_last)
         self._patch_dtype = torch.float32 if self._half is not None else dtype  # what tiles reach the net in
         self.luma_only = model.color == "y"  # SRCNN / FSRCNN: Y in, Y out
 
