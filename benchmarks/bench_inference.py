@@ -151,13 +151,11 @@ def describe_command(result: dict) -> str:
         line = (f"{name:10s} wall {r['wall_s']:6.2f} s ({r['vs_reference']:.2f}x the reference) = start-up "
                 f"{r['startup_s']:.2f} + network {r['network_s']:.2f} + idle {r['idle_s']:.2f}; decode "
                 f"{r['decode_s']:.2f}, encode {r['encode_s']:.2f}; wall/network {r['wall_over_network']:.2f}")
-        drift = r.get("drift_from_fp32")
-        if drift:
-            line += f"; drift from fp32: max {drift['max_levels']:.2f} mean {drift['mean_levels']:.3f} ({drift['worst']})"
+        for kind, d in (r.get("drift_from_fp32") or {}).items():
+            line += f"; drift from fp32 ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.3f} ({d['worst']})"
         lines.append(line)
-    ref = result["results"].get("fp32_vs_reference_outputs")
-    if ref:
-        lines.append(f"fp32 outputs vs the reference's: max {ref['max_levels']:.2f} mean {ref['mean_levels']:.4f} levels")
+    for kind, d in (result["results"].get("fp32_vs_reference_outputs") or {}).items():
+        lines.append(f"fp32 outputs vs the reference's ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.4f}")
     return "\n".join(lines)
 
 

@@ -167,21 +167,26 @@ def run_child_main(spec: str) -> None:
 
 
 def compare_outputs(a: Path, b: Path) -> dict:
-    """Max and mean |a - b| in 8-bit levels over every file and channel (alpha included) of two
-    output folders with the same names; ``worst`` names the file and channel of the max."""
+    """Max and mean |a - b| in 8-bit levels over every channel (alpha included) of the files two
+    output folders share, lossless files (PNG ...) and JPEG files apart (JPEG re-quantises the
+    difference, so its figures say more about the encoder than the precision); ``worst``
+    names the file and channel of each max."""
     from realsr.inference.fidelity import level_differences
 
-    top, worst, total, count = 0.0, "", 0.0, 0
+    stats = {kind: {"max_levels": 0.0, "total": 0.0, "count": 0, "worst": ""} for kind in ("lossless", "jpeg")}
     for path in sorted(a.iterdir()):
         if path.name.startswith("."):
             continue
         x, y = cv2.imread(str(path), cv2.IMREAD_UNCHANGED), cv2.imread(str(b / path.name), cv2.IMREAD_UNCHANGED)
         diff = level_differences(x, y).reshape(*x.shape[:2], -1)
-        total, count = total + float(diff.sum()), count + diff.size
+        st = stats["jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "lossless"]
+        st["total"], st["count"] = st["total"] + float(diff.sum()), st["count"] + diff.size
         for c in range(diff.shape[2]):
-            if diff[..., c].max() > top:
-                top, worst = float(diff[..., c].max()), f"{path.name}:{'BGRA'[c] if diff.shape[2] > 1 else 'gray'}"
-    return {"max_levels": top, "mean_levels": total / max(count, 1), "worst": worst}
+            if diff[..., c].max() > st["max_levels"] or not st["worst"]:
+                st["max_levels"] = float(diff[..., c].max())
+                st["worst"] = f"{path.name}:{'BGRA'[c] if diff.shape[2] > 1 else 'gray'}"
+    return {kind: {"max_levels": st["max_levels"], "mean_levels": st["total"] / max(st["count"], 1),
+                   "worst": st["worst"]} for kind, st in stats.items() if st["count"]}
 
 
 if __name__ == "__main__":
