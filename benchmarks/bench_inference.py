@@ -7,6 +7,14 @@ process so its peak memory (RSS on CPU, allocator peak on CUDA) is its own.
     python benchmarks/bench_inference.py --device cuda --sizes 256,512,1024 --json
     python benchmarks/bench_inference.py --networks srvgg --sizes 256 --busy 2     (quiet, busy, ratio)
     python benchmarks/bench_inference.py --precisions fp32,bf16,compiled --tiles 0  (side by side)
+    python benchmarks/bench_inference.py --command --precisions fp32,bf16 --repeats 3   (whole command)
+
+``--command`` times the whole ``inference.py`` run over images of the sizes and kinds of
+Real-ESRGAN's nine sample inputs (or ``--inputs FOLDER``) with realesr-animevideov3's layout, split
+into start-up, decode, network, encode and idle, for each precision and for a same-run
+re-enactment of Real-ESRGAN's RealESRGANer fp32 path; runs are interleaved and the medians of
+``--repeats`` are reported, with each precision's output drift from fp32 on every channel (see
+benchmarks/command_split.py).
 
 Precisions: ``fp32``, ``bf16``, ``fp16``, ``auto`` (what inference.py picks here) and
 ``compiled`` (fp32 through torch.compile; the compilation is excluded, paid in the warm-up).
@@ -18,14 +26,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from command_split import compare_outputs, make_inputs, run_child
 
 from contention import add_arguments, busy_processes
 from realsr.archs import build_network
@@ -94,6 +107,59 @@ def describe(row: dict, busy: int) -> str:
     return line
 
 
+def command_benchmark(args: argparse.Namespace, scratch: Path) -> dict:
+    """``--command``: the whole command per precision and the reference, interleaved, medians."""
+    from realsr.weights import save_network
+
+    inputs = Path(args.inputs) if args.inputs else scratch / "inputs"
+    if not args.inputs:
+        make_inputs(inputs)
+    torch.manual_seed(0)
+    weights = scratch / "animevideov3_random.pth"
+    net = build_network(MODELS[NETWORKS["srvgg"]].arch)
+    save_network(weights, net, params_ema=net)
+    contenders = ["reference"] + args.precisions.split(",")
+    runs: dict[str, list[dict]] = {c: [] for c in contenders}
+    for _ in range(args.repeats):
+        for name in contenders:  # interleaved, so a change of machine load hits every contender
+            out = scratch / name
+            shutil.rmtree(out, ignore_errors=True)
+            if name == "reference":
+                spec = ["reference", str(inputs), str(out), str(weights)]
+            else:
+                spec = ["realsr", "-i", str(inputs), "-o", str(out), "-n", NETWORKS["srvgg"], "--model_path",
+                        str(weights), "--precision", name] + (["--threads", str(args.threads)] if args.threads else [])
+            runs[name].append(run_child(spec))
+    rows = {}
+    for name, samples in runs.items():
+        row = {key: round(statistics.median(s[key] for s in samples), 3) for key in samples[0]}
+        row["vs_reference"] = round(statistics.median(s["wall_s"] for s in runs["reference"]) / row["wall_s"], 2)
+        if name != "reference":
+            row["drift_from_fp32"] = compare_outputs(scratch / "fp32", scratch / name) if "fp32" in runs else None
+        rows[name] = row
+    rows["fp32_vs_reference_outputs"] = compare_outputs(scratch / "reference", scratch / "fp32") \
+        if "fp32" in runs else None
+    return {"inputs": str(args.inputs or "generated (sizes/kinds of Real-ESRGAN's inputs)"), "repeats": args.repeats,
+            "load_before": os.getloadavg(), "results": rows}
+
+
+def describe_command(result: dict) -> str:
+    lines = [f"whole command over {result['inputs']}, medians of {result['repeats']} interleaved runs "
+             f"(load average before: {', '.join(f'{x:.2f}' for x in result['load_before'])})"]
+    for name, r in result["results"].items():
+        if name == "fp32_vs_reference_outputs":
+            continue
+        line = (f"{name:10s} wall {r['wall_s']:6.2f} s ({r['vs_reference']:.2f}x the reference) = start-up "
+                f"{r['startup_s']:.2f} + network {r['network_s']:.2f} + idle {r['idle_s']:.2f}; decode "
+                f"{r['decode_s']:.2f}, encode {r['encode_s']:.2f}; wall/network {r['wall_over_network']:.2f}")
+        for kind, d in (r.get("drift_from_fp32") or {}).items():
+            line += f"; drift from fp32 ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.3f} ({d['worst']})"
+        lines.append(line)
+    for kind, d in (result["results"].get("fp32_vs_reference_outputs") or {}).items():
+        lines.append(f"fp32 outputs vs the reference's ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.4f}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``benchmarks/bench_inference.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nchw", action="store_true", help="contiguous NCHW instead of channels-last")
     p.add_argument("--precisions", default="fp32,auto", help="comma list of fp32, bf16, fp16, auto, compiled")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--command", action="store_true", help="time the whole inference.py command (see above)")
+    p.add_argument("--inputs", help="--command: a folder of images instead of the generated set")
     p.add_argument("--case", help=argparse.SUPPRESS)  # net:size:tile, run by the parent
     add_arguments(p)
     return p
@@ -118,6 +186,11 @@ def main() -> None:
         net_key, size, tile, precision, save = args.case.split(":", 4)
         print(json.dumps(run_case(net_key, int(size), int(tile), args.device, args.repeats, not args.nchw, precision,
                                   save or None)))
+        return
+    if args.command:
+        with tempfile.TemporaryDirectory() as scratch:
+            result = command_benchmark(args, Path(scratch))
+        print(json.dumps(result, indent=2) if args.json else describe_command(result))
         return
     results = []
     precisions = args.precisions.split(",")

@@ -80,7 +80,7 @@ def main() -> None:
         rows.append(row)
         if not args.json:
             mark = "" if row["within_bound"] else "  <-- beyond the bound"
-            print(f"{label:42s} max {row['max_levels']:3d} mean {row['mean_levels']:.3f} levels, "
+            print(f"{label:42s} max {row['max_levels']:5.1f} mean {row['mean_levels']:.3f} levels, "
                   f"PSNR {row['psnr_db']:.1f} dB; fp32 {row['fp32_s']:.3f} s, {str(half)[6:]} {row['half_s']:.3f} s "
                   f"({row['speedup']:.2f}x){mark}", flush=True)
     if args.json:

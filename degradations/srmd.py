@@ -26,13 +26,16 @@ torch.Size([2, 16, 16, 16])
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from . import functional as Fn
 from .functional.filter import check_image
-from .pipeline import DegradationResult, paired_crop
 from .sampling import Trace
+
+if TYPE_CHECKING:  # the training pipeline is imported when a batch is degraded, not with the maps
+    from .pipeline import DegradationResult
 
 
 class SRMDDegradation:
@@ -93,6 +96,8 @@ class SRMDDegradation:
 
     def apply(self, gt: torch.Tensor, trace: Trace, return_stages: bool = False) -> DegradationResult:
         """Degrade ``gt`` ``(B, 3, H, W)`` in [0, 1] with the parameters in ``trace`` (replay)."""
+        from .pipeline import DegradationResult, paired_crop
+
         check_image(gt, "gt")
         self.check_size(*gt.shape[-2:])
         b = gt.shape[0]

@@ -345,6 +345,44 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> None:
     write_raw(path, img)
 
 
+# ----------------------------------------------------------------------------- raw <-> tensor
+_BGR_TO_RGB = (2, 1, 0, 3)  # channel c of the RGB(A) tensor is channel _BGR_TO_RGB[c] of the raw array
+
+
+def raw_to_tensor(img: np.ndarray) -> torch.Tensor:
+    """Raw OpenCV array (gray ``(H, W[, 1])``, BGR or BGRA; uint8 or uint16) -> ``(1, C, H, W)``
+    float32 RGB(A) in [0, 1] (C: 3, or 4 with alpha; gray is repeated to 3 channels).
+
+    The same values as :func:`to_float_rgb` (each pixel divided by the peak), converted by torch's
+    threads in one pass per channel instead of numpy's serial passes.
+    """
+    raw = torch.from_numpy(np.ascontiguousarray(img))
+    raw = raw.reshape(*raw.shape[:2], -1)
+    channels = raw.shape[2]
+    out = torch.empty((1, max(channels, 3), raw.shape[0], raw.shape[1]), dtype=torch.float32)
+    for c in range(out.shape[1]):
+        out[0, c].copy_(raw[..., 0 if channels == 1 else _BGR_TO_RGB[c]])
+    return out.div_(peak_value(img.dtype))
+
+
+def tensor_to_raw(x: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """``(C, H, W)`` float RGB(A) (C 3 or 4) or gray (C 1), any range -> the raw OpenCV array
+    ``(H, W, C)`` BGR(A) or ``(H, W)`` gray of ``dtype`` (uint8 / uint16): clamped to [0, 1],
+    scaled to the peak and rounded half to even, exactly as :func:`from_float_rgb`.
+
+    ``x`` is overwritten (it is the scratch space); the work runs on torch's threads.
+    """
+    peak = peak_value(dtype)
+    channels, h, w = x.shape
+    out = np.empty((h, w, channels), dtype=dtype)
+    with torch.inference_mode():  # in-place work is allowed on inference tensors only in this mode
+        scaled = x.float().clamp_(0, 1).mul_(peak).round_()
+        dst = torch.from_numpy(out)
+        for c in range(channels):  # one strided, converting copy per channel
+            dst[..., c].copy_(scaled[c] if channels == 1 else scaled[_BGR_TO_RGB[c]])
+    return out[..., 0] if channels == 1 else out
+
+
 # ----------------------------------------------------------------------------- tensors
 def image_to_tensor(img: np.ndarray) -> torch.Tensor:
     """``(H, W, C)`` float array -> ``(1, C, H, W)`` float32 tensor."""

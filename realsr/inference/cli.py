@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,8 +20,6 @@ from tqdm import tqdm
 
 from .. import atomic, imageio
 from ..archs import Generator, load_network
-from ..archs.sftgan import OutdoorSceneSeg, SegmentationCondition
-from ..archs.srmd import load_pca_matrix
 from ..archs.zoo import MODELS, find_weights, sha256_of
 from ..cli_flags import (
     add_batch_size,
@@ -36,12 +35,16 @@ from ..cli_flags import (
 )
 from ..devices import OutOfMemoryError, pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
-from ..faces.enhancer import FaceEnhancer
 from ..faces.files import RESTORERS, face_weights
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
+from .pipeline import overlapped
 from .upsampler import Upsampler, load_model
+
+if TYPE_CHECKING:  # imported where used: plain upscaling never loads the face or SFTGAN code
+    from ..archs.sftgan import SegmentationCondition
+    from ..faces.enhancer import FaceEnhancer
 
 logger = logging.getLogger("realsr.inference")
 DEFAULT_MODEL = "RealESRGAN_x4plus"
@@ -306,6 +309,8 @@ def _main(argv: list[str] | None) -> int:
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe())
     if args.pca_matrix and model.takes_maps:
+        from ..archs.srmd import load_pca_matrix
+
         model.set_pca_basis(load_pca_matrix(args.pca_matrix, model.module.kernel_size))
     segmenter = load_segmenter(args.seg_model_path, model)
     dtype, why = pick_precision("fp32" if args.fp32 else args.precision, device, model.half_safe)
@@ -317,28 +322,47 @@ def _main(argv: list[str] | None) -> int:
     enhance = make_enhance(upsampler, faces, outscale, args.alpha_upsampler)
     if is_video:
         return upscale_video_file(args, enhance, outscale, device)
-    failed, written = [], WrittenNames()
-    for src in tqdm(inputs, unit="img", desc="upscaling"):
-        try:
-            img = imageio.read_raw(src, args.max_pixels, orient=not args.no_exif_orientation)
-            check_output_memory(img, outscale, device)
-            out = enhance([img])[0]
-            target = output_path(args, src, out)
-            refusal = guard.refusal(target, src)
-            if refusal:
-                raise UserError(refusal)
-            written.claim(target, src)
-            imageio.write_raw(target, out)
-            guard.record(target, src)
-        except Exception as err:
-            message = describe_user_error(err)
-            if message is None:
-                raise
-            tqdm.write(f"failed: {src}: {message}" if str(src) not in message else f"failed: {message}")
-            failed.append(src)
+    failed = upscale_images(args, inputs, enhance, outscale, device, guard)
     print(f"{len(inputs) - len(failed)} of {len(inputs)} images written to {args.output}"
           + (f"; {len(failed)} failed" if failed else ""))
     return EXIT_PARTIAL if failed else 0
+
+
+def upscale_images(args: argparse.Namespace, inputs: list[Path], enhance: Callable[[list[np.ndarray]], list[np.ndarray]],
+                   outscale: float, device: torch.device, guard: OutputGuard) -> list[Path]:
+    """Every input upscaled and written, in order; decoding the next image and encoding the last
+    result run beside the network (:func:`.pipeline.overlapped`). Returns the inputs that failed
+    (each reported on one line); an unexpected error ends the run."""
+    written = WrittenNames()
+    bar = tqdm(total=len(inputs), unit="img", desc="upscaling")
+
+    def read(src: Path) -> np.ndarray:
+        return imageio.read_raw(src, args.max_pixels, orient=not args.no_exif_orientation)
+
+    def work(src: Path, img: np.ndarray) -> tuple[Path, np.ndarray]:
+        check_output_memory(img, outscale, device)
+        out = enhance([img])[0]
+        target = output_path(args, src, out)
+        refusal = guard.refusal(target, src)
+        if refusal:
+            raise UserError(refusal)
+        written.claim(target, src)  # names are claimed in input order, before any write
+        return target, out
+
+    def write(src: Path, result: tuple[Path, np.ndarray]) -> None:
+        target, out = result
+        imageio.write_raw(target, out)
+        guard.record(target, src)
+
+    def report(src: Path, err: BaseException) -> None:
+        message = describe_user_error(err)
+        tqdm.write(f"failed: {src}: {message}" if str(src) not in str(message) else f"failed: {message}")
+
+    try:
+        return overlapped(inputs, read, work, write, lambda err: describe_user_error(err) is not None, report,
+                          progress=bar.update)
+    finally:
+        bar.close()
 
 
 def load_segmenter(path: str | None, model: Generator) -> SegmentationCondition | None:
@@ -349,6 +373,8 @@ def load_segmenter(path: str | None, model: Generator) -> SegmentationCondition 
     if path is None:
         logger.info("no --seg_model_path: %s's condition is background everywhere", model.arch.name)
         return None
+    from ..archs.sftgan import OutdoorSceneSeg, SegmentationCondition
+
     net = OutdoorSceneSeg()
     load_network(net, path, param_key=None)
     return SegmentationCondition(net)
@@ -367,6 +393,8 @@ def load_face_enhancer(args: argparse.Namespace, device: torch.device, is_video:
     if is_video and "anime" in (args.model_name or ""):
         logger.info("--face_enhance is off for %s: it restores photographed faces, not drawn ones", args.model_name)
         return None
+    from ..faces.enhancer import FaceEnhancer
+
     faces = FaceEnhancer.from_files(face_files(args), device)
     logger.info("face enhancement: %s, %s", args.face_model,
                 "blended with the face parser's mask" if faces.parser is not None else "blended with a feathered square")

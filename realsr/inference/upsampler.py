@@ -15,14 +15,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from degradations.functional import imresize
-from degradations.srmd import blur_trace
-
 from .. import imageio
 from ..archs import Generator, build_generator, recognise
 from ..color import gray, rgb_to_ycbcr, ycbcr_to_rgb
 from ..weights import WeightFileError, WeightLoadError, blend_state_dicts, compare, load_model_file
 from .community import community_generator
+from .halfpath import half_forward
 from .tiling import upscale
 
 logger = logging.getLogger(__name__)
@@ -93,7 +91,8 @@ class Upsampler:
             degradation maps come from the descriptor.
         scale: its factor.
         device: where it runs.
-        dtype: float32, float16 or bfloat16 on the device.
+        dtype: float32, float16 or bfloat16 on the device. The weights are converted once; networks
+            with a mixed forward (:mod:`.halfpath`) keep their residual tail in fp32.
         tile: tile side in LR pixels (0: whole image; see :func:`realsr.inference.tiling.upscale`).
         tile_pad: context around each tile.
         pre_pad: reflect padding of the whole input, cropped off the result.
@@ -128,8 +127,12 @@ class Upsampler:
         model.net.to(device=device, dtype=dtype)
         if channels_last:
             model.net.to(memory_format=torch.channels_last)
+        self._half = None
         if compile:  # the first image (and each new tile size) pays the compilation
             self.model = Generator(torch.compile(model.net), model.arch, model.options)
+        elif not model.takes_maps and segmenter is None:
+            self._half = half_forward(model.net, dtype, channels_last)
+        self._patch_dtype = torch.float32 if self._half is not None else dtype  # what tiles reach the net in
         self.luma_only = model.color == "y"  # SRCNN / FSRCNN: Y in, Y out
 
     @property
@@ -142,6 +145,8 @@ class Upsampler:
         return self_ensemble(self._net, x)
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
+        if self._half is not None:
+            return self._half(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         maps = self.maps(x.shape[0], x.shape[-2], x.shape[-1]) if self.model.takes_maps else None
@@ -151,6 +156,8 @@ class Upsampler:
 
     def maps(self, batch: int, height: int, width: int) -> torch.Tensor | None:
         """The degradation maps of the ``blur`` / ``noise`` knobs for an input of this size."""
+        from degradations.srmd import blur_trace  # only networks with maps need the engine
+
         sx, sy, angle = self.blur if isinstance(self.blur, tuple) else (self.blur, None, 0.0)
         return self.model.maps(blur_trace(sx, sy, angle, self.noise, batch), height, width)
 
@@ -161,17 +168,26 @@ class Upsampler:
     def _run_batch(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """``(B, H, W, 3)`` float RGB in [0, 1] -> ``(B, sH, sW, 3)`` float32 in [0, 1]."""
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).float()
+        return self.upscale_tensor(x, progress).permute(0, 2, 3, 1).numpy()
+
+    @torch.inference_mode()
+    def upscale_tensor(self, x: torch.Tensor, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """``(B, 3, H, W)`` float32 RGB in [0, 1] on the CPU -> ``(B, 3, sH, sW)`` float32, clamped
+        to [0, 1], on the CPU (tiled, padded and in the precision this upsampler was built with)."""
         if self.luma_only:  # the network sees Y; Cb and Cr are upscaled with MATLAB's bicubic
+            from degradations.functional import imresize  # only these networks need the engine
+
             ycbcr = rgb_to_ycbcr(x.double())
             y = upscale(self._forward, ycbcr[:, :1].float(), self.scale, self.tile, self.tile_pad, self.pre_pad,
-                        self.device, self.dtype, progress)
+                        self.device, self._patch_dtype, progress)
             chroma = imresize(ycbcr[:, 1:], self.scale)
             out = ycbcr_to_rgb(torch.cat([y.double(), chroma], dim=1)).float()
         else:
             out = upscale(self._forward, x, self.scale, self.tile, self.tile_pad, self.pre_pad, self.device,
-                          self.dtype, progress)
-        return out.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+                          self._patch_dtype, progress)
+        return out.clamp_(0, 1)
 
+    @torch.inference_mode()
     def enhance(self, img: np.ndarray, outscale: float | None = None, alpha_upsampler: str = "realesrgan",
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Upscale by the network's factor, then resize (Lanczos, in float) to ``outscale``.
@@ -181,29 +197,40 @@ class Upsampler:
         """
         if img.dtype not in _MAX:
             raise ValueError(f"unsupported pixel type {img.dtype}; expected 8- or 16-bit images")
-        h, w = img.shape[:2]
         is_gray = img.ndim == 2 or img.shape[2] == 1
-        x = imageio.to_float_rgb(img, drop_alpha=False)
-        out = self._run(x[..., :3], progress)
-        if x.shape[2] == 4:
-            alpha = x[..., 3]
-            if alpha_upsampler == "realesrgan":
-                a = gray(self._run(np.repeat(alpha[..., None], 3, axis=2)))
-            else:
-                a = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
-            out = np.concatenate([out, a[..., None]], axis=2)
-        out = imageio.from_float_rgb(self._resize(out, outscale), img.dtype, gray=is_gray)
+        x = imageio.raw_to_tensor(img)
+        out = self.upscale_tensor(x[:, :3], progress)[0]
+        if x.shape[1] == 4:
+            out = torch.cat([out, self._alpha(x[0, 3], alpha_upsampler)[None]])
+        if is_gray or not self._same_scale(outscale):  # float work on the numpy side (OpenCV)
+            rgb = self._resize(out.permute(1, 2, 0).numpy(), outscale)
+            out = torch.from_numpy(gray(rgb))[None] if is_gray else torch.from_numpy(rgb).permute(2, 0, 1)
+        out = imageio.tensor_to_raw(out, img.dtype)
         return out.reshape(*out.shape[:2], 1) if img.ndim == 3 and img.shape[2] == 1 else out
+
+    def _alpha(self, alpha: torch.Tensor, alpha_upsampler: str) -> torch.Tensor:
+        """``(H, W)`` alpha in [0, 1] -> ``(sH, sW)``: through the network as a gray image, reduced
+        by BT.601 luma (OpenCV's, as Real-ESRGAN), or bicubically (``"bicubic"``)."""
+        h, w = alpha.shape
+        if alpha_upsampler == "realesrgan":
+            rgb = self.upscale_tensor(alpha.expand(1, 3, h, w))[0]
+            return torch.from_numpy(gray(rgb.permute(1, 2, 0).numpy()))
+        a = cv2.resize(alpha.numpy(), (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
+        return torch.from_numpy(a)
+
+    def _same_scale(self, outscale: float | None) -> bool:
+        return outscale is None or abs(outscale - self.scale) <= 1e-9
 
     def _resize(self, out: np.ndarray, outscale: float | None) -> np.ndarray:
         """The network's ``(sH, sW, C)`` result resized (Lanczos, in float) to ``outscale``."""
-        if outscale is None or abs(outscale - self.scale) <= 1e-9:
+        if self._same_scale(outscale):
             return out
         h, w = out.shape[0] // self.scale, out.shape[1] // self.scale
         size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
         out = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_LANCZOS4)
         return out.reshape(size[1], size[0], -1)
 
+    @torch.inference_mode()
     def enhance_batch(self, imgs: Sequence[np.ndarray], outscale: float | None = None,
                       alpha_upsampler: str = "realesrgan") -> list[np.ndarray]:
         """:meth:`enhance` for several images at once (video frames): BGR images of one shape and
@@ -212,5 +239,7 @@ class Upsampler:
         if first is None or len(imgs) == 1 or first.ndim != 3 or first.shape[2] != 3 or first.dtype not in _MAX \
                 or any(i.shape != first.shape or i.dtype != first.dtype for i in imgs):
             return [self.enhance(i, outscale, alpha_upsampler) for i in imgs]
-        out = self._run_batch(np.stack([imageio.to_float_rgb(i) for i in imgs]))
-        return [imageio.from_float_rgb(self._resize(o, outscale), first.dtype) for o in out]
+        out = self.upscale_tensor(torch.cat([imageio.raw_to_tensor(i) for i in imgs]))
+        if self._same_scale(outscale):
+            return [imageio.tensor_to_raw(o, first.dtype) for o in out]
+        return [imageio.from_float_rgb(self._resize(o.permute(1, 2, 0).numpy(), outscale), first.dtype) for o in out]
