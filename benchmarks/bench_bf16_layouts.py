@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from realsr.archs import build_network
 from realsr.archs.zoo import MODELS
+from realsr.cli_flags import add_threads
 from realsr.devices import cpu_native_bf16
 from realsr.inference.halfpath import half_forward
 from realsr.resources import apply_thread_policy
@@ -54,12 +55,17 @@ def variants(net: nn.Module) -> dict[str, Callable[[torch.Tensor], torch.Tensor]
             "bf16 body without PReLU": body_without_prelu}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``benchmarks/bench_bf16_layouts.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", type=int, default=256, help="square input side (default 256)")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
-    args = p.parse_args()
+    add_threads(p)
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     policy = apply_thread_policy(args.threads)
     torch.manual_seed(0)
     net = build_network(MODELS["realesr-animevideov3"].arch).eval()

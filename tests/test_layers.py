@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"backbones"},
     {"archs", "losses", "data", "optim"},  # components: none imports another
     {"options", "prep", "faces", "metrics"},  # metrics: LPIPS and DISTS use the losses' networks
-    {"training", "inference", "zssr"},
+    {"training", "inference", "zssr", "kernelgan"},
     {"evaluation"},
     {"tools"},
 ]
