@@ -9,14 +9,13 @@ import torch.nn.functional as F
 
 from degradations import ClassicalDegradation
 from degradations.functional import (
-    KERNEL_PHASES,
     blur_decimate,
     centre_kernel,
     centre_of_mass,
     filter2d,
     gaussian_kernel_1d,
 )
-from degradations.synthetic import synthetic_images, synthetic_scene
+from degradations.synthetic import synthetic_images
 
 
 def gaussian(size: int, sx: float, sy: float, angle: float) -> torch.Tensor:
@@ -70,21 +69,3 @@ def test_bd_preset_takes_the_phase():
     assert centred.shape == default.shape and not torch.equal(centred, default) and not torch.equal(centred, upper)
     with pytest.raises(ValueError, match="kernel phase"):
         ClassicalDegradation("BD", kernel_phase="nearest")
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((a.clamp(0, 1) - b) ** 2)[..., 6:-6, 6:-6].mean()))
-
-
-@pytest.mark.parametrize("true_phase", list(KERNEL_PHASES))
-def test_back_projection_told_the_true_phase_reconstructs_best(true_phase):
-    from realsr.zssr import back_project, upscale_to
-
-    hr = torch.from_numpy(synthetic_scene(128, 3)).permute(2, 0, 1)[None].float()
-    k = gaussian(15, 2.0, 0.8, math.radians(30))
-    lr = (blur_decimate(hr, k, 2, true_phase).clamp(0, 1) * 255).round() / 255
-    up = upscale_to(lr, 128, 128)
-    scores = {told: _psnr(back_project(up, lr, 2, k, 20, told), hr) for told in KERNEL_PHASES}
-    best = max(scores, key=scores.get)
-    assert best == true_phase, scores
-    assert all(scores[true_phase] > v + 1.0 for told, v in scores.items() if told != true_phase), scores

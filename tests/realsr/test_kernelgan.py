@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from degradations.functional import centre_kernel, filter2d
+from degradations.functional import KERNEL_PHASES, blur_decimate, centre_kernel, filter2d
+from degradations.synthetic import synthetic_scene
 from realsr.kernelgan import (
     KernelGANConfig,
     LinearGenerator,
@@ -23,7 +24,7 @@ from realsr.kernelgan import (
 )
 from realsr.tools import estimate_kernel as estimate_tool
 from realsr.tools import zssr as zssr_tool
-from realsr.zssr import anisotropic_gaussian
+from realsr.zssr import anisotropic_gaussian, back_project, upscale_to
 
 TINY = dict(g_width=4, d_width=8, d_layers=3, crop=32)
 
@@ -127,3 +128,19 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
     assert "not several" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         zssr_tool.main([str(tmp_path / "a.png"), "--kernel_phase", "nearest"])
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((a.clamp(0, 1) - b) ** 2)[..., 6:-6, 6:-6].mean()))
+
+
+@pytest.mark.parametrize("true_phase", list(KERNEL_PHASES))
+def test_back_projection_told_the_true_phase_reconstructs_best(true_phase):
+    hr = torch.from_numpy(synthetic_scene(128, 3)).permute(2, 0, 1)[None].float()
+    k = anisotropic_gaussian(15, 2.0, 0.8, math.radians(30))
+    lr = (blur_decimate(hr, k, 2, true_phase).clamp(0, 1) * 255).round() / 255
+    up = upscale_to(lr, 128, 128)
+    scores = {told: _psnr(back_project(up, lr, 2, k, 20, told), hr) for told in KERNEL_PHASES}
+    best = max(scores, key=scores.get)
+    assert best == true_phase, scores
+    assert all(scores[true_phase] > v + 1.0 for told, v in scores.items() if told != true_phase), scores
