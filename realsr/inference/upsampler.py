@@ -82,6 +82,25 @@ def self_ensemble(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tens
     return (total / 8).to(x.dtype)
 
 
+def window_tiles(tile: int, tile_pad: int, multiple: int) -> tuple[int, int]:
+    """``(tile, tile_pad)`` rounded up so that inner tiles reach the network as multiples of
+    ``multiple`` (a window-attention network's window: no padding inside the network, no seam
+    from it). A tile's patch is its core plus, on each side, half the blend band (``tile_pad // 2``)
+    and ``tile_pad`` of context (:func:`realsr.inference.tiling.upscale_tiled`). A tile of 0 (the
+    whole image) is left as it is.
+
+    >>> window_tiles(100, 10, 16), window_tiles(0, 10, 16), window_tiles(100, 10, 1)
+    ((112, 11), (0, 10), (100, 10))
+    """
+    if tile <= 0 or multiple <= 1:
+        return tile, tile_pad
+    core = -(-tile // multiple) * multiple
+    pad = next(p for p in range(tile_pad, tile_pad + 2 * multiple) if (2 * (p + p // 2)) % multiple == 0)
+    if (core, pad) != (tile, tile_pad):
+        logger.info("tiles of %d (+%d context) for a network that works on multiples of %d", core, pad, multiple)
+    return core, pad
+
+
 class Upsampler:
     """Upscale OpenCV images with a network.
 
@@ -123,7 +142,8 @@ class Upsampler:
         model = model if isinstance(model, Generator) else Generator.describe(model)
         self.model, self.scale, self.device, self.dtype = model, scale, device, dtype
         self.self_ensemble, self.blur, self.noise, self.segmenter = self_ensemble, blur, noise, segmenter
-        self.tile, self.tile_pad, self.pre_pad, self.channels_last = tile, tile_pad, pre_pad, channels_last
+        self.tile, self.tile_pad = window_tiles(tile, tile_pad, model.arch.size_multiple(model.scale))
+        self.pre_pad, self.channels_last = pre_pad, channels_last
         model.net.to(device=device, dtype=dtype)
         if channels_last:
             model.net.to(memory_format=torch.channels_last)

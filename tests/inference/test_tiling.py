@@ -82,3 +82,22 @@ def test_odd_sizes_and_pre_pad_with_pixel_unshuffle(scale):
     assert out.shape == (1, 3, 13 * scale, 11 * scale)
     tiny = upscale(net, image(2, 3), scale, pre_pad=10)  # smaller than the pad: replicate fallback
     assert tiny.shape == (1, 3, 2 * scale, 3 * scale)
+
+
+def test_tiles_of_window_networks_are_window_multiples():
+    import numpy as np
+
+    from realsr.archs import ARCHITECTURES, build_generator
+    from realsr.inference.upsampler import Upsampler
+
+    model = build_generator({"type": "SwinIR", **ARCHITECTURES["SwinIR"].small})
+    seen = []
+    forward = model.net.forward
+    model.net.forward = lambda x: seen.append(tuple(x.shape[-2:])) or forward(x)
+    up = Upsampler(model, model.scale, torch.device("cpu"), tile=10, tile_pad=3)
+    multiple = model.arch.size_multiple(model.scale)
+    assert up.tile % multiple == 0 and (2 * (up.tile_pad + up.tile_pad // 2)) % multiple == 0
+    out = up.enhance(np.random.default_rng(0).integers(0, 256, (40, 44, 3), dtype=np.uint8))
+    assert out.shape == (80, 88, 3)
+    full = up.tile + 2 * (up.tile_pad + up.tile_pad // 2)
+    assert full % multiple == 0 and (full, full) in seen  # a tile away from the image's borders
