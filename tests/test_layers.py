@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a unit is a top-level module or package of realsr
 LAYERS: list[set[str]] = [
     {"__version__", "errors"},
-    {"atomic", "color", "seeding", "resources", "outputs", "protobuf", "registry", "schema", "devices"},
+    {"atomic", "color", "seeding", "resources", "outputs", "protobuf", "registry", "schema", "devices", "recipes"},
     {"caffe", "tfcheckpoint", "imageio", "metrics", "niqe"},
     {"weights"},
     {"backbones"},
