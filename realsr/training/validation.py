@@ -144,6 +144,13 @@ class Validator:
                          f"@ iter {self.best[key]['iter']})")
         return "; ".join(parts)
 
+    def _write_pair(self, name: str, lq: torch.Tensor, gt_img: np.ndarray) -> None:
+        """Once per run: the validation pair as files, ``val_lq/<name>.png`` and ``val_gt/<name>.png``
+        in the visualization folder, for ``tools/evaluate.py --gt ... --lq ...`` afterwards."""
+        if self.folder is not None:
+            write_image(self.folder / "val_lq" / f"{name}.png", tensor_to_image(lq))
+            write_image(self.folder / "val_gt" / f"{name}.png", gt_img)
+
     def _upscale(self, net: nn.Module, lq: torch.Tensor, pair: Pair,
                  forward: Callable[[nn.Module, torch.Tensor, dict], torch.Tensor] | None) -> torch.Tensor:
         """SR of one whole LQ image; tiled when it is large and the network takes no per-pixel maps."""
@@ -174,6 +181,7 @@ class Validator:
                 if self.baseline is None:
                     for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics).items():
                         base[k].append(v)
+                    self._write_pair(name, lq, gt_img)
                 if self.save_img and self.folder is not None:
                     tail = f"_{self.suffix}" if self.suffix else ""
                     write_image(self.folder / name / f"{name}_{iteration}{tail}.png", sr_img)

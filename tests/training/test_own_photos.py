@@ -107,5 +107,8 @@ def test_finetune_recipe_starts_from_an_srvgg_file_of_the_released_layout(tmp_pa
     assert train(args) == 0, capsys.readouterr().err
     text = capsys.readouterr().out
     assert "Done: 2 iterations" in text and "psnr:" in text and "bicubic upsampling" in text
+    vis = tmp_path / "experiments" / "finetune_compact_x4" / "visualization"
+    lq, gt = cv2.imread(str(vis / "val_lq" / "1.png")), cv2.imread(str(vis / "val_gt" / "1.png"))
+    assert lq.shape == (20, 24, 3) and gt.shape == (80, 96, 3)  # the held-out photo, whole, and its LQ
     loaded = [r.getMessage() for r in caplog.records if r.getMessage().startswith("net_g: loaded")]
     assert loaded and "realesr-general-x4v3.pth" in loaded[0]  # started from the file, not random weights
