@@ -304,7 +304,7 @@ def _main(argv: list[str] | None) -> int:
     faces = load_face_enhancer(args, device, is_video)
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
-    logger.info("%s", threads.describe())
+    logger.info("%s", threads.describe(training=False))
     if args.pca_matrix and model.takes_maps:
         model.set_pca_basis(load_pca_matrix(args.pca_matrix, model.module.kernel_size))
     segmenter = load_segmenter(args.seg_model_path, model)
