@@ -48,3 +48,8 @@ def test_the_schema_rejects_what_the_parser_rejects(change):
     data.update(change)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, option_docs.json_schema())
+
+
+def test_every_shipped_recipe_is_named_in_the_docs():
+    text = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    assert [name for name in RECIPES if f"{name}.yml" not in text] == []
