@@ -21,6 +21,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from ..prep import parallel_map
 from ..prep.lmdb_writer import verify_lmdb, write_lmdb
 from ..prep.metainfo import gt_lines
 from ..prep.multiscale import copy_name, process
-from ..prep.subimages import crop_image, crop_name
+from ..prep.subimages import base_name, crop_image, crop_name
 
 PROGRESS = ".prepare_progress.json"
 VAL_FOLDER = "val"
@@ -167,6 +168,8 @@ def _main(argv: list[str] | None) -> int:
     sub_folders = [s for s in sub_folders if any(s.iterdir())]
     check(bool(sub_folders), "-i/--input", "no sub-images were made (are the images smaller than --crop_size?)")
     names = [line for line, _ in gt_lines(sub_folders, [out] * len(sub_folders))]
+    held = [(f.name, p) for f in args.input for p in val if p.parent == f or f in p.parents]
+    names = [line for line in names if not _made_from(line, held)]  # crops of an earlier run without --val
     if args.lmdb:
         target = out / "train_sub.lmdb"
         with tqdm(total=len(names), unit="img", desc="LMDB") as bar:
@@ -203,6 +206,16 @@ def _explain_left_out(problems: list[str], originals: set[str], crop: int) -> li
         else:
             lines.append(f"{path}: {reason.replace('the crop size', '--crop_size')} {COPY_NOTE}")
     return lines
+
+
+def _made_from(line: str, photos: list[tuple[str, Path]]) -> bool:
+    """Whether meta_info ``line`` is a sub-image of one of ``photos`` (``(input folder name,
+    photo)``) or of its multiscale copies (``NAME_sub/<stem>_sNNN.ext``,
+    ``NAME_multiscale_sub/<stem>T<i>_sNNN.png``), so held-out photos are never trained on."""
+    folder, _, name = line.partition("/")
+    return any(folder in (f"{source}_sub", f"{source}_multiscale_sub")
+               and re.fullmatch(rf"{re.escape(stem)}(T\d+)?_s\d{{3}}\.[^.]+", name)
+               for source, p in photos for stem in {p.stem, base_name(p.stem)})
 
 
 def _hold_out(photos: list[Path], folder: Path) -> None:

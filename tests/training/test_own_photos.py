@@ -48,6 +48,16 @@ def test_prepare_names_each_photo_it_leaves_out_and_holds_photos_out(tmp_path, c
     assert lines and not any(line.startswith("holiday_sub/c_") for line in lines)  # held out: not trained on
 
 
+def test_photos_held_out_later_leave_the_training_list(tmp_path, capsys):
+    src = photos(tmp_path / "p", {f"{i}.png": (48, 48) for i in range(3)})
+    args = ["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "32", "--step", "16"]
+    assert prepare(args) == 0  # first without --val: every photo is cropped (multiscale copies too)
+    assert prepare(args + ["--val", "1"]) == 0  # then holding 1.png out: its crops are no longer listed
+    lines = (tmp_path / "ds" / "meta_info" / "meta_info_p_sub.txt").read_text().splitlines()
+    assert any(line.startswith("p_sub/0_s") for line in lines) and any(line.startswith("p_sub/2_s") for line in lines)
+    assert not [line for line in lines if line.split("/")[1].startswith("1")]
+
+
 def test_prepare_calls_only_multiscale_copies_expected(tmp_path, capsys):
     src = photos(tmp_path / "p", {"a.png": (96, 96)})
     assert prepare(["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "48", "--step", "48"]) == 0
