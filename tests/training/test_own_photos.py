@@ -1,7 +1,7 @@
 """Training on one's own photos: prepare_dataset names what it leaves out and holds photos out,
 validation scores whole images (tiled when large, never padded) and says when SR is below
-bicubic, the preflight gives the URL of every released file, and the fine-tune recipe starts
-from an SRVGG file of the released layout."""
+bicubic, the preflight gives the URL of every released file, the fine-tune recipe starts from an
+SRVGG file of the released layout, and a stage-2 run warns once about unreached milestones."""
 from pathlib import Path
 
 import cv2
@@ -14,11 +14,12 @@ from realsr.archs.srvgg import SRVGGNetCompact
 from realsr.archs.zoo import released_url
 from realsr.data.datasets import GTDataset
 from realsr.data.options import DatasetOptions
-from realsr.options import MetricOptions, load_yaml
+from realsr.options import MetricOptions, load_yaml, parse_options
 from realsr.recipes import recipe_path
 from realsr.tools.prepare_dataset import main as prepare
 from realsr.training.cli import main as train
 from realsr.training.preflight import _weight_origin
+from realsr.training.trainer import Trainer
 from realsr.training.validation import Validator, below_bicubic, tiled
 from realsr.weights import save_network
 
@@ -120,5 +121,13 @@ def test_finetune_recipe_starts_from_an_srvgg_file_of_the_released_layout(tmp_pa
     vis = tmp_path / "experiments" / "finetune_compact_x4" / "visualization"
     lq, gt = cv2.imread(str(vis / "val_lq" / "1.png")), cv2.imread(str(vis / "val_gt" / "1.png"))
     assert lq.shape == (20, 24, 3) and gt.shape == (80, 96, 3)  # the held-out photo, whole, and its LQ
+    last = [r.getMessage() for r in caplog.records if r.getMessage().startswith("validation ")][-1]
+    assert ("SR is still below bicubic" in text) == ("BELOW bicubic" in last)  # the summary agrees with the line
     loaded = [r.getMessage() for r in caplog.records if r.getMessage().startswith("net_g: loaded")]
     assert loaded and "realesr-general-x4v3.pth" in loaded[0]  # started from the file, not random weights
+
+
+def test_the_unreached_milestone_warning_comes_once_in_stage2(tiny, caplog):
+    data = tiny("esrgan", train={"scheduler": {"type": "MultiStepLR", "milestones": [100]}})  # never reached
+    Trainer(parse_options(data), torch.device("cpu"), exp_dir=None)  # two optimizers, one schedule spec
+    assert sum("never reached" in r.getMessage() for r in caplog.records) == 1
