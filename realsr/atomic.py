@@ -86,6 +86,12 @@ def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False)
     return found
 
 
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file here (0o666 less the umask); files made
+    with ``mkstemp`` (0600) get them before they are renamed into place."""
+    return 0o666 & ~_umask()
+
+
 def _umask() -> int:
     """The process umask, read without changing it where the system allows."""
     try:

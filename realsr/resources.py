@@ -104,10 +104,13 @@ class ThreadPolicy:
     source: str  # "auto", "option" or "environment"
     synthesis: int = SYNTHESIS_THREADS  # intra-op threads of CPU pair synthesis
 
-    def describe(self) -> str:
-        return (f"threads: {self.intra_op} intra-op, {self.inter_op} inter-op, {self.workers} DataLoader "
-                f"worker(s), CPU synthesis one sample per thread (reproducible); {self.cores} core(s) available "
-                f"to this process ({self.source})")
+    def describe(self, training: bool = True) -> str:
+        """The one log line of the policy; ``training=False`` (inference) leaves out the DataLoader
+        workers and pair synthesis, which only training has."""
+        middle = (f"{self.workers} DataLoader worker(s), CPU synthesis one sample per thread (reproducible); "
+                  if training else "")
+        return (f"threads: {self.intra_op} intra-op, {self.inter_op} inter-op, {middle}{self.cores} core(s) "
+                f"available to this process ({self.source})")
 
 
 def decide(cores: int, requested: int | None, environ: Mapping[str, str], workers: int | None) -> ThreadPolicy:

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a unit is a top-level module or package of realsr
 LAYERS: list[set[str]] = [
     {"__version__", "errors", "cli_flags"},
-    {"atomic", "color", "seeding", "resources", "outputs", "registry", "schema", "devices"},
+    {"atomic", "color", "seeding", "resources", "outputs", "registry", "schema", "devices", "recipes"},
     {"imageio", "niqe"},
     {"weights"},  # weight files: safe reading, and the Caffe / TensorFlow readers (weights.caffe ...)
     {"backbones"},

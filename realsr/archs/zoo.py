@@ -82,6 +82,26 @@ MODELS: dict[str, ZooModel] = {
 }
 
 
+# Released files that training recipes start from but inference does not serve by name: file
+# name -> where it is published (Real-ESRGAN's releases; BasicSR's model zoo on Google Drive).
+TRAINING_FILES: dict[str, str] = {
+    "RealESRGAN_x4plus_netD.pth": f"{_RELEASES}/v0.2.2.3/RealESRGAN_x4plus_netD.pth",
+    "RealESRGAN_x2plus_netD.pth": f"{_RELEASES}/v0.2.2.3/RealESRGAN_x2plus_netD.pth",
+    "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth":
+        "https://drive.google.com/uc?id=1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM",
+}
+
+
+def released_url(file_name: str) -> str | None:
+    """Where a released weight file (a zoo model's or one of :data:`TRAINING_FILES`) is
+    published; None for a file nobody released under that name."""
+    for model in MODELS.values():
+        for url, name in zip(model.urls, model.files):
+            if name == file_name:
+                return url
+    return TRAINING_FILES.get(file_name)
+
+
 class ModelNotAvailable(UserError, FileNotFoundError):
     """A zoo model is neither cached nor downloadable; the message says what to do."""
 

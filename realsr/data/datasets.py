@@ -86,8 +86,9 @@ class _Skipping(Dataset):
 
 class GTDataset(_Skipping):
     """Real-ESRGAN's ``RealESRGANDataset``: GT images from a folder (scanned, or listed in
-    ``meta_info`` relative to ``dataroot_gt``) or an LMDB; random crop/pad to ``crop_pad_size``,
-    then flips. Items: ``gt (3, S, S)``, ``gt_path``."""
+    ``meta_info`` relative to ``dataroot_gt``) or an LMDB; in training, random crop/pad to
+    ``crop_pad_size`` then flips (items ``gt (3, S, S)``, ``gt_path``); for validation
+    (``train=False``) each whole image as it is, never cropped or padded (``gt (3, H, W)``)."""
 
     reads_segmentation = True
 
@@ -100,7 +101,7 @@ class GTDataset(_Skipping):
         else:
             self.names = scan_folder(root)
         self.reader = ImageReader(root, opt.io_backend.type)
-        self.opt = opt
+        self.opt, self.train = opt, train
 
     def _load(self, index: int, rng: np.random.Generator) -> dict:
         name = self.names[index]
@@ -108,6 +109,8 @@ class GTDataset(_Skipping):
         if self.opt.dataroot_seg:  # class probabilities ride along as extra channels: same crop, same flips
             seg = read_segmentation(Path(self.opt.dataroot_seg).expanduser(), name, self.opt.num_classes, img.shape[:2])
             img = np.concatenate([img, seg], axis=2)
+        if not self.train:  # validation scores whole images: padding would be scored as content
+            return {"gt": _to_tensor(img), "gt_path": name}
         img = crop_pad(img, self.opt.crop_pad_size, rng)
         (img,) = augment([img], self.opt.use_hflip, self.opt.use_rot, rng)
         return {"gt": _to_tensor(img), "gt_path": name}

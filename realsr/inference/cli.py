@@ -307,7 +307,7 @@ def _main(argv: list[str] | None) -> int:
     faces = load_face_enhancer(args, device, is_video)
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
-    logger.info("%s", threads.describe())
+    logger.info("%s", threads.describe(training=False))
     if args.pca_matrix and model.takes_maps:
         from ..archs.srmd import load_pca_matrix
 

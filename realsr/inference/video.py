@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import imageio
+from ..atomic import new_file_mode
 from ..errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def _encode(av, source, video, target: Path, enhance: Enhance, codec: str, crf: 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
+    os.chmod(tmp_name, new_file_mode())  # mkstemp makes 0600; a video gets an image's mode
     tmp = Path(tmp_name)
     output = av.open(str(tmp), mode="w", format=_format_of(av, target))
     copies, count = {}, 0

@@ -7,6 +7,8 @@ Overrides: ``--set a.b=value`` (the value parsed as YAML) and BasicSR's
 from __future__ import annotations
 
 import datetime
+import inspect
+import logging
 import os
 import random
 import re
@@ -18,11 +20,14 @@ import yaml
 
 from degradations.config import DegradationConfig, DegradationConfigError
 
+from ..archs import ARCHS
 from ..errors import OptionError, suggest
 from ..schema import to_dict, validate
 from .losses import SLOTS
 from .model import DatasetOptions, Options
 from .rules import check
+
+logger = logging.getLogger(__name__)
 
 MAX_DEPTH = 64  # nesting of mappings and lists; option files use fewer than 8 levels
 MAX_ALIASES = 256  # ``*name`` references; an alias bomb needs thousands
@@ -123,8 +128,28 @@ def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: S
             node = node[part]
         if not create and parts[-1] not in node:
             raise OptionError(".".join(parts), "no such option to override.", suggest(parts[-1], node))
+        if len(parts) == 2 and parts[0] in NETWORK_SECTIONS and parts[1] == "type" and node.get("type") != value:
+            _keep_arguments_of(node, value, parts[0])
         node[parts[-1]] = value
     return data
+
+
+NETWORK_SECTIONS = ("network_g", "network_d")  # --set <section>.type=X keeps only X's arguments
+
+
+def _keep_arguments_of(section: dict[str, Any], new_type: Any, path: str) -> None:
+    """Switching a network section's ``type`` by override: drop the keys the new network does not
+    take (the old network's ``num_block`` is no argument of SRVGGNetCompact) and log which; keys
+    both take keep their values. An unknown type is left for the options check to name."""
+    if new_type not in ARCHS:
+        return
+    params = inspect.signature(ARCHS[new_type].__init__).parameters
+    dropped = [k for k in section if k != "type" and k not in params]
+    for key in dropped:
+        del section[key]
+    if dropped:
+        logger.info("%s.type=%s: dropped %s (not arguments of %s); other keys kept",
+                                         path, new_type, ", ".join(dropped), new_type)
 
 
 def _parse_value(raw: str) -> Any:

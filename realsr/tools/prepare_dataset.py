@@ -1,15 +1,18 @@
 """Prepare training data in one command: HR folders -> multiscale copies -> sub-images -> meta_info.
 
     python tools/prepare_dataset.py -i datasets/DF2K/DF2K_HR datasets/DF2K/OST -o datasets/DF2K
-    python tools/prepare_dataset.py -i my_photos -o datasets/mine --no_multiscale      (your own photos)
+    python tools/prepare_dataset.py -i my_photos -o datasets/mine --no_multiscale --crop_size 192 --val 2
+                                                                    (your own photos, 2 held out)
     python tools/prepare_dataset.py -i datasets/DF2K/DF2K_HR -o datasets/DF2K --lmdb   (an LMDB instead)
 
 For every input folder NAME, written under the output folder (the options' ``dataroot_gt``):
 ``NAME_multiscale/`` (Real-ESRGAN's copies at 0.75, 1/2, 1/3 and a 400-px short side; skipped with
 --no_multiscale), ``NAME_sub/`` and ``NAME_multiscale_sub/`` (overlapping --crop_size crops), then
-one meta_info file listing every crop relative to the output folder — by default
-``meta_info/meta_info_DF2Kmultiscale+OST_sub.txt``, the file the shipped options read — or, with
---lmdb, one LMDB ``train_sub.lmdb`` holding them all. Interrupted runs continue where they
+one meta_info file listing every crop relative to the output folder — by default named after
+the inputs, ``meta_info/meta_info_<NAME>[+<NAME2>...]_sub.txt`` — or, with --lmdb, one LMDB
+``train_sub.lmdb`` holding them all. With ``--val N``, N photos (spread evenly over the sorted
+list) are held out whole in ``<output>/val/``, for validation, and are not cropped for training.
+Every photo left out is named with its size and the reason. Interrupted runs continue where they
 stopped (``.prepare_progress.json`` records the images done). Prints the option lines to use.
 """
 from __future__ import annotations
@@ -18,6 +21,8 @@ import argparse
 import functools
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 from tqdm import tqdm
@@ -31,10 +36,23 @@ from ..prep import parallel_map
 from ..prep.lmdb_writer import verify_lmdb, write_lmdb
 from ..prep.metainfo import gt_lines
 from ..prep.multiscale import copy_name, process
-from ..prep.subimages import crop_image, crop_name
+from ..prep.subimages import base_name, crop_image, crop_name
 
-DEFAULT_META = "meta_info/meta_info_DF2Kmultiscale+OST_sub.txt"
 PROGRESS = ".prepare_progress.json"
+VAL_FOLDER = "val"
+
+
+def default_meta(names: list[str]) -> str:
+    """The meta_info path (under the output) named after the input folders: ``a``, ``b`` ->
+    ``meta_info/meta_info_a+b_sub.txt``."""
+    return f"meta_info/meta_info_{'+'.join(names)}_sub.txt"
+
+
+def held_out(sources: list[Path], count: int) -> list[Path]:
+    """``count`` of ``sources`` spread evenly over the list (the middle of each of ``count``
+    equal runs), so held-out photos are not all from one shoot; [] for 0."""
+    n = len(sources)
+    return [sources[(2 * i + 1) * n // (2 * count)] for i in range(count)] if count else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop_size", type=int, default=400, help="sub-image side (default 400, as Real-ESRGAN)")
     p.add_argument("--step", type=int, default=200, help="stride between sub-images (default 200)")
     p.add_argument("--thresh_size", type=int, default=0, help="smallest border margin that gets its own crop")
-    p.add_argument("--meta_info", default=DEFAULT_META, help=f"meta_info path under the output (default {DEFAULT_META})")
+    p.add_argument("--meta_info", default=None,
+                   help="meta_info path under the output (default meta_info/meta_info_<input names>_sub.txt)")
+    p.add_argument("--val", type=int, default=0, metavar="N",
+                   help=f"hold N photos out whole in <output>/{VAL_FOLDER}/ for validation (default 0)")
     p.add_argument("--lmdb", action="store_true", help="pack every crop into <output>/train_sub.lmdb instead")
     add_threads(p, "worker processes (default 2)", old=["--n_thread"], default=2)
     return p
@@ -107,6 +128,7 @@ def _main(argv: list[str] | None) -> int:
     check(args.crop_size >= 16, "--crop_size", f"must be >= 16, got {args.crop_size}")
     check(args.step >= 1, "--step", f"must be >= 1, got {args.step}")
     check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
+    check(args.val >= 0, "--val", f"must be >= 0, got {args.val}")
     check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
     out = args.output
     plan(args)
@@ -118,9 +140,15 @@ def _main(argv: list[str] | None) -> int:
         progress = {}
     problems: list[str] = []
     sub_folders = []
+    everything = [folder / n for folder in args.input for n in scan_folder(folder)]
+    check(args.val < len(everything), "--val",
+          f"{args.val} held out of {len(everything)} photo(s) leaves none to train on; hold out fewer")
+    val = held_out(everything, args.val)
+    if val:
+        _hold_out(val, out / VAL_FOLDER)
     for folder in args.input:
         name = folder.name
-        sources = {"": [folder / n for n in scan_folder(folder)]}
+        sources = {"": [p for p in (folder / n for n in scan_folder(folder)) if p not in val]}
         if not args.no_multiscale:
             multi = out / f"{name}_multiscale"
             multi.mkdir(exist_ok=True)
@@ -134,9 +162,14 @@ def _main(argv: list[str] | None) -> int:
                                      thresh=args.thresh_size, compression=3)
             problems += _run_step(f"{name}{tag}: sub-images", work, paths, progress, ledger, args.threads)
             sub_folders.append(sub)
+    left_out = _explain_left_out(problems, {str(p) for p in everything}, args.crop_size)
+    for line in left_out:
+        print(f"left out: {line}")
     sub_folders = [s for s in sub_folders if any(s.iterdir())]
     check(bool(sub_folders), "-i/--input", "no sub-images were made (are the images smaller than --crop_size?)")
     names = [line for line, _ in gt_lines(sub_folders, [out] * len(sub_folders))]
+    held = [(f.name, p) for f in args.input for p in val if p.parent == f or f in p.parents]
+    names = [line for line in names if not _made_from(line, held)]  # crops of an earlier run without --val
     if args.lmdb:
         target = out / "train_sub.lmdb"
         with tqdm(total=len(names), unit="img", desc="LMDB") as bar:
@@ -146,15 +179,48 @@ def _main(argv: list[str] | None) -> int:
         print(f"{len(names)} sub-images in {target}\nin the options (datasets.train):\n"
               f"  dataroot_gt: {target}\n  io_backend: {{type: lmdb}}\n  meta_info: ~")
     else:
-        meta = out / args.meta_info
+        meta = out / (args.meta_info or default_meta([f.name for f in args.input]))
         atomic.write_text(meta, "\n".join(names) + "\n")
         print(f"{len(names)} sub-images listed in {meta}\nin the options (datasets.train):\n"
               f"  dataroot_gt: {out}\n  meta_info: {meta}")
-    small = [p for p in problems if p.endswith(f"smaller than the crop size {args.crop_size}")]
-    problems = [p for p in problems if p not in small]
-    if small:
-        print(f"{len(small)} image(s) smaller than --crop_size {args.crop_size} gave no sub-image (expected for "
-              "the smallest multiscale copies)")
+    if val:
+        print(f"{len(val)} photo(s) held out whole in {out / VAL_FOLDER} (not cropped for training); in the "
+              f"options (datasets.val): type: RealESRGANDataset, dataroot_gt: {out / VAL_FOLDER}")
+    return EXIT_PARTIAL if any(not line.endswith(COPY_NOTE) for line in left_out) else 0
+
+
+COPY_NOTE = "(expected for the smallest multiscale copies)"
+
+
+def _explain_left_out(problems: list[str], originals: set[str], crop: int) -> list[str]:
+    """One line per image left out, naming it, its size and why; a multiscale copy too small
+    to crop is expected (the line ends in :data:`COPY_NOTE`), a photo of the user's is not."""
+    lines = []
     for problem in problems:
-        print(f"left out: {problem}")
-    return EXIT_PARTIAL if problems else 0
+        path, _, reason = problem.partition(": ")
+        if not reason.endswith(f"smaller than the crop size {crop}"):
+            lines.append(problem)
+        elif path in originals:
+            lines.append(f"{path}: {reason.replace('the crop size', '--crop_size')}, so it gives no sub-image "
+                         f"(lower --crop_size, not below the recipe's gt_size, to use it)")
+        else:
+            lines.append(f"{path}: {reason.replace('the crop size', '--crop_size')} {COPY_NOTE}")
+    return lines
+
+
+def _made_from(line: str, photos: list[tuple[str, Path]]) -> bool:
+    """Whether meta_info ``line`` is a sub-image of one of ``photos`` (``(input folder name,
+    photo)``) or of its multiscale copies (``NAME_sub/<stem>_sNNN.ext``,
+    ``NAME_multiscale_sub/<stem>T<i>_sNNN.png``), so held-out photos are never trained on."""
+    folder, _, name = line.partition("/")
+    return any(folder in (f"{source}_sub", f"{source}_multiscale_sub")
+               and re.fullmatch(rf"{re.escape(stem)}(T\d+)?_s\d{{3}}\.[^.]+", name)
+               for source, p in photos for stem in {p.stem, base_name(p.stem)})
+
+
+def _hold_out(photos: list[Path], folder: Path) -> None:
+    """Copy the held-out photos byte for byte into ``folder`` (names must not collide)."""
+    refuse_collisions({p: folder / p.name for p in photos}, "two held-out photos share a name: rename one of them")
+    folder.mkdir(parents=True, exist_ok=True)
+    for photo in photos:
+        shutil.copyfile(photo, folder / photo.name)

@@ -26,6 +26,7 @@ from .logs import setup_logging
 from .preflight import PreflightError, preflight
 from .runlock import run_lock
 from .trainer import Trainer
+from .validation import below_bicubic
 
 logger = logging.getLogger("realsr.train")
 
@@ -148,3 +149,12 @@ def _summary(trainer: Trainer, outcome: str) -> None:
         for key, value in trainer.last_validation.items():
             base = trainer.validator.baseline.get(key, float("nan"))
             print(f"  {key}: {value:.4f} (bicubic upsampling: {base:.4f})")
+        _say_below_bicubic(trainer)
+
+
+def _say_below_bicubic(trainer: Trainer) -> None:
+    """One line when the last validation still scores below bicubic upsampling."""
+    worse = below_bicubic(trainer.last_validation, trainer.validator.baseline, trainer.validator.metrics)
+    if worse:
+        print(f"  SR is still below bicubic upsampling on {', '.join(worse)}: train longer (more iterations, "
+              "or start from a released model: docs/own-photos.md) before using this model")

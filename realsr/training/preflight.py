@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..archs import ARCHS, build_generator
-from ..archs.zoo import MODELS
+from ..archs.zoo import MODELS, released_url
 from ..backbones.vgg import VGG_URLS, default_weight_paths
 from ..data.datasets import DATASETS
 from ..data.presets import make_synthesis
@@ -178,8 +178,10 @@ def _weight_origin(path: str) -> str:
     if name in _STAGE1_OUTPUTS:
         hints.append(f"or train stage 1 first (python train.py -opt {_STAGE1_OUTPUTS[name]}) and point it at "
                      "experiments/<name>/models/net_g_latest.pth")
+    if not hints and released_url(name):  # released, not trained here: never "train that run first"
+        hints.append(f"download {released_url(name)} to {path}")
     parts = Path(path).parts
-    if "experiments" in parts and parts.index("experiments") + 1 < len(parts):
+    if not released_url(name) and "experiments" in parts and parts.index("experiments") + 1 < len(parts):
         run = parts[parts.index("experiments") + 1]
         if run in _SHIPPED_RUNS:
             recipe, released = _SHIPPED_RUNS[run]

@@ -155,8 +155,9 @@ class Trainer(UpdateSteps):
         self.optimizers = [build_optimizer(params, t.optim_g, "train.optim_g")]
         if self.net_d is not None:
             self.optimizers.append(build_optimizer(list(self.net_d.parameters()), t.optim_d, "train.optim_d"))
-        self.schedules = [make_schedule(t.scheduler, o.param_groups[0]["lr"], t.warmup_iter, t.total_iter)
-                          for o in self.optimizers]
+        self.schedules = [make_schedule(t.scheduler, o.param_groups[0]["lr"], t.warmup_iter, t.total_iter,
+                                        warn=i == 0)  # one schedule spec: warn about it once, not per optimizer
+                          for i, o in enumerate(self.optimizers)]
         self.amp_dtype = amp_dtype(t.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         if t.amp:

@@ -44,6 +44,34 @@ def better(m: MetricOptions) -> str:
     return m.better if "better" in m.model_fields_set else metric(m.type).better
 
 
+TILE, TILE_PAD = 256, 16  # validation LQ larger than TILE x TILE runs in tiles with this much context
+
+
+def tiled(run: Callable[[torch.Tensor], torch.Tensor], lq: torch.Tensor, scale: int, tile: int = TILE,
+          pad: int = TILE_PAD) -> torch.Tensor:
+    """``run`` over a whole ``(1, C, h, w)`` LQ image in ``tile`` x ``tile`` pieces, each read with
+    ``pad`` LQ pixels of context on every side and cut back to its core, so memory stays bounded
+    and no pixel is padded content. Equal to ``run(lq)`` (up to float rounding) for networks whose
+    receptive radius is at most ``pad``; images within one tile run whole.
+
+    Returns:
+        ``(1, C', h*scale, w*scale)``, as ``run`` returns it (not clamped).
+    """
+    h, w = lq.shape[-2:]
+    if h <= tile and w <= tile:
+        return run(lq)
+    rows = []
+    for top in range(0, h, tile):
+        row = []
+        for left in range(0, w, tile):
+            t0, l0 = max(top - pad, 0), max(left - pad, 0)
+            piece = run(lq[..., t0 : min(top + tile + pad, h), l0 : min(left + tile + pad, w)])
+            dt, dl = (top - t0) * scale, (left - l0) * scale
+            row.append(piece[..., dt : dt + min(tile, h - top) * scale, dl : dl + min(tile, w - left) * scale])
+        rows.append(torch.cat(row, dim=-1))
+    return torch.cat(rows, dim=-2)
+
+
 def score(sr: np.ndarray, gt: np.ndarray, metrics: dict[str, MetricOptions],
           scorers: dict[str, Scorer] | None = None) -> dict[str, float]:
     """Every configured metric of one uint8 RGB image pair; a ``crop_border`` that leaves nothing
@@ -86,6 +114,20 @@ def header(row: list[np.ndarray], titles: tuple[str, ...], height: int = 22) -> 
     return strips
 
 
+def below_bicubic(results: dict[str, float], baseline: dict[str, float] | None,
+                  metrics: dict[str, MetricOptions]) -> list[str]:
+    """The metrics of ``results`` on which SR scores worse than bicubic upsampling (by each
+    metric's ``better`` direction); empty when SR beats or matches bicubic everywhere."""
+    worse = []
+    for key, value in results.items():
+        base = (baseline or {}).get(key)
+        if base is None or key not in metrics:
+            continue
+        if (value < base) if better(metrics[key]) == "higher" else (value > base):
+            worse.append(key)
+    return worse
+
+
 class Validator:
     """Runs a network over validation pairs ``{lq, gt, name}`` (``(1, 3, h, w)`` tensors in
     [0, 1]), averages the metrics, saves SR images and a grid with labelled columns
@@ -117,9 +159,26 @@ class Validator:
             if best is None or (value > best["value"] if higher else value < best["value"]):
                 self.best[key] = {"value": value, "iter": iteration}
             base = (self.baseline or {}).get(key, float("nan"))
-            parts.append(f"{key}: {value:.4f} (bicubic {base:.4f}; best {self.best[key]['value']:.4f} "
+            below = " BELOW bicubic" if key in below_bicubic(results, self.baseline, self.metrics) else ""
+            parts.append(f"{key}: {value:.4f} (bicubic {base:.4f}{below}; best {self.best[key]['value']:.4f} "
                          f"@ iter {self.best[key]['iter']})")
         return "; ".join(parts)
+
+    def _write_pair(self, name: str, lq: torch.Tensor, gt_img: np.ndarray) -> None:
+        """Once per run: the validation pair as files, ``val_lq/<name>.png`` and ``val_gt/<name>.png``
+        in the visualization folder, for ``tools/evaluate.py --gt ... --lq ...`` afterwards."""
+        if self.folder is not None:
+            write_image(self.folder / "val_lq" / f"{name}.png", tensor_to_image(lq))
+            write_image(self.folder / "val_gt" / f"{name}.png", gt_img)
+
+    def _upscale(self, net: nn.Module, lq: torch.Tensor, pair: Pair,
+                 forward: Callable[[nn.Module, torch.Tensor, dict], torch.Tensor] | None) -> torch.Tensor:
+        """SR of one whole LQ image; tiled when it is large and the network takes no per-pixel maps."""
+        if forward is None:
+            return tiled(net, lq, self.scale)
+        if pair.get("maps") is not None:
+            return forward(net, lq, pair)
+        return tiled(lambda x: forward(net, x, pair), lq, self.scale)
 
     @torch.no_grad()
     def run(self, net: nn.Module, iteration: int, device: torch.device,
@@ -135,13 +194,14 @@ class Validator:
             for i, pair in enumerate(pairs):
                 lq, gt, name = pair["lq"], pair["gt"], _name(pair)
                 lq = lq.to(device)
-                sr = (forward(net, lq, pair) if forward else net(lq)).float().clamp(0, 1)
+                sr = self._upscale(net, lq, pair, forward).float().clamp(0, 1)
                 sr_img, gt_img = tensor_to_image(sr), tensor_to_image(gt)
                 for k, v in score(sr_img, gt_img, self.metrics, self.scorers).items():
                     totals[k].append(v)
                 if self.baseline is None:
                     for k, v in score(tensor_to_image(bicubic(lq, self.scale)), gt_img, self.metrics, self.scorers).items():
                         base[k].append(v)
+                    self._write_pair(name, lq, gt_img)
                 if self.save_img and self.folder is not None:
                     tail = f"_{self.suffix}" if self.suffix else ""
                     write_image(self.folder / name / f"{name}_{iteration}{tail}.png", sr_img)

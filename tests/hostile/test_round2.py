@@ -331,7 +331,7 @@ def test_utf8_and_space_names_round_trip_through_lmdb_and_meta_info(tmp_path):
     for key in keys:
         assert reader.read(key).shape == (40, 40, 3)
     assert COMMANDS["prepare"](tool("-i", src, "-o", tmp_path / "ds", "--crop_size", "20", "--no_multiscale")) == 0
-    listed = read_meta_info(tmp_path / "ds" / "meta_info" / "meta_info_DF2Kmultiscale+OST_sub.txt")
+    listed = read_meta_info(tmp_path / "ds" / "meta_info" / "meta_info_in_sub.txt")
     assert len(listed) == 12 and all((tmp_path / "ds" / name).is_file() for name in listed)
     assert any(" " in name for name in listed) and any("é" in name for name in listed)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from realsr.archs import SRVGGNetCompact
+from realsr.atomic import new_file_mode
 from realsr.inference import video as video_module
 from realsr.inference.cli import main
 from realsr.weights import save_network
@@ -72,6 +73,7 @@ def test_video_keeps_frames_timing_and_audio(tmp_path):
     assert out["size"] == (80, 64) and out["pts"] == src["pts"]
     assert out["audio_seconds"] == pytest.approx(src["audio_seconds"], abs=0.03) and out["audio_seconds"] > 0.4
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary left
+    assert (tmp_path / "out" / "clip_out.mp4").stat().st_mode & 0o777 == new_file_mode()  # an image's mode, not 0600
 
 
 def test_extracted_frames_equal_the_image_path(tmp_path):

@@ -1,4 +1,3 @@
-import glob
 from pathlib import Path
 
 import pytest
@@ -6,11 +5,12 @@ import yaml
 
 from realsr.optim.schedule import cosine_restart, make_schedule, multistep_restart
 from realsr.options import apply_overrides, dump_options, load_options, load_yaml, parse_options
+from realsr.recipes import RECIPES, recipe_path
 from realsr.registry import OptionError
 from realsr.training.preflight import preflight
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted(glob.glob(str(ROOT / "options" / "*.yml")))
+SHIPPED = [recipe_path(name, ROOT) for name in RECIPES]  # not whatever else a user keeps in options/
 
 
 def base() -> dict:
@@ -30,6 +30,20 @@ def test_all_shipped_options_files_parse():
         stages[Path(path).stem] = opt.stage
     assert stages["realesrnet_x4"] == "esrnet" and stages["realesrgan_x2"] == "esrgan"
     assert stages["finetune_realesrgan_x4_paired"] == "esrgan"
+
+
+def test_every_listed_recipe_is_shipped_with_a_description():
+    assert all(path.is_file() for path in SHIPPED) and all(RECIPES.values())
+
+
+def test_network_type_override_keeps_only_the_new_networks_arguments():
+    data = load_yaml(ROOT / "options" / "realesrnet_x4.yml")
+    apply_overrides(data, ["network_g.type=SRVGGNetCompact", "network_g.num_conv=4"])
+    assert "num_block" not in data["network_g"] and data["network_g"]["num_feat"] == 64
+    assert parse_options(data).network_g["num_conv"] == 4
+    data = base()
+    apply_overrides(data, ["network_g.type=SRVGGNetCompact"])  # the same type: nothing dropped
+    assert data["network_g"]["act_type"] == "prelu"
 
 
 def test_shipped_files_carry_the_reference_values():

@@ -219,7 +219,7 @@ def test_prepare_dataset_feeds_the_shipped_recipe_and_resumes(tmp_path, capsys):
     args = ["-i", str(tmp_path / "raw" / "DF2K_HR"), str(tmp_path / "raw" / "OST"), "-o", str(out),
             "--crop_size", "128", "--step", "96"]
     assert tool("prepare_dataset")(args) == 0
-    meta = out / "meta_info" / "meta_info_DF2Kmultiscale+OST_sub.txt"
+    meta = out / "meta_info" / "meta_info_DF2K_HR+OST_sub.txt"
     lines = meta.read_text().splitlines()
     assert lines and all((out / line).is_file() for line in lines)  # resolve against dataroot_gt = out
     assert {line.split("/")[0] for line in lines} == {"DF2K_HR_sub", "DF2K_HR_multiscale_sub", "OST_sub",

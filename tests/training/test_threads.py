@@ -15,6 +15,7 @@ def test_precedence_option_then_environment_then_cores():
     assert (auto.workers, auto.intra_op, auto.source) == (2, 2, "auto")
     assert decide(2, None, {}, None).workers == 0  # 2 cores: synthesis stays in the training process
     assert "CPU synthesis one sample per thread" in auto.describe() and auto.synthesis == SYNTHESIS_THREADS
+    assert "synthesis" not in auto.describe(training=False) and "DataLoader" not in auto.describe(training=False)
     with pytest.raises(UserError, match="OMP_NUM_THREADS"):
         decide(4, None, {"OMP_NUM_THREADS": "two"}, 0)
     with pytest.raises(UserError, match=">= 1"):
