@@ -152,6 +152,23 @@ def test_moa_draws_are_per_sample_and_replay_from_the_generator():
     assert set(only_mixup[2]["moa_aug"].tolist()) == {1}
 
 
+def resumes_bit_exact(data: dict, tmp_path) -> tuple[Trainer, Trainer]:
+    """Train ``data`` straight through, and again stopped at iteration 2 and resumed from that
+    training state; returns (straight, resumed) after checking both end with the same networks."""
+    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
+    whole.train()
+    half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
+    half.opt.train.total_iter = 2
+    half.train()
+    resumed = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "c")
+    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
+    resumed.train()
+    assert resumed.iteration == whole.iteration and equal(weights(whole), weights(resumed))
+    if whole.net_d is not None:
+        assert equal(whole.net_d.state_dict(), resumed.net_d.state_dict())
+    return whole, resumed
+
+
 @pytest.mark.parametrize("train", [
     {"moa": {"augs": ["none", "mixup", "cutmix", "resizemix", "cutblur"]}},
     {"optim_g": {"type": "AdamWScheduleFree", "lr": 1e-3, "warmup_steps": 2}, "scheduler": None},
@@ -160,17 +177,9 @@ def test_moa_draws_are_per_sample_and_replay_from_the_generator():
 def test_trains_and_resumes_bit_exact(tiny, tmp_path, train):
     data = tiny(val=None, train={"total_iter": 4, **train},
                 logger={"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False})
-    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
-    before = weights(whole)
-    whole.train()
+    before = weights(Trainer(parse_options(data), torch.device("cpu")))
+    whole, _ = resumes_bit_exact(data, tmp_path)
     assert not equal(before, weights(whole))
-    half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
-    half.opt.train.total_iter = 2
-    half.train()
-    resumed = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "c")
-    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
-    resumed.train()
-    assert resumed.iteration == 4 and equal(weights(whole), weights(resumed))
 
 
 def test_schedule_free_model_files_hold_the_evaluation_weights(tiny, tmp_path):
@@ -202,21 +211,12 @@ def test_every_new_loss_trains_in_stage_2_and_resumes_bit_exact(tiny, tmp_path):
     data = tiny("esrgan", val=None, gt_size=64, datasets={"train": {"image_size": 96}},
                 train={"total_iter": 4, "perceptual_opt": None, "losses": NEW_LOSSES},
                 logger={"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False})
-    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
-    logs = whole.train_step(next(iter(whole.make_loader())), 1)
+    first = Trainer(parse_options(data), torch.device("cpu"))
+    logs = first.train_step(next(iter(first.make_loader())), 1)
     names = {"l_g_ldl", "l_g_ffl", "l_g_msssim_l1", "l_g_ssim", "l_g_color", "l_g_luma", "l_g_lpips",
              "l_g_dists"}
     assert names <= set(logs) and all(torch.isfinite(logs[k]) and logs[k] >= 0 for k in names)
-    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
-    whole.train()
-    half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
-    half.opt.train.total_iter = 2
-    half.train()
-    resumed = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "c")
-    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
-    resumed.train()
-    assert equal(weights(whole), weights(resumed))
-    assert equal(whole.net_d.state_dict(), resumed.net_d.state_dict())
+    resumes_bit_exact(data, tmp_path)
 
 
 def test_ldl_needs_the_ema(tiny):
@@ -241,12 +241,4 @@ def test_patchgan_stage_2_resumes_bit_exact(tiny, tmp_path, network_d):
     data = tiny("esrgan", val=None, gt_size=64, datasets={"train": {"image_size": 96}}, network_d=network_d,
                 train={"total_iter": 4, "perceptual_opt": None},
                 logger={"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False})
-    whole = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "a")
-    whole.train()
-    half = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "b")
-    half.opt.train.total_iter = 2
-    half.train()
-    resumed = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path / "c")
-    resumed.load_state_dict(checkpoint.load_state(tmp_path / "b" / "training_states" / "2.state"))
-    resumed.train()
-    assert equal(weights(whole), weights(resumed)) and equal(whole.net_d.state_dict(), resumed.net_d.state_dict())
+    resumes_bit_exact(data, tmp_path)
