@@ -32,7 +32,7 @@ from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
 from ..data.datasets import DATASETS, build_dataset
 from ..data.moa import mix_pairs
-from ..data.sampler import EpochSampler, WorkerSeeder
+from ..data.sampler import EpochSampler, WorkerSeeder, check_batch_size
 from ..errors import OptionError
 from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_free
 from ..optim.schedule import make_schedule, set_rates
@@ -169,10 +169,8 @@ class Trainer(UpdateSteps):
         self.sampler = EpochSampler(len(self.dataset), self.seed, self.world, self.rank, ds_opt.dataset_enlarge_ratio,
                                     ds_opt.use_shuffle)
         self.batch_size = ds_opt.batch_size_per_gpu
+        check_batch_size(self.batch_size, len(self.dataset), ds_opt.dataset_enlarge_ratio, self.world)
         self.iters_per_epoch = self.sampler.per_rank // self.batch_size
-        if self.iters_per_epoch == 0:  # needs the dataset's length: no pure option rule
-            raise OptionError("datasets.train.batch_size_per_gpu",
-                              f"{self.batch_size} is larger than this rank's share of the dataset ({self.sampler.per_rank} images)")
         self.seeder = WorkerSeeder(self.seed, self.rank)
         self.synthesis = PairSynthesizer(opt, self.g, self.device, self.rank, self.threads.synthesis,
                                          workers=self.threads.intra_op)
