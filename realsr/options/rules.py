@@ -240,6 +240,10 @@ def _check_schedule(opt: Options) -> None:
         raise OptionError("train.warmup_iter", f"{t.warmup_iter} is past the end of the run (train.total_iter "
                           f"{t.total_iter}): the learning rate would never reach train.optim_g.lr",
                           f"use a warm-up shorter than {t.total_iter} iterations")
+    if opt.stage == "esrgan" and t.net_d_init_iters >= t.total_iter:
+        raise OptionError("train.net_d_init_iters", f"{t.net_d_init_iters}: the generator is not updated in the "
+                          f"first {t.net_d_init_iters} iterations, and the run has {t.total_iter}",
+                          "lower it below train.total_iter")
     lr = make_schedule(t.scheduler, check_learning_rate(t.optim_g, "train.optim_g"), t.warmup_iter, t.total_iter,
                        warn=False)
     points = {1, t.total_iter, *(1 + (t.total_iter - 1) * i // 256 for i in range(257))}

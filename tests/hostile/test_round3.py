@@ -1,0 +1,149 @@
+"""The third hostile-input round: configurations wrong across fields are refused by ``--check``
+and at start-up alike, before the run folder exists, in one line naming the dotted key; runs
+that cannot learn are refused, and one whose updates are all skipped says so beside "Done"."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+from realsr.training.cli import main as train_main
+from tests.hostile.test_corpus import images, picture
+from tests.training.conftest import GAN, TINY, merge
+
+NAME = TINY["name"]
+
+
+def write_options(tmp: Path, data: dict) -> Path:
+    data = copy.deepcopy(data)
+    data["datasets"].pop("val", None)
+    data.pop("val", None)
+    data["path"] = {**data.get("path", {}), "experiments_root": str(tmp / "experiments")}
+    data["logger"] = {"print_freq": 1, "save_checkpoint_freq": 100, "use_tb_logger": False}
+    path = tmp / "opt.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def gan(**train) -> dict:
+    data = merge(copy.deepcopy(TINY), copy.deepcopy(GAN))
+    data["train"].update(train)
+    return data
+
+
+def with_d(d: dict, gt: int) -> dict:
+    data = gan()
+    data.update(gt_size=gt, network_d=d)
+    data["datasets"]["train"]["image_size"] = 2 * gt
+    return data
+
+
+def tiny(**changes) -> dict:
+    data = copy.deepcopy(TINY)
+    for dotted, value in changes.items():
+        node = data
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return data
+
+
+def paired(tmp: Path, gt_side: int, lq_side: int, gt_size: int = 32) -> dict:
+    gt = images(tmp / "gt", 3, gt_side, gt_side)
+    lq = tmp / "lq"
+    lq.mkdir()
+    for i, name in enumerate(sorted(p.name for p in gt.iterdir())):
+        cv2.imwrite(str(lq / name), picture(lq_side, lq_side, i))
+    data = tiny(high_order_degradation=False, gt_size=gt_size)
+    data["datasets"]["train"] = {"name": "pairs", "type": "PairedImageDataset", "dataroot_gt": str(gt),
+                                 "dataroot_lq": str(lq), "batch_size_per_gpu": 2}
+    return data
+
+
+Y_NET = {"type": "SRCNN", "num_channels": 1, "upscale": 4, "num_features": [8, 4]}
+CASES = {
+    # (the configuration, the key the one line names)
+    "vgg-discriminator-vs-crop": (lambda t: with_d({"type": "VGGStyleDiscriminator", "num_feat": 8,
+                                                    "input_size": 128}, 64), "network_d.input_size"),
+    "vgg-discriminator-layout": (lambda t: with_d({"type": "VGGStyleDiscriminator", "num_feat": 8,
+                                                   "input_size": 64}, 64), "network_d"),
+    "srgan-discriminator-vs-crop": (lambda t: with_d({"type": "SRGANDiscriminator", "num_feat": 8,
+                                                      "input_size": 96}, 32), "network_d.input_size"),
+    "srfeat-discriminator-vs-crop": (lambda t: with_d({"type": "SRFeatDiscriminator", "num_feat": 8, "input_size": 48,
+                                                       "pretrained": False}, 32), "network_d.input_size"),
+    "y-data-into-rgb-network": (lambda t: tiny(datasets__train__color="y"), "datasets.train.color"),
+    "rgb-data-into-y-network": (lambda t: tiny(network_g=Y_NET), "datasets.train.color"),
+    "texture-patch-above-crop": (lambda t: tiny(train__texture_opt={
+        "type": "TextureLoss", "layer_weights": {"conv1_1": 1.0}, "patch_size": 64, "pretrained": False}),
+        "train.texture_opt.patch_size"),
+    "srmd-with-bicubic-preset": (lambda t: tiny(degradation_preset="BI", network_g={
+        "type": "SRMD", "num_feat": 8, "num_conv": 3, "upscale": 4}), "degradation_preset"),
+    "srmd-on-paired-data": (lambda t: {**paired(t, 64, 16), "network_g": {
+        "type": "SRMD", "num_feat": 8, "num_conv": 3, "upscale": 4}}, "high_order_degradation"),
+    "unknown-perceptual-layer": (lambda t: gan(perceptual_opt={
+        "type": "PerceptualLoss", "layer_weights": {"conv9_9": 1.0}, "pretrained": False}),
+        "train.perceptual_opt.layer_weights"),
+    "perceptual-layer-deeper-than-crop": (lambda t: tiny(gt_size=8, train__perceptual_opt={
+        "type": "PerceptualLoss", "layer_weights": {"conv5_4": 1.0}, "pretrained": False}),
+        "train.perceptual_opt.layer_weights"),
+    "paired-lq-wrong-ratio": (lambda t: paired(t, 64, 20), "datasets.train"),
+    "paired-lq-smaller-than-crop": (lambda t: paired(t, 24, 6), "datasets.train"),
+    "odd-crop-side-at-x2": (lambda t: tiny(scale=2, gt_size=32, network_g={
+        "type": "SRVGGNetCompact", "num_feat": 8, "num_conv": 2, "upscale": 2}, datasets__train__image_size=65),
+        "datasets.train.image_size"),
+    "batch-above-dataset": (lambda t: tiny(datasets__train__num_images=3, datasets__train__batch_size_per_gpu=4),
+                            "datasets.train.batch_size_per_gpu"),
+    "learning-rate-zero": (lambda t: tiny(train__optim_g={"type": "Adam", "lr": 0.0}), "train.optim_g.lr"),
+    "schedule-zero-from-the-start": (lambda t: tiny(train__scheduler={
+        "type": "MultiStepRestartLR", "milestones": [], "restarts": [0], "restart_weights": [0.0]}),
+        "train.optim_g.lr"),
+    "warm-up-past-the-end": (lambda t: tiny(train__warmup_iter=100), "train.warmup_iter"),
+    "every-loss-weight-zero": (lambda t: tiny(train__pixel_opt={"type": "L1Loss", "loss_weight": 0.0}),
+                               "train.pixel_opt"),
+    "generator-never-updated": (lambda t: gan(net_d_init_iters=6), "train.net_d_init_iters"),
+}
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "start"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_refused_before_the_run_folder(case, check, tmp_path, capsys):
+    build, key = CASES[case]
+    path = write_options(tmp_path, build(tmp_path))
+    capsys.readouterr()
+    code = train_main(["-opt", str(path)] + (["--check"] if check else []))
+    text = capsys.readouterr()
+    assert code == 2, text.out + text.err
+    assert "Traceback" not in text.err
+    assert "ready to train" not in text.out
+    lines = [line for line in text.err.splitlines() if key + ":" in line or f"{key}." in line]
+    assert lines, text.err  # the culprit's dotted key, on its own line
+    assert not (tmp_path / "experiments" / NAME).exists()
+
+
+def test_idn_recipes_keep_an_even_crop_side():
+    root = Path(__file__).resolve().parents[2] / "options"
+    for name in ("idn_x2", "idn_x3"):
+        data = yaml.safe_load((root / f"{name}.yml").read_text())
+        assert data["datasets"]["train"]["crop_pad_size"] % data["scale"] == 0, name
+
+
+def test_skipped_updates_are_reported_beside_done(tmp_path, capsys):
+    """fp16 AMP whose loss scale overflows every step: the weights never move, and the summary says so."""
+    data = tiny(train__amp="fp16", train__total_iter=2, train__scheduler=None,
+                train__pixel_opt={"type": "L1Loss", "loss_weight": 1e30})
+    path = write_options(tmp_path, data)
+    assert train_main(["-opt", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Done: 2 iterations" in out
+    assert "never changed" in out and "AMP overflow: 2" in out
+
+
+def test_a_run_that_learns_reports_nothing(tmp_path, capsys):
+    path = write_options(tmp_path, tiny(train__total_iter=2))
+    assert train_main(["-opt", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Done: 2 iterations" in out and "warning" not in out
