@@ -6,7 +6,6 @@ option or file error before any work (see docs/errors.md).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -38,7 +37,7 @@ from ..devices import OutOfMemoryError, pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
 from ..faces.enhancer import FaceEnhancer
 from ..faces.files import RESTORERS, face_weights
-from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
+from ..outputs import OutputLedger, WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
 from .upsampler import Upsampler, load_model
@@ -224,18 +223,13 @@ def output_path(args: argparse.Namespace, src: Path, img: np.ndarray | None = No
 
 class OutputGuard:
     """Never write over an input, nor over a file that is not our own earlier output for the same
-    input (unless ``--overwrite``). What we wrote is remembered in ``<output>/.realsr-outputs.json``."""
-
-    LEDGER = ".realsr-outputs.json"
+    input (unless ``--overwrite``). What we wrote is remembered in the folder's
+    :class:`~realsr.outputs.OutputLedger` (``.realsr-outputs.json``, merged under a lock)."""
 
     def __init__(self, folder: Path, inputs: list[Path], overwrite: bool):
         self.folder, self.overwrite = folder, overwrite
         self.inputs = {p.resolve() for p in inputs}
-        self.ledger_path = folder / self.LEDGER
-        try:
-            self.ledger: dict[str, str] = json.loads(self.ledger_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.ledger = {}
+        self.ledger = OutputLedger(folder)
 
     def refusal(self, target: Path, src: Path) -> str | None:
         """Why ``target`` must not be written for ``src``, or None."""
@@ -246,8 +240,7 @@ class OutputGuard:
         return None
 
     def record(self, target: Path, src: Path) -> None:
-        self.ledger[target.name] = str(src.resolve())
-        atomic.write_text(self.ledger_path, json.dumps(self.ledger, indent=0))
+        self.ledger.record(target.name, src)
 
 
 def plan_outputs(args: argparse.Namespace, inputs: list[Path], guard: OutputGuard) -> None:

@@ -4,14 +4,20 @@ that cannot learn are refused, and one whose updates are all skipped says so bes
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
 import pytest
 import yaml
 
+from realsr.inference.cli import main as inference_main
+from realsr.outputs import OutputLedger
 from realsr.training.cli import main as train_main
-from tests.hostile.test_corpus import images, picture
+from tests.hostile.test_corpus import images, model, picture
 from tests.training.conftest import GAN, TINY, merge
 
 NAME = TINY["name"]
@@ -147,3 +153,43 @@ def test_a_run_that_learns_reports_nothing(tmp_path, capsys):
     assert train_main(["-opt", str(path)]) == 0
     out = capsys.readouterr().out
     assert "Done: 2 iterations" in out and "warning" not in out
+
+
+LEDGER_WRITER = """
+import sys, time
+from pathlib import Path
+from realsr.inference.cli import OutputGuard
+folder, tag = Path(sys.argv[1]), sys.argv[2]
+guard = OutputGuard(folder, [], False)  # as inference.py holds it for a whole run
+(folder / f"ready_{tag}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.01)
+for i in range(40):
+    guard.record(folder / f"{tag}_{i}.png", folder / f"{tag}_{i}.src")
+"""
+
+
+def test_parallel_writers_keep_every_ledger_entry(tmp_path):
+    """Two processes recording outputs into one folder at once: all 80 entries survive."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", LEDGER_WRITER, str(tmp_path), tag], env=env)
+             for tag in ("a", "b")]
+    deadline = time.time() + 120
+    while not all((tmp_path / f"ready_{tag}").exists() for tag in "ab") and time.time() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "go").touch()  # both hold their guard: the runs overlap
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    entries = OutputLedger(tmp_path).read()
+    assert len(entries) == 80
+    assert entries["b_39.png"] == str((tmp_path / "b_39.src").resolve())
+
+
+def test_a_rerun_into_a_shared_folder_refreshes_its_own_outputs(tmp_path, capsys):
+    """Outputs recorded by another run into the same folder are seen at once (read afresh)."""
+    src = images(tmp_path / "in", 1, 24, 20)
+    out = tmp_path / "out"
+    args = ["-i", str(src), "-o", str(out), "--model_path", str(model(tmp_path / "w.pth")), "--tile", "0"]
+    assert inference_main(args) == 0
+    OutputLedger(out).record("other.png", tmp_path / "other.src")  # a parallel run's entry
+    assert inference_main(args) == 0, capsys.readouterr().err  # our own result: replaced, not refused
+    assert len(OutputLedger(out).read()) == 2
