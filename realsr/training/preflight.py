@@ -21,7 +21,7 @@ from ..archs.zoo import MODELS
 from ..backbones.vgg import VGG_URLS, default_weight_paths
 from ..data.datasets import DATASETS, build_dataset
 from ..data.sampler import check_batch_size
-from ..data.sources import ImageReader, lmdb_keys, read_meta_info
+from ..data.sources import ImageReader, lmdb_keys, read_meta_info, refuse_if_writing
 from ..errors import OptionError, UserError
 from ..imageio import ImageReadError, scan_folder
 from ..losses import LOSSES
@@ -107,6 +107,11 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
     if ds.io_backend.type == "lmdb":
         for name in (r for r in roots if r != "dataroot_seg"):  # segmentation maps are always files
             folder = Path(getattr(ds, name)).expanduser()
+            try:
+                refuse_if_writing(folder)
+            except UserError as err:
+                problems.append(f"{key}.{name}: {err}")
+                return None
             for needed in ("data.mdb", "meta_info.txt"):
                 if not (folder / needed).is_file():
                     problems.append(f"{key}.{name}: {folder} has no {needed}; not an LMDB made by "

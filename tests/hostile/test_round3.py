@@ -14,8 +14,10 @@ import cv2
 import pytest
 import yaml
 
+from realsr.data.sources import ImageReader, lmdb_keys, lmdb_writing
 from realsr.inference.cli import main as inference_main
 from realsr.outputs import OutputLedger
+from realsr.tools import create_lmdb
 from realsr.training.cli import main as train_main
 from tests.hostile.test_corpus import images, model, picture
 from tests.training.conftest import GAN, TINY, merge
@@ -193,3 +195,38 @@ def test_a_rerun_into_a_shared_folder_refreshes_its_own_outputs(tmp_path, capsys
     OutputLedger(out).record("other.png", tmp_path / "other.src")  # a parallel run's entry
     assert inference_main(args) == 0, capsys.readouterr().err  # our own result: replaced, not refused
     assert len(OutputLedger(out).read()) == 2
+
+
+def lmdb_of(tmp: Path, count: int = 4, side: int = 64) -> Path:
+    target = tmp / "gt.lmdb"
+    assert create_lmdb.main(["-i", str(images(tmp / "gt", count, side, side)), "-o", str(target)]) == 0
+    return target
+
+
+def test_an_lmdb_being_written_is_refused_in_one_line(tmp_path, capsys):
+    root = lmdb_of(tmp_path)
+    data = tiny()
+    data["datasets"]["train"] = {"name": "l", "type": "RealESRGANDataset", "dataroot_gt": str(root),
+                                 "io_backend": {"type": "lmdb"}, "crop_pad_size": 64, "batch_size_per_gpu": 2}
+    path = write_options(tmp_path, data)
+    with lmdb_writing(root):  # as tools/create_lmdb.py holds it while it writes
+        assert train_main(["-opt", str(path), "--check"]) == 2
+        err = capsys.readouterr().err
+        assert "being written" in err and "datasets.train.dataroot_gt" in err and "Traceback" not in err
+        assert train_main(["-opt", str(path)]) == 2
+        assert not (tmp_path / "experiments" / NAME).exists()
+    capsys.readouterr()
+    assert train_main(["-opt", str(path), "--check"]) == 0  # once written, it is read
+
+
+def test_a_reader_follows_an_lmdb_that_grew_after_it_opened(tmp_path):
+    root = lmdb_of(tmp_path, 2, 16)
+    reader = ImageReader(root, "lmdb")
+    first = lmdb_keys(root)[0]
+    assert reader.read(first).shape == (16, 16, 3)
+    grow = ("import lmdb, sys\nenv = lmdb.open(sys.argv[1], map_size=64 << 20)\n"  # another process enlarges it
+            "with env.begin(write=True) as txn:\n    for i in range(40):\n"
+            "        txn.put(f'pad{i}'.encode(), bytes(512 << 10))\n")
+    subprocess.run([sys.executable, "-c", grow, str(root)], check=True, timeout=120)
+    assert reader.read(first).shape == (16, 16, 3)
+    reader.close()
