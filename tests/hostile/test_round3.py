@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -230,3 +231,26 @@ def test_a_reader_follows_an_lmdb_that_grew_after_it_opened(tmp_path):
     subprocess.run([sys.executable, "-c", grow, str(root)], check=True, timeout=120)
     assert reader.read(first).shape == (16, 16, 3)
     reader.close()
+
+
+CTRL_C_CHILD = """
+import sys, time
+from realsr.errors import run_cli
+from realsr.prep import parallel_map
+print("ready", flush=True)
+sys.exit(run_cli(lambda argv: parallel_map(time.sleep, [0.2] * 200, 2)))
+"""
+
+
+def test_ctrl_c_in_a_tool_with_worker_processes_is_one_line(tmp_path):
+    """Ctrl-C reaches the whole process group (as from a terminal): exit 130, one line, no
+    traceback from the pool's workers (prepare_dataset and the other tools use this pool)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env, start_new_session=True)
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(1.5)  # the pool's workers are running
+    os.killpg(child.pid, signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted", err
