@@ -34,7 +34,7 @@ from ..cli_flags import (
     add_tile,
 )
 from ..devices import OutOfMemoryError, pick_precision, resolve_device
-from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
+from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, refuse_special_file, run_cli
 from ..faces.enhancer import FaceEnhancer
 from ..faces.files import RESTORERS, face_weights
 from ..outputs import OutputLedger, WrittenNames, refuse_collisions, refuse_output_in_input
@@ -202,6 +202,7 @@ def list_inputs(path: Path) -> list[Path]:
     """The image files to process: ``path`` itself, or the images directly inside the folder."""
     if path.is_file():
         return [path]
+    refuse_special_file(path, "-i/--input")
     check(path.is_dir(), "-i/--input", f"{path}: no such file or folder")
     files = sorted(p for p in path.iterdir() if p.is_file())
     images = [p for p in files if imageio.is_image_name(p)]

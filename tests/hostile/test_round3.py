@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 import yaml
 
 from realsr.data.sources import ImageReader, lmdb_keys, lmdb_writing
@@ -254,3 +255,47 @@ def test_ctrl_c_in_a_tool_with_worker_processes_is_one_line(tmp_path):
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted", err
+
+
+def torchscript_file(path: Path) -> Path:
+    torch.jit.save(torch.jit.script(torch.nn.Conv2d(3, 3, 3)), str(path))
+    return path
+
+
+ONNX_HEAD = b"\x08\x09\x12\x07pytorch\x1a\x062.13.0:"  # ir_version 9, producer_name, producer_version
+
+
+@pytest.mark.parametrize("make, named", [
+    (lambda t: torchscript_file(t / "scripted.pth"), "TorchScript"),
+    (lambda t: write_bytes(t / "model.onnx", ONNX_HEAD + bytes(64)), "ONNX"),
+    (lambda t: write_bytes(t / "renamed.pth", ONNX_HEAD + bytes(64)), "ONNX"),
+    (lambda t: fifo(t / "weights.pth"), "named pipe"),
+], ids=["torchscript", "onnx", "onnx-renamed", "fifo"])
+def test_known_formats_that_are_not_weights_are_named(make, named, tmp_path, capsys):
+    weights = make(tmp_path)
+    src = images(tmp_path / "in", 1, 24, 20)
+    code = inference_main(["-i", str(src), "-o", str(tmp_path / "out"), "--model_path", str(weights)])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err and "Traceback" not in err and "truncated" not in err, err
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("which", ["options", "input"])
+def test_named_pipes_are_refused_by_name(which, tmp_path, capsys):
+    pipe = fifo(tmp_path / ("opt.yml" if which == "options" else "in.png"))
+    if which == "options":
+        code = train_main(["-opt", str(pipe), "--check"])
+    else:
+        code = inference_main(["-i", str(pipe), "-o", str(tmp_path / "out"), "--model_path",
+                               str(model(tmp_path / "w.pth"))])
+    err = capsys.readouterr().err
+    assert code == 2 and "named pipe" in err and "no such" not in err and "Traceback" not in err, err
