@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from realsr import imageio
 from realsr.data.sources import ImageReader, lmdb_keys, lmdb_writing
 from realsr.inference.cli import main as inference_main
 from realsr.outputs import OutputLedger
@@ -299,3 +300,28 @@ def test_named_pipes_are_refused_by_name(which, tmp_path, capsys):
                                str(model(tmp_path / "w.pth"))])
     err = capsys.readouterr().err
     assert code == 2 and "named pipe" in err and "no such" not in err and "Traceback" not in err, err
+
+
+def test_an_animated_webp_is_refused_not_cut_to_one_frame(tmp_path, capsys):
+    image = pytest.importorskip("PIL.Image")
+    frames = [image.fromarray(picture(24, 20, i)) for i in range(3)]
+    src = tmp_path / "in"
+    src.mkdir()
+    frames[0].save(src / "moving.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(src / "still.webp")
+    code = inference_main(["-i", str(src), "-o", str(tmp_path / "out"), "--model_path", str(model(tmp_path / "w.pth"))])
+    text = capsys.readouterr()
+    err = text.out + text.err
+    assert code == 1 and "moving.webp" in err and "animated WebP" in err and "Traceback" not in err, err
+    assert (tmp_path / "out" / "still_out.webp").is_file() and not (tmp_path / "out" / "moving_out.webp").exists()
+
+
+def test_the_pixel_limit_holds_past_a_large_icc_profile():
+    """A JPEG whose frame header lies beyond a 100 KB ICC segment: the limit still applies."""
+    ok, jpeg = cv2.imencode(".jpg", picture(40, 30))
+    segment = b"ICC_PROFILE\0\x01\x01" + bytes(60000)
+    app2 = b"\xff\xe2" + (len(segment) + 2).to_bytes(2, "big") + segment
+    data = jpeg.tobytes()[:2] + app2 * 2 + jpeg.tobytes()[2:]
+    assert imageio.decode_raw(data, "big.jpg", max_pixels=None).shape[:2] == (40, 30)
+    with pytest.raises(imageio.ImageReadError, match="30x40 is 0 megapixels, more than the limit"):
+        imageio.decode_raw(data, "big.jpg", max_pixels=1000)
