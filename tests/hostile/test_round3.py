@@ -135,7 +135,7 @@ def test_refused_before_the_run_folder(case, check, tmp_path, capsys):
     assert not (tmp_path / "experiments" / NAME).exists()
 
 
-def test_idn_recipes_keep_an_even_crop_side():
+def test_idn_recipes_crop_a_side_their_scale_divides():
     root = Path(__file__).resolve().parents[2] / "options"
     for name in ("idn_x2", "idn_x3"):
         data = yaml.safe_load((root / f"{name}.yml").read_text())
