@@ -22,7 +22,13 @@ except ImportError:  # Windows: no writing lock; a resized map is still followed
     fcntl = None
 
 __all__ = ["LMDB_LINE", "ImageReader", "lmdb_keys", "lmdb_writing", "read_meta_info", "scan_folder"]
-WRITING_LOCK = "writing.lock"  # held (flock, exclusive) by tools/create_lmdb.py while it writes
+
+
+def writing_lock(root: str | os.PathLike) -> Path:
+    """``.<name>.lmdb.writing`` beside LMDB ``root`` (the LMDB folder keeps BasicSR's three files),
+    held (``flock``, exclusive) by tools/create_lmdb.py while it writes."""
+    root = Path(root)
+    return root.parent / f".{root.name}.writing"
 LMDB_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\d+,\s*\d+,\s*\d+)\)(?:\s+(?P<level>\S+))?\s*$")
 
 
@@ -51,12 +57,12 @@ def read_meta_info(path: str | os.PathLike, paired: bool = False) -> list[str] |
 
 @contextlib.contextmanager
 def lmdb_writing(root: str | os.PathLike) -> Iterator[None]:
-    """Hold ``<root>/writing.lock`` while an LMDB is written (the kernel drops it if the writer
+    """Hold :func:`writing_lock` while an LMDB is written (the kernel drops it if the writer
     dies), so readers refuse it until it is complete (:func:`refuse_if_writing`)."""
     if fcntl is None:
         yield
         return
-    fd = os.open(Path(root) / WRITING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(writing_lock(root), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -66,7 +72,7 @@ def lmdb_writing(root: str | os.PathLike) -> Iterator[None]:
 
 def refuse_if_writing(root: str | os.PathLike) -> None:
     """:class:`ImageReadError` when another process is writing the LMDB ``root`` right now."""
-    path = Path(root) / WRITING_LOCK
+    path = writing_lock(root)
     if fcntl is None or not path.is_file():
         return
     try:
