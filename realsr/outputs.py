@@ -13,28 +13,14 @@ process its own outputs), including through symbolic links.
 ... except UserError as err:
 ...     print(err)
 out/a.png: in/a.png and in/a.jpg would both be written here; rename one of them
-
-:class:`OutputLedger` remembers which input each output of a folder was made from, merged under a
-lock, so runs writing into one folder at once keep every entry.
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from . import atomic
 from .errors import UserError
-
-try:
-    import fcntl
-except ImportError:  # Windows: entries are merged, but without a lock
-    fcntl = None
-
-logger = logging.getLogger(__name__)
 
 
 def _key(path: Path) -> str:
@@ -89,51 +75,3 @@ class WrittenNames:
         if first != src:
             raise UserError(str(target), f"already written for {first} in this run; {src} would replace it",
                             "rename one of them or choose --ext")
-
-
-class OutputLedger:
-    """``<folder>/.realsr-outputs.json``: output file name -> the resolved path of its input.
-
-    Every :meth:`record` reads the file, adds its entry and writes it back atomically while holding
-    an exclusive lock on ``<folder>/.realsr-outputs.json.lock`` (``flock`` on POSIX; the kernel
-    drops it when the process ends), so parallel runs into one folder lose no entry. :meth:`get`
-    reads the file afresh, so a run sees what the others recorded. An unreadable ledger counts as
-    empty (a later record rewrites it).
-    """
-
-    NAME = ".realsr-outputs.json"
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / self.NAME
-        self.lock = Path(folder) / (self.NAME + ".lock")
-
-    def read(self) -> dict[str, str]:
-        """Every entry now in the file."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-    def get(self, name: str) -> str | None:
-        """The input recorded for output ``name``, or None."""
-        return self.read().get(name)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        if fcntl is None:
-            yield
-            return
-        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
-    def record(self, name: str, src: Path) -> None:
-        """Remember that output ``name`` was made from ``src`` (merged with every other entry)."""
-        with self._locked():
-            entries = self.read()
-            entries[name] = str(Path(src).resolve())
-            atomic.write_text(self.path, json.dumps(entries, indent=0))

@@ -37,9 +37,10 @@ from ..devices import OutOfMemoryError, pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, refuse_special_file, run_cli
 from ..faces.enhancer import FaceEnhancer
 from ..faces.files import RESTORERS, face_weights
-from ..outputs import OutputLedger, WrittenNames, refuse_collisions, refuse_output_in_input
+from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
+from .ledger import OutputLedger
 from .upsampler import Upsampler, load_model
 
 logger = logging.getLogger("realsr.inference")
@@ -225,7 +226,7 @@ def output_path(args: argparse.Namespace, src: Path, img: np.ndarray | None = No
 class OutputGuard:
     """Never write over an input, nor over a file that is not our own earlier output for the same
     input (unless ``--overwrite``). What we wrote is remembered in the folder's
-    :class:`~realsr.outputs.OutputLedger` (``.realsr-outputs.json``, merged under a lock)."""
+    :class:`~realsr.inference.ledger.OutputLedger` (``.realsr-outputs.json``, merged under a lock)."""
 
     def __init__(self, folder: Path, inputs: list[Path], overwrite: bool):
         self.folder, self.overwrite = folder, overwrite

@@ -19,7 +19,7 @@ import yaml
 from realsr import imageio
 from realsr.data.sources import ImageReader, lmdb_keys, lmdb_writing
 from realsr.inference.cli import main as inference_main
-from realsr.outputs import OutputLedger
+from realsr.inference.ledger import OutputLedger
 from realsr.tools import create_lmdb
 from realsr.training.cli import main as train_main
 from tests.hostile.test_corpus import images, model, picture
