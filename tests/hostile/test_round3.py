@@ -325,3 +325,32 @@ def test_the_pixel_limit_holds_past_a_large_icc_profile():
     assert imageio.decode_raw(data, "big.jpg", max_pixels=None).shape[:2] == (40, 30)
     with pytest.raises(imageio.ImageReadError, match="30x40 is 0 megapixels, more than the limit"):
         imageio.decode_raw(data, "big.jpg", max_pixels=1000)
+
+
+def rotated_clip(path: Path, av) -> Path:
+    """A 40x32 landscape clip a player shows turned by 90 degrees (a phone's portrait video)."""
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 40, 32, "yuv420p"
+    stream.set_display_rotation(90)
+    for i in range(3):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(picture(32, 40, i), format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def test_video_rotation_is_kept_in_videos_and_applied_to_frames(tmp_path):
+    av = pytest.importorskip("av")
+    clip = rotated_clip(tmp_path / "phone.mp4", av)
+    weights = model(tmp_path / "w.pth")  # x4
+    assert inference_main(["-i", str(clip), "-o", str(tmp_path / "v"), "--model_path", str(weights)]) == 0
+    with av.open(str(tmp_path / "v" / "phone_out.mp4")) as c:
+        first = next(c.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (160, 128, 90)  # plays upright, as the input
+    assert inference_main(["-i", str(clip), "-o", str(tmp_path / "f"), "--model_path", str(weights),
+                           "--extract_frames"]) == 0
+    frame = cv2.imread(str(sorted((tmp_path / "f" / "phone_out").glob("frame_*.png"))[0]))
+    assert frame.shape[:2] == (160, 128)  # PNG frames carry no rotation: turned upright
