@@ -29,6 +29,7 @@ import logging
 import os
 import reprlib
 import shutil
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -100,6 +101,30 @@ def read_bytes(path: str | os.PathLike, error: type[UserError] = UserError) -> b
         return Path(path).read_bytes()
     except OSError as err:
         raise error(str(path), f"cannot read it ({err.strerror or err})") from None
+
+
+def special_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder (``a named pipe
+    (FIFO)``, ``a socket``, ``a device``); None otherwise. Such paths are refused by name: reading
+    one may block for ever, and images and weights need a file that can be read twice."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return None
+
+
+def refuse_special_file(path: str | os.PathLike, key: str) -> None:
+    """:class:`UserError` naming ``key`` when ``path`` is a pipe, socket or device (:func:`special_file`)."""
+    kind = special_file(path)
+    if kind is not None:
+        raise UserError(key, f"{path} is {kind}, not a regular file", "save the data to a file and pass that")
 
 
 def describe_user_error(err: BaseException) -> str | None:

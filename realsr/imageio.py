@@ -149,6 +149,39 @@ def _pnm(b: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _jpeg_past_scan(buf: np.ndarray) -> tuple[int, int] | None:
+    """A JPEG's size when its frame header lies beyond :func:`header_size`'s 64 KiB (large ICC or
+    EXIF segments before it): the segments of the whole buffer are walked by their lengths."""
+    if buf.size <= 65536 or bytes(buf[:2]) != b"\xff\xd8":
+        return None
+    try:
+        return _jpeg(buf.tobytes())
+    except (struct.error, IndexError, ValueError):
+        return None
+
+
+def animation(buf: bytes | np.ndarray) -> str | None:
+    """``animated WebP`` or ``animated PNG`` when the file holds several frames (OpenCV would
+    decode the first only); None otherwise. Animated GIFs are read as video (:mod:`realsr.inference.video`)."""
+    b = bytes(buf[:1 << 16])
+    if b[:4] == b"RIFF" and b[8:12] == b"WEBP" and b[12:16] == b"VP8X" and len(b) > 20 and b[20] & 0x02:
+        return "animated WebP"
+    if b[:8] == b"\x89PNG\r\n\x1a\n":
+        idat, actl = b.find(b"IDAT"), b.find(b"acTL")
+        if actl != -1 and (idat == -1 or actl < idat):
+            return "animated PNG"
+    return None
+
+
+def refuse_animation(buf: bytes | np.ndarray, name: str) -> None:
+    """:class:`ImageReadError` for an animated WebP or PNG: refused rather than cut to one frame."""
+    kind = animation(buf)
+    if kind is not None:
+        raise ImageReadError(name, f"an {kind}: realsr reads still images and would keep only its first frame",
+                             "save its frames as separate images and upscale the folder, or convert it to a GIF "
+                             "or a video, which are upscaled frame by frame")
+
+
 def check_pixels(name: str, size: tuple[int, int] | None, max_pixels: int | None) -> None:
     """Refuse an image whose header claims more than ``max_pixels`` (None: no limit)."""
     if size is None or not max_pixels:
@@ -256,7 +289,8 @@ def decode_raw(data: bytes | np.ndarray, name: str, max_pixels: int | None = DEF
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if not buf.size:
         raise ImageReadError(name, "the file is empty")
-    check_pixels(name, header_size(buf), max_pixels)
+    check_pixels(name, header_size(buf) or _jpeg_past_scan(buf), max_pixels)
+    refuse_animation(buf, name)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as err:  # OpenCV refuses some sizes and damaged headers with an exception
@@ -265,6 +299,7 @@ def decode_raw(data: bytes | np.ndarray, name: str, max_pixels: int | None = DEF
         raise ImageReadError(name, "cannot decode this file as an image (corrupt or unsupported format)")
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(name, f"{img.dtype} pixels are not supported; save it as an 8- or 16-bit image")
+    check_pixels(name, (img.shape[1], img.shape[0]), max_pixels)  # the decoded size, whatever the header held
     return apply_orientation(img, exif_orientation(buf)) if orient else img
 
 

@@ -58,6 +58,8 @@ class Architecture:
             ``scales`` (CARN); ``scale_key`` then only chooses the one that runs.
         takes_segmentation: ``forward(lq, seg=None)`` with class probabilities at the output
             size (SFTGAN); without them the network uses its own default condition.
+        input_size_key: discriminators that judge a fixed square: the option holding its side (the
+            training crop, ``gt_size``, must equal it); None: any input size.
         small: options of a tiny instance (a few thousand parameters), for tests and examples
             (the tests parametrized over the registry build every generator from these).
     """
@@ -77,6 +79,7 @@ class Architecture:
     value_range: tuple[float, float] = (0.0, 1.0)
     multi_scale_key: str | None = None
     takes_segmentation: bool = False
+    input_size_key: str | None = None
     small: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def option(self, opts: Mapping[str, Any], key: str) -> Any:

@@ -99,4 +99,5 @@ class VGGStyleDiscriminator(nn.Module):
 
 
 UNET_ARCH = Architecture("UNetDiscriminatorSN", UNetDiscriminatorSN, role="discriminator")
-VGG_STYLE_ARCH = Architecture("VGGStyleDiscriminator", VGGStyleDiscriminator, role="discriminator")
+VGG_STYLE_ARCH = Architecture("VGGStyleDiscriminator", VGGStyleDiscriminator, role="discriminator",
+                              input_size_key="input_size")

@@ -157,5 +157,6 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
 
 ARCH = Architecture("SRFeat", SRFeat,
                     small={"num_feat": 8, "num_block": 2, "upscale": 2}, detect=detect, scales=(2, 4, 8))
-SRGAN_D_ARCH = Architecture("SRGANDiscriminator", SRGANDiscriminator, role="discriminator")
-SRFEAT_D_ARCH = Architecture("SRFeatDiscriminator", SRFeatDiscriminator, role="discriminator")
+SRGAN_D_ARCH = Architecture("SRGANDiscriminator", SRGANDiscriminator, role="discriminator", input_size_key="input_size")
+SRFEAT_D_ARCH = Architecture("SRFeatDiscriminator", SRFeatDiscriminator, role="discriminator",
+                             input_size_key="input_size")

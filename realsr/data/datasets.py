@@ -69,6 +69,11 @@ class _Skipping(Dataset):
     def _load(self, index: int, rng: np.random.Generator) -> dict:
         raise NotImplementedError
 
+    def load(self, index: int, seed: int = 0) -> dict:
+        """Item ``index`` as training reads it, without the retries: an unreadable or unusable
+        item raises its error (:class:`ImageReadError` or ``ValueError``, naming the file)."""
+        return self._load(index, np.random.default_rng(seed))
+
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         index, rng = _unpack(item)
         skipped: list[str] = []

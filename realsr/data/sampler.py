@@ -9,7 +9,24 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import OptionError
 from ..seeding import derive_seed, generator
+
+
+def per_rank(length: int, enlarge_ratio: int = 1, world: int = 1) -> int:
+    """Items one rank takes per epoch: ``ceil(length * enlarge_ratio / world)``."""
+    return math.ceil(length * enlarge_ratio / world)
+
+
+def check_batch_size(batch_size: int, length: int, enlarge_ratio: int = 1, world: int = 1,
+                     key: str = "datasets.train.batch_size_per_gpu") -> None:
+    """Refuse a batch larger than one rank's share of an epoch (no full batch could be made):
+    the one home of this rule, for the preflight and the trainer."""
+    share = per_rank(length, enlarge_ratio, world)
+    if batch_size > share:
+        raise OptionError(key, f"{batch_size} is larger than the {share} training images per process "
+                               f"({length} images x dataset_enlarge_ratio {enlarge_ratio} / {world} process(es))",
+                          "lower it, raise dataset_enlarge_ratio, or add images")
 
 
 class EpochSampler(Sampler):
@@ -28,7 +45,7 @@ class EpochSampler(Sampler):
     def __init__(self, length: int, seed: int, world: int = 1, rank: int = 0, enlarge_ratio: int = 1,
                  shuffle: bool = True):
         self.length, self.seed, self.world, self.rank, self.shuffle = length, seed, world, rank, shuffle
-        self.per_rank = math.ceil(length * enlarge_ratio / world)
+        self.per_rank = per_rank(length, enlarge_ratio, world)
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:

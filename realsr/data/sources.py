@@ -6,15 +6,29 @@ from the right, so keys containing dots work (BasicSR cuts at the first dot).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..imageio import ImageReadError, decode_image, read_image, scan_folder
 
-__all__ = ["LMDB_LINE", "ImageReader", "lmdb_keys", "read_meta_info", "scan_folder"]
+try:
+    import fcntl
+except ImportError:  # Windows: no writing lock; a resized map is still followed
+    fcntl = None
+
+__all__ = ["LMDB_LINE", "ImageReader", "lmdb_keys", "lmdb_writing", "read_meta_info", "scan_folder"]
+
+
+def writing_lock(root: str | os.PathLike) -> Path:
+    """``.<name>.lmdb.writing`` beside LMDB ``root`` (the LMDB folder keeps BasicSR's three files),
+    held (``flock``, exclusive) by tools/create_lmdb.py while it writes."""
+    root = Path(root)
+    return root.parent / f".{root.name}.writing"
 LMDB_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\d+,\s*\d+,\s*\d+)\)(?:\s+(?P<level>\S+))?\s*$")
 
 
@@ -41,8 +55,43 @@ def read_meta_info(path: str | os.PathLike, paired: bool = False) -> list[str] |
     return out
 
 
+@contextlib.contextmanager
+def lmdb_writing(root: str | os.PathLike) -> Iterator[None]:
+    """Hold :func:`writing_lock` while an LMDB is written (the kernel drops it if the writer
+    dies), so readers refuse it until it is complete (:func:`refuse_if_writing`)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(writing_lock(root), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def refuse_if_writing(root: str | os.PathLike) -> None:
+    """:class:`ImageReadError` when another process is writing the LMDB ``root`` right now."""
+    path = writing_lock(root)
+    if fcntl is None or not path.is_file():
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        raise ImageReadError(str(root), "this LMDB is being written (tools/create_lmdb.py runs on it); wait for "
+                                        "it to finish, then start again") from None
+    finally:
+        os.close(fd)
+
+
 def lmdb_keys(root: str | os.PathLike) -> list[str]:
-    """Keys of a BasicSR LMDB from its ``meta_info.txt`` (extension dropped), sorted."""
+    """Keys of a BasicSR LMDB from its ``meta_info.txt`` (extension dropped), sorted; an LMDB
+    being written is refused (:func:`refuse_if_writing`)."""
+    refuse_if_writing(root)
     meta = Path(root) / "meta_info.txt"
     if not meta.is_file():
         raise FileNotFoundError(f"{meta}: missing; every LMDB needs its meta_info.txt (tools/create_lmdb.py writes it)")
@@ -68,15 +117,23 @@ class ImageReader:
         """``(H, W, 3)`` float32 RGB in [0, 1]; raises :class:`ImageReadError` naming the file."""
         if self.backend == "disk":
             return read_image(self.root / name)
-        if self._env is None:
-            import lmdb
+        import lmdb
 
+        if self._env is None:
             self._env = lmdb.open(str(self.root), readonly=True, lock=False, readahead=False, meminit=False)
-        with self._env.begin(write=False) as txn:
-            data = txn.get(name.encode("utf-8"))
+        try:
+            data = self._get(name)
+        except lmdb.MapResizedError:  # written to since it was opened: adopt the new map size once
+            refuse_if_writing(self.root)
+            self._env.set_mapsize(0)
+            data = self._get(name)
         if data is None:
             raise ImageReadError(f"{self.root}: no key {name!r} in this LMDB")
         return decode_image(data, f"{self.root}[{name}]")
+
+    def _get(self, name: str) -> bytes | None:
+        with self._env.begin(write=False) as txn:
+            return txn.get(name.encode("utf-8"))
 
     def close(self) -> None:
         """Close the LMDB environment (reopened on the next read)."""

@@ -6,7 +6,6 @@ option or file error before any work (see docs/errors.md).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -34,11 +33,12 @@ from ..cli_flags import (
     add_tile,
 )
 from ..devices import OutOfMemoryError, pick_precision, resolve_device
-from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, run_cli
+from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, refuse_special_file, run_cli
 from ..faces.files import RESTORERS, face_weights
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
 from ..resources import apply_thread_policy, available_memory
 from . import video
+from .ledger import OutputLedger
 from .pipeline import overlapped
 from .upsampler import Upsampler, load_model
 
@@ -206,6 +206,7 @@ def list_inputs(path: Path) -> list[Path]:
     """The image files to process: ``path`` itself, or the images directly inside the folder."""
     if path.is_file():
         return [path]
+    refuse_special_file(path, "-i/--input")
     check(path.is_dir(), "-i/--input", f"{path}: no such file or folder")
     files = sorted(p for p in path.iterdir() if p.is_file())
     images = [p for p in files if imageio.is_image_name(p)]
@@ -227,18 +228,13 @@ def output_path(args: argparse.Namespace, src: Path, img: np.ndarray | None = No
 
 class OutputGuard:
     """Never write over an input, nor over a file that is not our own earlier output for the same
-    input (unless ``--overwrite``). What we wrote is remembered in ``<output>/.realsr-outputs.json``."""
-
-    LEDGER = ".realsr-outputs.json"
+    input (unless ``--overwrite``). What we wrote is remembered in the folder's
+    :class:`~realsr.inference.ledger.OutputLedger` (``.realsr-outputs.json``, merged under a lock)."""
 
     def __init__(self, folder: Path, inputs: list[Path], overwrite: bool):
         self.folder, self.overwrite = folder, overwrite
         self.inputs = {p.resolve() for p in inputs}
-        self.ledger_path = folder / self.LEDGER
-        try:
-            self.ledger: dict[str, str] = json.loads(self.ledger_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.ledger = {}
+        self.ledger = OutputLedger(folder)
 
     def refusal(self, target: Path, src: Path) -> str | None:
         """Why ``target`` must not be written for ``src``, or None."""
@@ -249,8 +245,7 @@ class OutputGuard:
         return None
 
     def record(self, target: Path, src: Path) -> None:
-        self.ledger[target.name] = str(src.resolve())
-        atomic.write_text(self.ledger_path, json.dumps(self.ledger, indent=0))
+        self.ledger.record(target.name, src)
 
 
 def plan_outputs(args: argparse.Namespace, inputs: list[Path], guard: OutputGuard) -> None:

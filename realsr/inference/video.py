@@ -75,11 +75,30 @@ def upscale_video(src: Path, target: Path, enhance: Enhance, outscale: float, co
                             "e.g. libx264, libx265, libvpx-vp9, mpeg4")
         width, height = max(1, round(video.width * outscale)), max(1, round(video.height * outscale))
         return _encode(av, source, video, target, enhance, codec, crf, total, (width - width % 2, height - height % 2),
-                       batch_size)
+                       batch_size, display_rotation(av, src))
 
 
 def _bgr(frame) -> np.ndarray:
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24")[..., ::-1])
+
+
+def display_rotation(av, src: Path) -> int:
+    """The display rotation of ``src``'s first video frame, counter-clockwise degrees (phone videos
+    store portrait clips as landscape frames plus this rotation); 0 when it has none."""
+    try:
+        with av.open(str(src)) as source:
+            for frame in source.decode(source.streams.video[0]):
+                return round(getattr(frame, "rotation", 0) or 0) % 360
+    except (av.error.FFmpegError, OSError, IndexError):
+        pass
+    return 0
+
+
+def _upright(frame) -> np.ndarray:
+    """A frame as BGR, turned as a player shows it (its display rotation applied): for PNG frames,
+    which carry no rotation of their own."""
+    turns = round(getattr(frame, "rotation", 0) or 0) // 90 % 4
+    return np.ascontiguousarray(np.rot90(_bgr(frame), turns)) if turns else _bgr(frame)
 
 
 def _batches(frames: Iterable, size: int) -> Iterator[list]:
@@ -99,7 +118,7 @@ def _extract(source, video, folder: Path, enhance: Enhance, total: int | None, b
     count, size = 0, None
     with tqdm(total=total, unit="frame", desc="upscaling frames") as bar:
         for group in _batches(source.decode(video), batch_size):
-            for out in enhance([_bgr(frame) for frame in group]):
+            for out in enhance([_upright(frame) for frame in group]):
                 count += 1
                 imageio.write_raw(folder / f"frame_{count:06d}.png", out)
                 size = (out.shape[1], out.shape[0])
@@ -108,7 +127,7 @@ def _extract(source, video, folder: Path, enhance: Enhance, total: int | None, b
 
 
 def _encode(av, source, video, target: Path, enhance: Enhance, codec: str, crf: int, total: int | None,
-            size: tuple[int, int], batch_size: int) -> dict:
+            size: tuple[int, int], batch_size: int, rotation: int = 0) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
@@ -119,6 +138,8 @@ def _encode(av, source, video, target: Path, enhance: Enhance, codec: str, crf: 
     finished = False
     try:
         out_video = _open_video(output, video, codec, crf, *size)  # every stream before the first packet
+        if rotation:  # kept as the input's: the output plays upright as the input does
+            out_video.set_display_rotation(rotation)
         for stream in source.streams:
             if stream.type in ("audio", "subtitle") and stream.index != video.index:
                 try:

@@ -21,7 +21,7 @@ import yaml
 from degradations.config import DegradationConfig, DegradationConfigError
 
 from ..archs import ARCHS
-from ..errors import OptionError, suggest
+from ..errors import OptionError, refuse_special_file, suggest
 from ..schema import to_dict, validate
 from .losses import SLOTS
 from .model import DatasetOptions, Options
@@ -92,6 +92,7 @@ def parse_yaml(text: str, name: str, key: str = "-opt") -> Any:
 def load_yaml(path: str | os.PathLike, key: str = "-opt") -> dict[str, Any]:
     """Read an options file into a dict; missing files and YAML errors name the file."""
     path = Path(path)
+    refuse_special_file(path, key)
     if not path.is_file():
         raise OptionError(key, f"{path}: no such options file")
     try:

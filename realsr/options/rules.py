@@ -7,16 +7,19 @@ the trainer builds from options that passed both.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..archs import ARCHITECTURES, ARCHS
+from ..backbones.vgg import layer_names
 from ..data.datasets import DATASETS, GT_DATASETS, PAIRED_DATASETS
 from ..data.moa import check_moa
 from ..data.presets import PRESETS
 from ..errors import OptionError, suggest
+from ..losses import LOSSES
 from ..optim.optimizers import OPTIMIZERS, check_learning_rate
 from ..optim.schedule import make_schedule
 from ..registry import check_spec, lookup
@@ -104,6 +107,151 @@ def check(opt: Options) -> None:
             raise OptionError("path.ignore_resume_networks", f"unknown network {name!r}; use network_g or network_d",
                               suggest(name, ("network_g", "network_d")))
     _check_components(opt)
+    check_fit(opt)
+
+
+def training_crop(opt: Options) -> tuple[str, int]:
+    """The option that holds the GT training crop and its side: ``gt_size``, or for a paired
+    dataset ``datasets.train.gt_size`` (:func:`_check_crop` fills it in when it is left out)."""
+    train = opt.datasets["train"]
+    if DATASETS[train.type].paired and train.gt_size is not None:
+        return "datasets.train.gt_size", train.gt_size
+    return "gt_size", opt.gt_size
+
+
+def check_fit(opt: Options) -> None:
+    """The rules between components: what the discriminator, the losses and the generator need of
+    the crop, the data and the degradation (each raises :class:`OptionError` naming its keys)."""
+    crop_key, crop = training_crop(opt)
+    _check_source_side(opt)
+    _check_discriminator_input(opt, crop_key, crop)
+    _check_colour(opt)
+    _check_maps_network(opt)
+    for e in run_losses(opt):
+        _check_loss_fit(e.path, e.spec, crop_key, crop)
+    _check_schedule(opt)
+
+
+def _check_source_side(opt: Options) -> None:
+    """The GT side synthesis degrades (``crop_pad_size``, or ``image_size`` of built-in images) is
+    what the pipeline gets, unrounded: it must be a multiple of the scale."""
+    train = opt.datasets["train"]
+    if not opt.high_order_degradation or DATASETS[train.type].paired:
+        return
+    key = "crop_pad_size" if DATASETS[train.type].reads_files else "image_size"
+    side = getattr(train, key)
+    if side % opt.scale:
+        below = side - side % opt.scale
+        fix = f"{below} or {below + opt.scale}" if below >= opt.gt_size else f"{below + opt.scale}"
+        raise OptionError(f"datasets.train.{key}", f"{side} is not divisible by scale {opt.scale}, and every GT "
+                          "crop is degraded at this side", f"use {fix}")
+    if side < opt.gt_size:
+        raise OptionError(f"datasets.train.{key}", f"{side} is smaller than gt_size {opt.gt_size}",
+                          f"set it to at least {opt.gt_size}, or lower gt_size")
+
+
+def _check_discriminator_input(opt: Options, crop_key: str, crop: int) -> None:
+    """A discriminator that judges a fixed square (its descriptor's ``input_size_key``) gets the crop."""
+    arch = ARCHITECTURES.get((opt.network_d or {}).get("type", "")) if opt.stage == "esrgan" else None
+    if arch is None or arch.input_size_key is None:
+        return
+    key = arch.input_size_key
+    side = arch.option(opt.network_d, key)
+    if side != crop:
+        raise OptionError(f"network_d.{key}", f"{side}, but the training crop {crop_key} is {crop}: "
+                          f"{arch.name} judges {side}x{side} images", f"make network_d.{key} and {crop_key} equal")
+
+
+def _generator_colour(opt: Options) -> str | None:
+    arch = ARCHITECTURES.get(opt.network_g.get("type", ""))
+    try:
+        return arch.color(opt.network_g) if arch is not None else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_colour(opt: Options) -> None:
+    """Y data (``color: y``) for a one-channel generator, RGB data for an RGB one: the training set,
+    and a paired validation set (its pairs are read as they are; GT-only ones follow training)."""
+    colour = _generator_colour(opt)
+    if colour is None:
+        return
+    kind = opt.network_g["type"]
+    for phase, ds in opt.datasets.items():
+        if not phase.startswith("train") and not DATASETS[ds.type].paired:
+            continue
+        if colour == "y" and ds.color != "y":
+            raise OptionError(f"datasets.{phase}.color", f"{kind} takes one channel (network_g has 1 input channel), "
+                              "but this data is RGB", "set color: y (the network trains on BT.601 luma)")
+        if colour == "rgb" and ds.color == "y":
+            raise OptionError(f"datasets.{phase}.color", f"y gives one channel, but {kind} takes RGB",
+                              "remove color: y, or use a one-channel network (num_in_ch: 1)")
+
+
+def _check_maps_network(opt: Options) -> None:
+    """Networks that take degradation maps (SRMD, UDVD) train on the srmd preset's traces."""
+    arch = ARCHITECTURES.get(opt.network_g.get("type", ""))
+    if arch is None or not arch.takes_maps:
+        return
+    if not opt.high_order_degradation:
+        raise OptionError("high_order_degradation", f"{arch.name} takes degradation maps, which paired data do "
+                          "not carry", "set high_order_degradation: true with degradation_preset: srmd")
+    if opt.degradation_preset != "srmd":
+        raise OptionError("degradation_preset", f"{opt.degradation_preset}: {arch.name} takes degradation maps, "
+                          "which only the srmd preset records", "set degradation_preset: srmd")
+    size = arch.option(opt.network_g, "kernel_size")
+    if size != opt.srmd.kernel_size:
+        raise OptionError("srmd.kernel_size", f"{opt.srmd.kernel_size}, but network_g.kernel_size is {size}",
+                          "make them equal")
+
+
+def _check_loss_fit(path: str, spec: Mapping[str, Any], crop_key: str, crop: int) -> None:
+    """A feature loss's VGG layers exist and the crop reaches them; a texture patch fits the crop."""
+    params = inspect.signature(LOSSES[spec["type"]].__init__).parameters
+    layers = spec.get("layer_weights")
+    if "layer_weights" in params and isinstance(layers, Mapping):
+        vgg = spec.get("vgg_type", params["vgg_type"].default if "vgg_type" in params else "vgg19")
+        check_vgg_layers(f"{path}.layer_weights", list(layers), vgg, crop_key, crop)
+    if "patch_size" in params:
+        patch = spec.get("patch_size", params["patch_size"].default)
+        if isinstance(patch, int) and patch > crop:
+            raise OptionError(f"{path}.patch_size", f"{patch} is larger than the training crop {crop_key} {crop}",
+                              f"use a patch_size of at most {crop}")
+
+
+def check_vgg_layers(key: str, names: list[str], vgg_type: str, crop_key: str, crop: int) -> None:
+    """Each layer is one of ``vgg_type``'s and its feature map on a ``crop`` square is not empty."""
+    try:
+        known = layer_names(vgg_type)
+    except ValueError as err:
+        raise OptionError(key.rsplit(".", 1)[0] + ".vgg_type", str(err)) from None
+    for name in names:
+        if name not in known:
+            raise OptionError(key, f"unknown {vgg_type} layer {name!r}; known: {', '.join(known)}",
+                              suggest(str(name), known))
+        pools = sum(1 for n in known[: known.index(name) + 1] if n.startswith("pool"))
+        if crop >> pools < 1:
+            raise OptionError(key, f"{name} is {2 ** pools}x smaller than the image, but the training crop "
+                              f"{crop_key} is {crop}", f"use a crop of at least {2 ** pools}, or an earlier layer")
+
+
+def _check_schedule(opt: Options) -> None:
+    """The generator's rate is above 0 somewhere in the run, and its warm-up ends within it."""
+    t = opt.train
+    if t.warmup_iter > t.total_iter:
+        raise OptionError("train.warmup_iter", f"{t.warmup_iter} is past the end of the run (train.total_iter "
+                          f"{t.total_iter}): the learning rate would never reach train.optim_g.lr",
+                          f"use a warm-up shorter than {t.total_iter} iterations")
+    if opt.stage == "esrgan" and t.net_d_init_iters >= t.total_iter:
+        raise OptionError("train.net_d_init_iters", f"{t.net_d_init_iters}: the generator is not updated in the "
+                          f"first {t.net_d_init_iters} iterations, and the run has {t.total_iter}",
+                          "lower it below train.total_iter")
+    lr = make_schedule(t.scheduler, check_learning_rate(t.optim_g, "train.optim_g"), t.warmup_iter, t.total_iter,
+                       warn=False)
+    points = {1, t.total_iter, *(1 + (t.total_iter - 1) * i // 256 for i in range(257))}
+    if all(lr(i) <= 0 for i in sorted(points)):
+        raise OptionError("train.optim_g.lr", f"the generator's learning rate is 0 for the whole run "
+                          f"(lr {t.optim_g.get('lr')}, scheduler {t.scheduler})", "set a learning rate above 0")
 
 
 def _check_crop(opt: Options, train: DatasetOptions) -> None:

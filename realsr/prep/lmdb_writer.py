@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .. import atomic, imageio
-from ..data.sources import LMDB_LINE
+from ..data.sources import LMDB_LINE, lmdb_writing
 from ..errors import UserError, free_space
 
 
@@ -54,7 +54,9 @@ def write_lmdb(folder: Path, names: list[str], target: Path, compression: int = 
             if match:
                 known[Path(match.group("name")).with_suffix("").as_posix()] = line.strip()
     try:
-        return _write(folder, names, keys, target, known, compression, commit_every, map_size, progress)
+        target.mkdir(parents=True, exist_ok=True)
+        with lmdb_writing(target):  # readers refuse the LMDB until it is complete
+            return _write(folder, names, keys, target, known, compression, commit_every, map_size, progress)
     except lmdb.MapFullError:
         raise UserError(str(target), f"the LMDB's map size ({map_size} bytes) is full", "give a larger "
                         "--map_size and run again (the images stored so far are kept)") from None

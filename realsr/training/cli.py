@@ -145,6 +145,12 @@ def _summary(trainer: Trainer, outcome: str) -> None:
         print(f"Interrupted at iteration {trainer.iteration}; continue with --auto_resume.")
         return
     print(f"Done: {trainer.iteration} iterations. Generator: {models / 'net_g_latest.pth'}")
+    problems = trainer.health.problems()
+    if trainer.health.unchanged:
+        print("  warning: the generator's weights never changed in this run, so it learned nothing"
+              + (f" ({'; '.join(problems)})" if problems else ""))
+    elif problems:
+        print(f"  warning: {'; '.join(problems)}")
     if trainer.validator is not None and trainer.last_validation:
         for key, value in trainer.last_validation.items():
             base = trainer.validator.baseline.get(key, float("nan"))

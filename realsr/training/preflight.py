@@ -19,14 +19,16 @@ import torch
 from ..archs import ARCHS, build_generator
 from ..archs.zoo import MODELS, released_url
 from ..backbones.vgg import VGG_URLS, default_weight_paths
-from ..data.datasets import DATASETS
+from ..data.datasets import DATASETS, build_dataset
 from ..data.presets import make_synthesis
-from ..data.sources import ImageReader, lmdb_keys, read_meta_info
-from ..errors import UserError
+from ..data.sampler import check_batch_size
+from ..data.sources import ImageReader, lmdb_keys, read_meta_info, refuse_if_writing
+from ..errors import OptionError, UserError
 from ..imageio import ImageReadError, scan_folder
 from ..losses import LOSSES
 from ..options import GT_DATASETS, DatasetOptions, Options
 from ..options.rules import run_losses
+from ..registry import build
 
 logger = logging.getLogger(__name__)
 _SAMPLE = 5  # meta_info entries and images checked per dataset
@@ -55,13 +57,18 @@ def preflight(opt: Options) -> list[str]:
             sizes[phase] = count
     train = opt.datasets.get("train")
     if train is not None and "train" in sizes:
-        share = sizes["train"] * train.dataset_enlarge_ratio // max(1, opt.world_size or 1)
-        if train.batch_size_per_gpu > share:
-            problems.append(f"datasets.train.batch_size_per_gpu: {train.batch_size_per_gpu} is larger than the "
-                            f"{share} training images per process; lower it or add images")
+        try:
+            check_batch_size(train.batch_size_per_gpu, sizes["train"], train.dataset_enlarge_ratio,
+                             max(1, opt.world_size or 1))
+        except OptionError as err:
+            problems.append(str(err))
+    for phase, ds in opt.datasets.items():
+        if phase in sizes and DATASETS[ds.type].paired:
+            problems += _check_pairs(f"datasets.{phase}", ds, opt.scale, phase.startswith("train"))
     problems += _check_weights(opt)
     problems += _check_sizes(opt)
     problems += _check_scale(opt)
+    problems += _check_discriminator(opt)
     problems += _check_experiments(opt)
     return problems
 
@@ -83,12 +90,9 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
         return ds.num_images
     roots = kind.roots() + (["dataroot_seg"] if ds.dataroot_seg else [])
     ok = True
-    for name in roots:
+    for name in roots:  # that each is set is a pure rule (realsr.options.rules.check_dataset)
         value = getattr(ds, name)
-        if value is None:
-            problems.append(f"{key}.{name}: {ds.type} needs it")
-            ok = False
-        elif not Path(value).expanduser().is_dir():
+        if not Path(value).expanduser().is_dir():
             problems.append(f"{key}.{name}: {value}: no such folder (see docs/real-data.md for the "
                             "layout and tools/prepare_dataset.py)")
             ok = False
@@ -103,6 +107,11 @@ def _check_dataset(key: str, ds: DatasetOptions, problems: list[str]) -> int | N
     if ds.io_backend.type == "lmdb":
         for name in (r for r in roots if r != "dataroot_seg"):  # segmentation maps are always files
             folder = Path(getattr(ds, name)).expanduser()
+            try:
+                refuse_if_writing(folder)
+            except UserError as err:
+                problems.append(f"{key}.{name}: {err}")
+                return None
             for needed in ("data.mdb", "meta_info.txt"):
                 if not (folder / needed).is_file():
                     problems.append(f"{key}.{name}: {folder} has no {needed}; not an LMDB made by "
@@ -168,6 +177,21 @@ def _check_reads(key: str, reader: ImageReader, names: list[str], problems: list
     return len(names)
 
 
+def _check_pairs(key: str, ds: DatasetOptions, scale: int, train: bool) -> list[str]:
+    """Load a few pairs as the run would (ratio of GT to LQ, LQ against the crop); a sampled pair
+    that cannot be used is a problem: training would skip it, and usually its neighbours too."""
+    try:
+        dataset = build_dataset(ds, scale, train, key)
+    except UserError as err:
+        return [str(err)]
+    for index in _spread(list(range(len(dataset))), 3):
+        try:
+            dataset.load(index)
+        except (UserError, OSError, ValueError) as err:
+            return [f"{key}: {str(err).lstrip(': ')}"]
+    return []
+
+
 def _weight_origin(path: str) -> str:
     name = Path(path).name
     hints = []
@@ -228,13 +252,9 @@ def _check_sizes(opt: Options) -> list[str]:
     train = opt.datasets.get("train")
     if train is None or not opt.high_order_degradation or train.type not in GT_DATASETS:
         return problems
-    what = "crop_pad_size" if DATASETS[train.type].reads_files else "image_size"
-    side = getattr(train, what)
-    if side < opt.gt_size:
-        problems.append(f"datasets.train.{what}: {side} is smaller than gt_size {opt.gt_size}")
-        return problems
-    try:
-        make_synthesis(opt, opt.gt_size).check_size(side - side % opt.scale, side - side % opt.scale)
+    side = getattr(train, "crop_pad_size" if DATASETS[train.type].reads_files else "image_size")
+    try:  # the side as the pipeline gets it (that it fits scale and gt_size is a pure rule)
+        make_synthesis(opt, opt.gt_size).check_size(side, side)
     except ValueError as err:
         problems.append(f"gt_size / degradations: {err}")
     val = opt.datasets.get("val")
@@ -263,6 +283,24 @@ def _check_scale(opt: Options) -> list[str]:
     if out.shape[-1] != side * opt.scale:
         return [f"scale: {opt.scale}, but network_g ({opt.network_g.get('type')}) upscales by "
                 f"{out.shape[-1] / side:g}; make them agree"]
+    return []
+
+
+def _check_discriminator(opt: Options) -> list[str]:
+    """Build ``network_d`` on the meta device (no memory, no weights read): what its constructor
+    refuses (e.g. a VGG-style input size it has no layout for) is named before training."""
+    if opt.stage != "esrgan" or opt.network_d is None:
+        return []
+    spec = dict(opt.network_d)
+    if "pretrained" in inspect.signature(ARCHS[spec["type"]].__init__).parameters:
+        spec["pretrained"] = False  # its VGG weights are checked by _check_weights
+    try:
+        with torch.device("meta"):
+            build(ARCHS, spec, "network", "network_d")
+    except UserError as err:
+        return [str(err)]
+    except (RuntimeError, NotImplementedError):  # a constructor that needs real values: built at start-up
+        return []
     return []
 
 

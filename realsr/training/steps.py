@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from ..losses.gan import as_float, mean_logit
 from .distributed import all_true
+from .health import RunHealth
 from .loop import TrainingError
 from .objective import Objective
 from .synthesis import Pairs
@@ -37,6 +38,7 @@ class UpdateSteps:
     optimizers: list[torch.optim.Optimizer]
     scaler: torch.amp.GradScaler
     amp_dtype: torch.dtype | None
+    health: RunHealth
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -49,6 +51,7 @@ class UpdateSteps:
             return True
         optimizer.zero_grad(set_to_none=True)
         self.nan_streak += 1
+        self.health.skip(what, "non-finite loss", self.iteration + 1)
         logger.warning("iter %d: non-finite %s loss (%s); step skipped (%d in a row)", self.iteration + 1, what,
                        float(loss.detach()), self.nan_streak)
         if self.nan_streak >= self.opt.train.nan_patience:
@@ -61,8 +64,12 @@ class UpdateSteps:
         if self.opt.train.grad_clip:
             self.scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(net.parameters(), self.opt.train.grad_clip)
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
         self.scaler.step(optimizer)
         self.scaler.update()
+        if scale is not None and self.scaler.get_scale() < scale:  # inf/NaN gradients: the step was skipped
+            self.health.skip("generator" if optimizer is self.optimizers[0] else "discriminator", "AMP overflow",
+                             self.iteration + 1)
         self.nan_streak = 0
 
     def _parts(self, pairs: Pairs, net: nn.Module) -> list[tuple[Pairs, float, contextlib.AbstractContextManager]]:

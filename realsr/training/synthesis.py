@@ -24,7 +24,6 @@ from ..archs import Generator
 from ..archs.srmd import load_pca_matrix
 from ..color import rgb_to_y
 from ..data.presets import PRESETS, make_synthesis
-from ..errors import OptionError
 from ..options import Options
 from ..options.rules import run_losses
 from ..resources import FixedThreads
@@ -112,15 +111,7 @@ class PairSynthesizer:
         computed from the srmd preset's kernel distribution), or None for other networks."""
         if not self.model.takes_maps:
             return None
-        s, name = self.opt.srmd, self.model.arch.name
-        if not PRESETS[self.opt.degradation_preset].records_maps:
-            recording = [n for n, preset in PRESETS.items() if preset.records_maps]
-            raise OptionError("degradation_preset", f"{name} takes degradation maps, which only the "
-                                                    f"{', '.join(recording)} preset records; set degradation_preset: "
-                                                    f"{recording[0]}")
-        kernel_size = int(self.model.arch.option(self.model.options, "kernel_size"))
-        if kernel_size != s.kernel_size:
-            raise OptionError("srmd.kernel_size", f"{s.kernel_size}, but network_g.kernel_size is {kernel_size}")
+        s = self.opt.srmd  # the preset and kernel size fit the network (realsr.options.rules)
         if s.pca_matrix:
             return load_pca_matrix(s.pca_matrix, s.kernel_size)
         dim = int(self.model.arch.option(self.model.options, "num_maps")) - 1

@@ -32,7 +32,7 @@ from .. import devices
 from ..archs import Generator, build_generator, build_network, load_network
 from ..data.datasets import DATASETS, build_dataset
 from ..data.moa import mix_pairs
-from ..data.sampler import EpochSampler, WorkerSeeder
+from ..data.sampler import EpochSampler, WorkerSeeder, check_batch_size
 from ..errors import OptionError
 from ..optim.optimizers import build_optimizer, evaluation_weights, is_schedule_free
 from ..optim.schedule import make_schedule, set_rates
@@ -45,6 +45,7 @@ from ..weights import cpu_state_dict
 from . import checkpoint
 from .distributed import is_distributed, mean_over_ranks
 from .ema import update_ema
+from .health import RunHealth
 from .loader import read_gt_batches, training_loader
 from .logs import Board, format_line, hms
 from .loop import TrainingError, check_bad_files
@@ -90,6 +91,7 @@ class Trainer(UpdateSteps):
         self.stop_signal: int | None = None
         self.last_validation: dict[str, float] = {}
         self.timings: dict[str, float] | None = None  # see timed()
+        self.health = RunHealth()  # skipped updates, a zero rate, unchanged weights (train.py reports them)
         self._build_networks()
         self._build_losses_and_optimizers()
         self._build_data()
@@ -170,10 +172,8 @@ class Trainer(UpdateSteps):
         self.sampler = EpochSampler(len(self.dataset), self.seed, self.world, self.rank, ds_opt.dataset_enlarge_ratio,
                                     ds_opt.use_shuffle)
         self.batch_size = ds_opt.batch_size_per_gpu
+        check_batch_size(self.batch_size, len(self.dataset), ds_opt.dataset_enlarge_ratio, self.world)
         self.iters_per_epoch = self.sampler.per_rank // self.batch_size
-        if self.iters_per_epoch == 0:  # needs the dataset's length: no pure option rule
-            raise OptionError("datasets.train.batch_size_per_gpu",
-                              f"{self.batch_size} is larger than this rank's share of the dataset ({self.sampler.per_rank} images)")
         self.seeder = WorkerSeeder(self.seed, self.rank)
         self.synthesis = PairSynthesizer(opt, self.g, self.device, self.rank, self.threads.synthesis,
                                          workers=self.threads.intra_op)
@@ -287,6 +287,7 @@ class Trainer(UpdateSteps):
         pbar = tqdm(total=total, initial=self.iteration, unit="it", disable=self.rank != 0, dynamic_ncols=True)
         start, start_iter = time.time(), self.iteration
         data_time = iter_time = 0.0
+        self.health.start(self.net_g)
         with stop_signals(self._on_stop_signal):
             while self.iteration < total:
                 self.sampler.set_epoch(self.epoch, self.batches_in_epoch * self.batch_size)
@@ -297,6 +298,7 @@ class Trainer(UpdateSteps):
                     check_bad_files(self.bad_files, batch, self.opt.datasets["train"].max_bad_fraction, len(self.dataset))
                     iteration = self.iteration + 1
                     lrs = self.set_learning_rates(iteration)
+                    self.health.rate(iteration, lrs[0])
                     logs = self.train_step(batch, iteration)
                     self.iteration, self.batches_in_epoch = iteration, self.batches_in_epoch + 1
                     iter_time = time.time() - tick
@@ -320,6 +322,7 @@ class Trainer(UpdateSteps):
                 else:
                     self.epoch, self.batches_in_epoch = self.epoch + 1, 0
         pbar.close()
+        self.health.finish(self.net_g)
         self.save(self.iteration, latest=True)
         if opt.val is not None:
             self.validate(self.iteration)

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import pickle
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from .. import atomic
-from ..errors import UserError
+from ..errors import UserError, special_file
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def read_file(path: str | os.PathLike) -> Any:
     ``.caffemodel`` file (:mod:`realsr.weights.caffe`; layer ``L``'s blobs become ``L.weight`` and
     ``L.bias``) or TensorFlow V1 checkpoint (:mod:`realsr.weights.tfcheckpoint`, by its table magic) onto CPU."""
     path = Path(path)
+    kind = special_file(path)
+    if kind is not None:
+        raise WeightFileError(str(path), f"{kind}, not a weight file", "save the weights to a file and pass that")
     if not path.is_file():
         raise WeightFileError(f"{path}: no such weight file")
     from .tfcheckpoint import looks_like_checkpoint, read_checkpoint
@@ -60,6 +64,10 @@ def read_file(path: str | os.PathLike) -> Any:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as err:
             raise WeightFileError(f"{path}: not a readable safetensors file, it may be truncated ({err})") from err
+    foreign = foreign_format(path)
+    if foreign is not None:
+        raise WeightFileError(str(path), f"{foreign}, not a file of weights (a state dict)",
+                              "pass the .pth or .safetensors weights the model was made from")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -76,6 +84,27 @@ def read_file(path: str | os.PathLike) -> Any:
         if _looks_truncated(path, err):
             raise WeightFileError(f"{path}: the file is truncated (incomplete download or interrupted write)") from err
         raise WeightFileError(f"{path}: not a PyTorch weight file ({_first_line(err)})") from err
+
+
+def foreign_format(path: Path) -> str | None:
+    """What a known model format that is not weights is (a TorchScript archive from
+    ``torch.jit.save``, an ONNX model), by its content; None for anything else."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if any(n.endswith("/constants.pkl") or "/code/__torch__/" in n for n in names):
+            return "a TorchScript model (torch.jit.save; load it with torch.jit.load)"
+        return None
+    # ONNX: a ModelProto, whose first field is ir_version (tag 0x08, a one-byte number), then
+    # usually producer_name (tag 0x12); pickles start with 0x80 and zip archives with "PK"
+    if head[:1] == b"\x08" and (path.suffix.lower() == ".onnx" or head[2:3] == b"\x12"):
+        return "an ONNX model (realsr runs PyTorch weights; tools/export_onnx.py writes ONNX from them)"
+    return None
 
 
 def _looks_like_pickle(path: Path) -> bool:

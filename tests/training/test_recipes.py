@@ -11,7 +11,9 @@ import yaml
 
 from degradations import ClassicalDegradation
 from realsr.inference.cli import main as infer
+from realsr.options import load_options
 from realsr.training.cli import main as train
+from realsr.training.trainer import Trainer
 from realsr.weights import read_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,10 +75,8 @@ def test_a2n_x4_starts_from_the_x2_weights_that_fit(tmp_path):
     shipped = yaml.safe_load((ROOT / "options" / "a2n_x4.yml").read_text())["path"]
     assert shipped["strict_load_g"] is False
     data["path"].update(shipped, pretrain_network_g=str(x2_file), experiments_root=str(tmp_path / "experiments"))
-    data["train"]["optim_g"]["lr"] = 0.0  # nothing moves: the x4 model holds the x2 weights that fit
     opt.write_text(yaml.safe_dump(data))
-    assert train(["-opt", str(opt)]) == 0
-    x4 = read_file(tmp_path / "experiments" / "test_a2n_x4" / "models" / "net_g_latest.pth")["params"]
+    x4 = Trainer(load_options(opt)[0], torch.device("cpu")).net_g.state_dict()  # as built, before any step
     before = read_file(x2_file)["params"]
     shared = [k for k in before if k in x4 and before[k].shape == x4[k].shape]
     assert len(shared) == len(before) and all(torch.equal(before[k], x4[k]) for k in shared)
