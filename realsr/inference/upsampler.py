@@ -96,8 +96,6 @@ def window_tiles(tile: int, tile_pad: int, multiple: int) -> tuple[int, int]:
         return tile, tile_pad
     core = -(-tile // multiple) * multiple
     pad = next(p for p in range(tile_pad, tile_pad + 2 * multiple) if (2 * (p + p // 2)) % multiple == 0)
-    if (core, pad) != (tile, tile_pad):
-        logger.info("tiles of %d (+%d context) for a network that works on multiples of %d", core, pad, multiple)
     return core, pad
 
 
@@ -143,6 +141,9 @@ class Upsampler:
         self.model, self.scale, self.device, self.dtype = model, scale, device, dtype
         self.self_ensemble, self.blur, self.noise, self.segmenter = self_ensemble, blur, noise, segmenter
         self.tile, self.tile_pad = window_tiles(tile, tile_pad, model.arch.size_multiple(model.scale))
+        if (self.tile, self.tile_pad) != (tile, tile_pad):
+            logger.info("tiles of %d (+%d context): %s works on multiples of %d", self.tile, self.tile_pad,
+                        model.arch.name, model.arch.size_multiple(model.scale))
         self.pre_pad, self.channels_last = pre_pad, channels_last
         model.net.to(device=device, dtype=dtype)
         if channels_last:
