@@ -116,9 +116,19 @@ def _undo(x: torch.Tensor, k: int) -> torch.Tensor:
 
 def back_project(sr: torch.Tensor, lr: torch.Tensor, scale: int, kernel: torch.Tensor | None,
                  iterations: int, phase: str = "matlab") -> torch.Tensor:
-    """``sr += up(lr - down(sr))``, ``iterations`` times (down: the degradation in ``phase``; up: bicubic)."""
+    """``sr += up(lr - down(sr))``, up to ``iterations`` times (down: the degradation in ``phase``;
+    up: bicubic). Each step must bring ``down(sr)`` closer to ``lr``: with a kernel that does not
+    explain the image (a wrong estimate, a wrong phase) the correction can grow instead, so the
+    iteration stops at the last step that reduced the residual and returns that image."""
+    residual = lr - downscale(sr, scale, kernel, phase)
+    error = float(residual.square().mean())
     for _ in range(iterations):
-        sr = sr + upscale_to(lr - downscale(sr, scale, kernel, phase), sr.shape[-2], sr.shape[-1])
+        candidate = sr + upscale_to(residual, sr.shape[-2], sr.shape[-1])
+        residual = lr - downscale(candidate, scale, kernel, phase)
+        candidate_error = float(residual.square().mean())
+        if not candidate_error < error:
+            break
+        sr, error = candidate, candidate_error
     return sr
 
 
