@@ -171,13 +171,9 @@ def recognise(state: Mapping[str, torch.Tensor], hint: str = ""
     found = []
     generators = [arch for arch in ARCHITECTURES.values() if arch.detect is not None and arch.role == "generator"]
     for arch in generators:
-        try:
-            own = arch.to_own_layout(state)
-            match = arch.detect(own, hint)
-        except (KeyError, IndexError, ValueError, AttributeError, TypeError):  # part of a layout: not this network
-            match = None
+        match = arch.recognise(state, hint)
         if match is not None:
-            found.append((arch, match[0], match[1], own))
+            found.append((arch, *match))
     if len(found) > 1:
         raise ValueError(f"the weights fit several networks ({', '.join(f[0].name for f in found)}); "
                          "pass -n with a known model name")

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 
 from .descriptor import Architecture
+from .window import residual_conv
 
 _SIX = [6, 6, 6, 6, 6, 6]
 # The authors' published configurations (their option files); ``upscale`` is chosen per file.
@@ -325,15 +326,6 @@ class DATBlock(nn.Module):
         return x + self.drop_path(self.ffn(self.norm2(x), height, width))
 
 
-def _residual_conv(dim: int, kind: str) -> nn.Module:
-    """The convolution closing a residual: one 3x3 (``1conv``) or 3x3 -> 1x1 -> 3x3 at dim/4 (``3conv``)."""
-    if kind == "1conv":
-        return nn.Conv2d(dim, dim, 3, 1, 1)
-    return nn.Sequential(nn.Conv2d(dim, dim // 4, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
-                         nn.Conv2d(dim // 4, dim // 4, 1), nn.LeakyReLU(0.2, inplace=True),
-                         nn.Conv2d(dim // 4, dim, 3, 1, 1))
-
-
 class ResidualGroup(nn.Module):
     """``depth`` DAT blocks, a closing convolution, and the group's input added back."""
 
@@ -343,7 +335,7 @@ class ResidualGroup(nn.Module):
         self.use_chk = use_chk
         self.blocks = nn.ModuleList([DATBlock(dim=dim, drop_path=drop_paths[i], group=group, block=i, **block)
                                      for i in range(depth)])
-        self.conv = _residual_conv(dim, resi_connection)
+        self.conv = residual_conv(dim, resi_connection)
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         out = x
@@ -448,7 +440,7 @@ class DAT(nn.Module):
                           qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate)
             for i, (d, heads, s) in enumerate(zip(depth, num_heads, starts))])
         self.norm = nn.LayerNorm(embed_dim)
-        self.conv_after_body = _residual_conv(embed_dim, resi_connection)
+        self.conv_after_body = residual_conv(embed_dim, resi_connection)
         if upsampler == "pixelshuffle":
             self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, _NUM_FEAT, 3, 1, 1),
                                                       nn.LeakyReLU(inplace=True))

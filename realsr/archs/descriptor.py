@@ -109,6 +109,20 @@ class Architecture:
         """``y`` for one-channel generators, which are trained on BT.601 luma (SRCNN, FSRCNN)."""
         return "y" if self.in_channels(opts) == 1 else "rgb"
 
+    def recognise(self, state: Mapping[str, torch.Tensor], hint: str = ""
+                  ) -> tuple[dict[str, Any], int, dict[str, torch.Tensor]] | None:
+        """``(options, scale, state in this network's layout)`` when ``state`` is this network's,
+        else None; a state holding only part of this layout (a detector meeting a missing key or
+        a tensor of another shape) is not this network's either."""
+        if self.detect is None:
+            return None
+        try:
+            own = self.to_own_layout(state)
+            match = self.detect(own, hint)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+            return None
+        return None if match is None else (match[0], match[1], own)
+
     def to_own_layout(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state`` with a foreign key layout renamed to this network's (unchanged otherwise)."""
         converted = self.convert(state) if self.convert is not None else None
@@ -137,7 +151,7 @@ class Generator:
         from . import architecture_of
 
         arch = architecture_of(net)
-        found = arch.detect(net.state_dict(), "") if arch.detect is not None else None
+        found = arch.recognise(net.state_dict())
         return cls(net, arch, found[0] if found is not None else {"type": arch.name})
 
     @property

@@ -34,6 +34,7 @@ from .window import (
     partition,
     pixelshuffle_stages,
     pixelshuffle_upsampler,
+    residual_conv,
     shift_mask,
 )
 
@@ -48,15 +49,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "L": {"embed_dim": 240, "depths": [6] * 9, "num_heads": [8] * 9, "mlp_ratio": 2.0, "upsampler": "nearest+conv",
           "resi_connection": "3conv"},
 }
-
-
-def residual_conv(dim: int, kind: str) -> nn.Module:
-    """``1conv``: one 3x3 conv; ``3conv``: 3x3 (C -> C/4), 1x1, 3x3 (C/4 -> C) with LeakyReLU 0.2."""
-    if kind == "1conv":
-        return nn.Conv2d(dim, dim, 3, 1, 1)
-    return nn.Sequential(nn.Conv2d(dim, dim // 4, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
-                         nn.Conv2d(dim // 4, dim // 4, 1), nn.LeakyReLU(0.2, inplace=True),
-                         nn.Conv2d(dim // 4, dim, 3, 1, 1))
 
 
 def to_tokens(x: torch.Tensor) -> torch.Tensor:

@@ -199,3 +199,12 @@ def fits(cls: type[nn.Module], opts: Mapping[str, Any], state: Mapping[str, torc
     except (ValueError, TypeError, RuntimeError):
         return False
     return expected.keys() == state.keys() and all(expected[k].shape == state[k].shape for k in expected)
+
+
+def residual_conv(dim: int, kind: str) -> nn.Module:
+    """``1conv``: one 3x3 conv; ``3conv``: 3x3 (C -> C/4), 1x1, 3x3 (C/4 -> C) with LeakyReLU 0.2."""
+    if kind == "1conv":
+        return nn.Conv2d(dim, dim, 3, 1, 1)
+    return nn.Sequential(nn.Conv2d(dim, dim // 4, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+                         nn.Conv2d(dim // 4, dim // 4, 1), nn.LeakyReLU(0.2, inplace=True),
+                         nn.Conv2d(dim // 4, dim, 3, 1, 1))
