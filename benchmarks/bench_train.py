@@ -5,12 +5,14 @@ with and without AMP / channels_last. The data loader is left out: one GT batch 
     python benchmarks/bench_train.py --device cuda --stage 2 --json
     python benchmarks/bench_train.py --stage 1                          (best device; smaller defaults on CPU)
     python benchmarks/bench_train.py --opt options/quickstart.yml --busy 2   (a real options file, quiet and busy)
+    python benchmarks/bench_train.py --opt options/quickstart.yml --variants fp32,bf16-cl --synthesis_ahead both
 
 With ``--opt`` the options file's own data loader feeds every step (nothing is reused).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -23,6 +25,7 @@ from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.options import load_options, parse_options
 from realsr.resources import apply_thread_policy
+from realsr.training.ahead import Ahead
 from realsr.training.trainer import Trainer
 
 
@@ -48,25 +51,39 @@ def options(args: argparse.Namespace, amp: str | None, channels_last: bool, comp
     return data
 
 
-def measure_options_file(args: argparse.Namespace) -> dict:
-    """it/s of an options file's own training loop (its data loader included), on its device."""
+def measure_options_file(args: argparse.Namespace, amp: str | None = None, channels_last: bool = False,
+                         ahead: bool | None = None) -> dict:
+    """it/s of an options file's own training loop (its data loader included, and its synthesis
+    ahead where ``train.synthesis_ahead`` runs it), on its device; ``amp`` / ``channels_last`` /
+    ``ahead`` (not None) replace the file's settings."""
     opt, _ = load_options(args.opt)
+    if args.variants:
+        opt.train.amp, opt.train.channels_last = amp, channels_last
+    if ahead is not None:
+        opt.train.synthesis_ahead = ahead
     device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), key="device")
     ds = opt.datasets["train"]
     policy = apply_thread_policy(args.threads or opt.num_threads,  # as train.py, --threads over the option
                                  None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
     trainer = Trainer(opt, device, threads=policy)
-    batches = iter(trainer.make_loader())
-    for i in range(args.warmup + args.iters):
-        if i == args.warmup:
-            start = time.perf_counter()
-        trainer.set_learning_rates(i + 1)
-        trainer.train_step(next(batches), i + 1)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    step = (time.perf_counter() - start) / args.iters
-    return {"iters_per_s": round(1 / step, 3), "ms_per_iter": round(1000 * step, 1),
-            "synthesis_threads": trainer.synthesis.training_threads}
+    loader = trainer.make_loader()
+    with contextlib.ExitStack() as stack:
+        if trainer.ahead:
+            batches = iter(stack.enter_context(Ahead(loader, trainer.synthesis.prepare, 1)))
+        else:
+            batches = ((batch, None, 0.0) for batch in loader)
+        for i in range(args.warmup + args.iters):
+            if i == args.warmup:
+                start = time.perf_counter()
+            trainer.set_learning_rates(i + 1)
+            batch, prepared, _ = next(batches)
+            trainer.train_step(batch, i + 1, prepared)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        step = (time.perf_counter() - start) / args.iters
+    return {"amp": amp or "fp32", "channels_last": channels_last, "synthesis_ahead": trainer.ahead,
+            "iters_per_s": round(1 / step, 3), "samples_per_s": round(ds.batch_size_per_gpu / step, 2),
+            "ms_per_iter": round(1000 * step, 1), "synthesis_threads": trainer.synthesis.training_threads}
 
 
 def measure(args: argparse.Namespace, amp: str | None, channels_last: bool, compile: bool = False) -> dict:
@@ -113,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--variants", help="comma list of fp32, bf16, fp16, each optionally with -cl "
                                            "(channels_last) and/or -compile (torch.compile; compiled in the warm-up);"
-                                           " default fp32 on CPU, all but -compile on CUDA")
+                                           " default fp32 on CPU, all but -compile on CUDA; with --opt: the file's own")
+    p.add_argument("--synthesis_ahead", "--synthesis-ahead", choices=["auto", "both", "on", "off"], default="auto",
+                   help="with --opt: synthesis one iteration ahead as the file says (auto), both ways, on or off")
     p.add_argument("--json", action="store_true")
     add_arguments(p)
     return p
@@ -123,10 +142,24 @@ def main() -> None:
     args = build_parser().parse_args()
     if args.opt:
         args.iters = args.iters or 60
-        result = {"options": args.opt, **quiet_and_busy(lambda: measure_options_file(args), args.busy, "iters_per_s")}
-        print(json.dumps(result, indent=2) if args.json else "")
-        if not args.json:
-            print_ratio(result, "iters_per_s", "it/s")
+        aheads = {"auto": [None], "both": [False, True], "on": [True], "off": [False]}[args.synthesis_ahead]
+        results = {}
+        for v in (args.variants or "file").split(","):
+            precision, *flags = v.split("-")
+            for ahead in aheads:
+                name = v + ("" if ahead is None else "-ahead" if ahead else "-plain")
+                results[name] = quiet_and_busy(
+                    lambda p=precision, f=flags, a=ahead: measure_options_file(args, None if p == "fp32" else p,
+                                                                               "cl" in f, a),
+                    args.busy, "iters_per_s")
+                if not args.json:
+                    r = results[name]["quiet"]
+                    print(f"{name:16s} {r['iters_per_s']:7.3f} it/s  {r['samples_per_s']:7.2f} samples/s"
+                          f"  (synthesis ahead: {r['synthesis_ahead']})")
+                    if args.busy:
+                        print_ratio(results[name], "iters_per_s", "it/s")
+        if args.json:
+            print(json.dumps({"options": args.opt, "results": results}, indent=2))
         return
     policy = setup_threads(args)
     args.device = str(resolve_device(args.device))

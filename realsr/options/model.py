@@ -81,6 +81,10 @@ class TrainOptions(Section):
     compile: StrictBool = Field(False, description="torch.compile the generator's training forward (opt-in; the first "
                                                    "iterations pay the compilation)")
     channels_last: StrictBool = Field(False, description="channels-last memory layout for the networks")
+    synthesis_ahead: Literal["auto"] | StrictBool = Field("auto", description="degrade the next batch on another "
+                                                          "thread while the current one trains (same results; "
+                                                          "auto: on the CPU when the network threads leave the "
+                                                          "cores for it, see docs/threads.md)")
     nan_patience: int = Field(10, description="stop after this many non-finite losses in a row (each is skipped)")
 
 

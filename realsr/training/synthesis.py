@@ -66,6 +66,15 @@ class Pairs:
         return [Pairs(*piece) for piece in pieces]
 
 
+@dataclasses.dataclass
+class Prepared:
+    """What :meth:`PairSynthesizer.prepare` makes of a batch: the pairs before the pool (keys
+    ``lq``, ``gt_usm``, ``gt``, ``maps``) and the degradation's trace (None for a paired dataset)."""
+
+    pairs: dict[str, torch.Tensor]
+    trace: dict[str, torch.Tensor] | None
+
+
 class PairSynthesizer:
     """Makes the training pairs of each iteration; every draw is seeded by (seed, rank, iteration).
 
@@ -130,18 +139,32 @@ class PairSynthesizer:
         return {k: rgb_to_y(v) if v.shape[1] == 3 else v for k, v in pairs.items()}
 
     # ------------------------------------------------------------------ one iteration
-    def __call__(self, batch: dict[str, Any], iteration: int) -> Pairs:
+    def __call__(self, batch: dict[str, Any], iteration: int, prepared: Prepared | None = None) -> Pairs:
         """The pairs of ``iteration`` (degraded and pooled, or the dataset's pairs when
-        ``high_order_degradation`` is false)."""
+        ``high_order_degradation`` is false); ``prepared``: :meth:`prepare`'s result for this
+        batch, made ahead (see :mod:`realsr.training.ahead`)."""
+        return self.finish(prepared if prepared is not None else self.prepare(batch, iteration), iteration)
+
+    def prepare(self, batch: dict[str, Any], iteration: int) -> Prepared:
+        """The part of an iteration's synthesis that depends on its batch alone (the degradation,
+        or the paired dataset's sharpening): the same result on whichever thread runs it, so it can
+        run ahead, beside the previous iteration's training step."""
         gt = batch["gt"].to(self.device, non_blocking=True)
         if self.pipeline is None:
             c = self.opt.degradation
             lq = batch["lq"].to(self.device, non_blocking=True)
             sharp = usm_sharp(gt, c.usm_weight, c.usm_threshold, c.usm_radius) if self.gan or self.opt.gt_usm else gt
-            return self._resolve(self._luma({"lq": lq, "gt": gt, "gt_usm": sharp}))
-        pairs, self.trace = self.degrade(gt, iteration)
-        if self.pool is not None:
-            pairs = self.pool.swap(pairs, self.pool_generator(iteration))
+            return Prepared({"lq": lq, "gt": gt, "gt_usm": sharp}, None)
+        return Prepared(*self.degrade(gt, iteration))
+
+    def finish(self, prepared: Prepared, iteration: int) -> Pairs:
+        """The pairs of ``iteration`` from :meth:`prepare`'s result: swapped through the pool (in
+        iteration order) and converted for the network."""
+        pairs = prepared.pairs
+        if prepared.trace is not None:
+            self.trace = prepared.trace
+            if self.pool is not None:
+                pairs = self.pool.swap(pairs, self.pool_generator(iteration))
         return self._resolve(self._luma(pairs))
 
     def degrade(self, gt: torch.Tensor, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -8,6 +8,8 @@ Each iteration reads top to bottom in :meth:`Trainer.train_step`:
     synthesize (:class:`~realsr.training.synthesis.PairSynthesizer`: degrade GT on the device,
     swap through the pair pool) -> generator step -> discriminator step (stage 2) -> EMA update
 
+On the CPU the degradation of the next batch can run beside the step (:mod:`realsr.training.ahead`).
+
 The trainer owns the networks, optimizers, the loop, EMA and checkpoints; the options were
 validated before it is built (:mod:`realsr.options`, :mod:`realsr.training.preflight`).
 """
@@ -43,6 +45,7 @@ from ..schema import to_dict
 from ..seeding import derive_seed, generator
 from ..weights import cpu_state_dict
 from . import checkpoint
+from .ahead import Ahead, use_ahead
 from .distributed import is_distributed, mean_over_ranks
 from .ema import update_ema
 from .health import RunHealth
@@ -52,7 +55,7 @@ from .loop import TrainingError, check_bad_files
 from .objective import Objective
 from .signals import stop_signals
 from .steps import UpdateSteps
-from .synthesis import Pairs, PairSynthesizer
+from .synthesis import Pairs, PairSynthesizer, Prepared
 from .validation import Validator, dataset_pairs
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,7 @@ class Trainer(UpdateSteps):
         self.last_validation: dict[str, float] = {}
         self.timings: dict[str, float] | None = None  # see timed()
         self.health = RunHealth()  # skipped updates, a zero rate, unchanged weights (train.py reports them)
+        self.ahead = use_ahead(opt.train.synthesis_ahead, device, self.threads)
         self._build_networks()
         self._build_losses_and_optimizers()
         self._build_data()
@@ -200,9 +204,10 @@ class Trainer(UpdateSteps):
         return Validator(pairs, v.metrics, opt.scale, None, v.save_img, v.grid_images, v.suffix, v.pbar)
 
     # ------------------------------------------------------------------ one iteration
-    def synthesize(self, batch: dict[str, Any], iteration: int) -> Pairs:
-        """The training pairs of ``iteration`` on the device (see :class:`PairSynthesizer`)."""
-        return self.synthesis(batch, iteration)
+    def synthesize(self, batch: dict[str, Any], iteration: int, prepared: Prepared | None = None) -> Pairs:
+        """The training pairs of ``iteration`` on the device (see :class:`PairSynthesizer`);
+        ``prepared``: the batch's synthesis made ahead (:mod:`realsr.training.ahead`)."""
+        return self.synthesis(batch, iteration, prepared)
 
     def augment(self, pairs: Pairs, iteration: int) -> Pairs:
         """``train.moa`` on the pairs of ``iteration`` (drawn from (seed, rank, iteration), so a
@@ -230,10 +235,12 @@ class Trainer(UpdateSteps):
         return lambda calls: read_gt_batches(self.dataset, [self.batch_items(c, batch_size, per_epoch) for c in calls],
                                              self._workers(), self.seeder, self.rank == 0)
 
-    def train_step(self, batch: dict[str, Any], iteration: int) -> dict[str, torch.Tensor]:
-        """One full iteration (the learning rates are set by the caller)."""
+    def train_step(self, batch: dict[str, Any], iteration: int, prepared: Prepared | None = None
+                   ) -> dict[str, torch.Tensor]:
+        """One full iteration (the learning rates are set by the caller); ``prepared``: the
+        batch's synthesis made ahead, if it was."""
         with self.timed("synthesis"):
-            pairs = self.augment(self.synthesize(batch, iteration), iteration)
+            pairs = self.augment(self.synthesize(batch, iteration, prepared), iteration)
         with self.timed("generator"):
             out, logs = self.generator_step(pairs, iteration)
         if self.gan:
@@ -293,13 +300,13 @@ class Trainer(UpdateSteps):
                 self.sampler.set_epoch(self.epoch, self.batches_in_epoch * self.batch_size)
                 self.seeder.epoch = self.epoch
                 tick = time.time()
-                for batch in self.make_loader():
-                    data_time = time.time() - tick
+                for batch, prepared, waited in self._epoch_batches():
+                    data_time = waited if self.ahead else time.time() - tick
                     check_bad_files(self.bad_files, batch, self.opt.datasets["train"].max_bad_fraction, len(self.dataset))
                     iteration = self.iteration + 1
                     lrs = self.set_learning_rates(iteration)
                     self.health.rate(iteration, lrs[0])
-                    logs = self.train_step(batch, iteration)
+                    logs = self.train_step(batch, iteration, prepared)
                     self.iteration, self.batches_in_epoch = iteration, self.batches_in_epoch + 1
                     iter_time = time.time() - tick
                     pbar.update(1)
@@ -328,6 +335,17 @@ class Trainer(UpdateSteps):
             self.validate(self.iteration)
         self.board.close()
         return "done"
+
+    def _epoch_batches(self) -> Iterator[tuple[dict[str, Any], Prepared | None, float]]:
+        """This epoch's batches from the loader, each with its synthesis made ahead on another thread
+        (``train.synthesis_ahead``: then with the seconds waited for it) or None. Closing the
+        generator (the loop ends, however it ends) waits for the batch in flight."""
+        loader = self.make_loader()
+        if not self.ahead:
+            yield from ((batch, None, 0.0) for batch in loader)
+            return
+        with Ahead(loader, self.synthesis.prepare, self.iteration + 1) as ahead:
+            yield from ahead
 
     def _on_stop_signal(self, signum: int) -> None:
         self.stop_signal = signum

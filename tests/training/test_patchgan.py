@@ -28,8 +28,8 @@ def test_stage2_trains_with_a_patchgan(tiny, tmp_path, name, relativistic):
     seen = {}
     original = trainer.train_step
 
-    def spy(batch, iteration):
-        logs = original(batch, iteration)
+    def spy(batch, iteration, prepared=None):
+        logs = original(batch, iteration, prepared)
         seen.update(logs)
         return logs
 

@@ -55,8 +55,8 @@ def test_stage2_starts_from_stage1_ema_and_trains_both_nets(tiny, tmp_path):
     seen = {}
     original = trainer.train_step
 
-    def spy(batch, iteration):
-        logs = original(batch, iteration)
+    def spy(batch, iteration, prepared=None):
+        logs = original(batch, iteration, prepared)
         seen.update(logs)
         return logs
 
@@ -139,7 +139,7 @@ def test_non_finite_loss_skips_the_step_then_stops(tiny, tmp_path):
     trainer.objective.terms[0].forward = flaky
     snapshots = []
     original = trainer.train_step
-    trainer.train_step = lambda b, i: (snapshots.append(params(trainer.net_g)), original(b, i))[1]
+    trainer.train_step = lambda b, i, p=None: (snapshots.append(params(trainer.net_g)), original(b, i, p))[1]
     trainer.train()
     assert trainer.iteration == 6 and trainer.nan_streak == 0
     after_skip = snapshots[2]  # weights at the start of iteration 3 = after the skipped iteration 2
@@ -174,7 +174,7 @@ def test_amp_and_channels_last_train(tiny, amp):
     trainer = make(tiny("esrgan", val=None, train={"amp": amp, "channels_last": True, "total_iter": 2}), None)
     seen = {}
     original = trainer.train_step
-    trainer.train_step = lambda b, i: seen.update(original(b, i)) or seen
+    trainer.train_step = lambda b, i, p=None: seen.update(original(b, i, p)) or seen
     trainer.train()
     assert trainer.iteration == 2 and seen and all(torch.isfinite(v) for v in seen.values())
     assert trainer.scaler.is_enabled() == (amp == "fp16")
@@ -228,14 +228,14 @@ def test_ctrl_c_says_so_at_once_and_a_second_one_stops_without_saving(tiny, tmp_
     trainer = Trainer(opt, torch.device("cpu"), exp_dir=tmp_path / "run")
     step = trainer.train_step
 
-    def interrupted_step(batch, iteration):
+    def interrupted_step(batch, iteration, prepared=None):
         if iteration == 5:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)  # the handler runs here: the message must already be out
             assert "stopping after iteration 5" in capfd.readouterr().err
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
-        return step(batch, iteration)
+        return step(batch, iteration, prepared)
 
     trainer.train_step = interrupted_step
     with pytest.raises(KeyboardInterrupt):
