@@ -96,6 +96,9 @@ class Trainer(UpdateSteps):
         self.timings: dict[str, float] | None = None  # see timed()
         self.health = RunHealth()  # skipped updates, a zero rate, unchanged weights (train.py reports them)
         self.ahead = use_ahead(opt.train.synthesis_ahead, device, self.threads)
+        if self.ahead and rank == 0:
+            logger.info("synthesis ahead: each batch is read and degraded on another thread while the previous one "
+                        "trains (train.synthesis_ahead)")
         self._build_networks()
         self._build_losses_and_optimizers()
         self._build_data()
