@@ -119,7 +119,7 @@ class Architecture:
         try:
             own = self.to_own_layout(state)
             match = self.detect(own, hint)
-        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError, ZeroDivisionError):
             return None
         return None if match is None else (match[0], match[1], own)
 

@@ -273,7 +273,7 @@ def _overlap_ratio(ws: int, ows: int) -> float:
     return (ows - ws) / ws + 1e-6
 
 
-def _read_options(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
+def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
     """HAT options and scale read off a state dict (released / spandrel layout), or None.
 
     ``conv_scale`` and ``img_range`` are stored nowhere and read as the released 0.01 and 1. The
@@ -308,15 +308,6 @@ def _read_options(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[di
             "num_feat": num_feat, "resi_connection": "1conv" if "conv_after_body.weight" in state else "identity"}
     return (opts, scale) if fits(HAT, opts, state) else None
 
-
-
-def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
-    """HAT options and scale of a state dict, or None when it is not one (malformed tensors
-    included: a damaged file is refused by the loader's report, not by an exception here)."""
-    try:
-        return _read_options(state)
-    except (IndexError, KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
-        return None
 
 
 ARCH = Architecture("HAT", HAT,

@@ -237,7 +237,7 @@ def _reconstruction(state: Mapping[str, torch.Tensor], in_ch: int) -> tuple[str,
     return "pixelshuffledirect", math.isqrt(state["upsample.0.weight"].shape[0] // in_ch)
 
 
-def _read_options(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
+def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
     """SwinIR options and scale read off a state dict (released / spandrel layout), or None.
 
     ``img_range`` is stored nowhere: like spandrel, 255 for 7x7 windows (the JPEG models), else 1.
@@ -266,15 +266,6 @@ def _read_options(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[di
             "resi_connection": "1conv" if "conv_after_body.weight" in state else "3conv"}
     return (opts, upscale) if fits(SwinIR, opts, state) else None
 
-
-
-def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str, Any], int] | None:
-    """SwinIR options and scale of a state dict, or None when it is not one (malformed tensors
-    included: a damaged file is refused by the loader's report, not by an exception here)."""
-    try:
-        return _read_options(state)
-    except (IndexError, KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
-        return None
 
 
 ARCH = Architecture("SwinIR", SwinIR,

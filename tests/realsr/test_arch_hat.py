@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from realsr.archs import recognise
-from realsr.archs.hat import HAT, PRESETS, detect
+from realsr.archs.hat import ARCH, HAT, PRESETS, detect
 from tests.spandrel_env import import_spandrel, spandrel_model
 
 BASE = {"window_size": 4, "img_size": 16, "mlp_ratio": 2.0, "num_feat": 16}
@@ -139,10 +139,10 @@ def test_train_equals_eval_without_drop_path_and_differs_with_it():
 def test_damaged_files_are_not_claimed():
     state = HAT(**SMALL, upscale=2).state_dict()
     state["relative_position_index_SA"] = torch.zeros(())
-    assert detect(state) is None
+    assert ARCH.recognise(state) is None  # the loader's report refuses it
     state = HAT(**SMALL, upscale=2).state_dict()
     state["layers.0.residual_group.blocks.1.mlp.fc1.weight"] = torch.zeros(3, 8)  # a block of another width
-    assert detect(state) is None
+    assert ARCH.recognise(state) is None  # the loader's report refuses it
 
 
 @pytest.mark.parametrize("preset, paper", [("HAT-S", 9.6e6), ("HAT", 20.8e6), ("HAT-L", 40.8e6)])
