@@ -280,8 +280,8 @@ def _bicubic_target(g_in: torch.Tensor, out_side: int, config: KernelGANConfig) 
 def check_config(config: KernelGANConfig, height: int, width: int) -> None:
     """Raise ``ValueError`` for settings the estimator cannot run with on an image of this size."""
     k = config.kernel_size
-    if config.scale < 2 or (k // 2) % config.scale:
-        raise ValueError(f"KernelGAN estimates x2 kernels with its {k}-tap generator (x{config.scale} asked)")
+    if config.scale != 2 or (k // 2) % config.scale:
+        raise ValueError(f"the estimators give x2 kernels with {k} taps (x{config.scale} asked)")
     if config.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {config.iters}")
     if min(height, width) < config.crop or config.crop < k + config.d_kernel * config.scale:
