@@ -1,12 +1,14 @@
 """A Gaussian blur kernel estimated from the power spectrum of one image (no training).
 
 Photos of natural scenes have power spectra that fall off as a power of the frequency, the same in
-every direction: ``P(f) ~ c / |f|^alpha`` (alpha near 2). A Gaussian blur with covariance ``S``
+every direction: ``P(f) ~ c / |f|^alpha`` with alpha near 2. A Gaussian blur with covariance ``S``
 (HR pixels) multiplies that by ``exp(-4 pi^2 f^T S f)``, and decimating by ``s`` rescales the
-frequencies, so in the LR image ``log P(f) = log c - alpha log|f| - 4 pi^2 f^T (S / s^2) f``: linear
-in ``(log c, alpha, S)``. A least-squares fit over a band of frequencies (above the lowest, where
-the scene's layout dominates, and below the highest, where aliasing and 8-bit rounding do) gives
-``S``, hence the kernel's widths and angle. The assumption is the one KernelGAN makes (a scene that
+frequencies, so in the LR image ``log P(f) + alpha log|f| = log c - 4 pi^2 f^T (S / s^2) f``: linear
+in ``(log c, S)``. A least-squares fit over a band of frequencies (above the lowest, where the
+scene's layout dominates, and below Nyquist) gives ``S``, hence the kernel's widths and angle.
+alpha is held at 2: fitted too, it trades off against the isotropic part of ``S`` (both steepen
+the spectrum with the frequency); held, the widths came out closer on the benchmark's scenes and
+photos (``benchmarks/bench_kernelgan.py``). The assumption is the one KernelGAN makes (a scene that
 looks alike across scales); its failure is a scene with a direction of its own (stripes, text
 lines), which the fit reads as blur. The widths include the scene's own softness: an HR image that
 is itself slightly blurred comes out wider by that blur (variances add).
@@ -36,17 +38,20 @@ def _log_spectrum(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     return torch.log(power + 1e-20), fx, fy
 
 
-def spectral_covariance(image: torch.Tensor, scale: int, band: tuple[float, float] = (0.05, 0.35)) -> torch.Tensor:
+def spectral_covariance(image: torch.Tensor, scale: int, band: tuple[float, float] = (0.1, 0.45),
+                        alpha: float = 2.0) -> torch.Tensor:
     """The ``(2, 2)`` covariance (HR pixels squared, axes (x, y)) of the Gaussian blur that best
-    explains the ``(1, C, H, W)`` LR image's power spectrum over ``band`` (cycles per LR pixel).
-    float64; may be indefinite for an image sharper than the model allows (see :func:`spectral_kernel`)."""
+    explains the ``(1, C, H, W)`` LR image's power spectrum over ``band`` (cycles per LR pixel),
+    for a scene whose spectrum falls as ``1 / |f|^alpha``. float64; may be indefinite for an image
+    sharper than the model allows (see :func:`spectral_kernel`)."""
     log_power, fx, fy = _log_spectrum(image)
     radius = (fx.square() + fy.square()).sqrt()
     keep = (radius > band[0]) & (radius < band[1])
     fx, fy, c = fx[keep], fy[keep], -4 * math.pi**2
-    design = torch.stack([torch.ones_like(fx), -radius[keep].log(), c * fx**2, 2 * c * fx * fy, c * fy**2], 1)
-    solution = torch.linalg.lstsq(design, log_power[keep][:, None], driver="gelsd").solution[:, 0]
-    a, b, d = solution[2:]
+    design = torch.stack([torch.ones_like(fx), c * fx**2, 2 * c * fx * fy, c * fy**2], 1)
+    target = log_power[keep] + alpha * radius[keep].log()
+    solution = torch.linalg.lstsq(design, target[:, None], driver="gelsd").solution[:, 0]
+    a, b, d = solution[1:]
     return scale**2 * torch.stack([torch.stack([a, b]), torch.stack([b, d])])
 
 

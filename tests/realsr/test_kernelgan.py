@@ -132,9 +132,9 @@ def test_the_gan_estimate_does_not_depend_on_the_thread_count():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_default_estimator_recovers_anisotropic_gaussians(seed):
     """On a scale-invariant scene (dead leaves, 192 px, LR 96) blurred by three anisotropic
-    Gaussians: the angle within 8 degrees, the major width within 20%, the minor one between 0.8x
-    and 0.6 px above the truth (the spectral fit adds a near-isotropic bias), and the estimate
-    clearly elongated."""
+    Gaussians: the angle within 5 degrees, the major width within 10%, the minor one between 0.9x
+    and 0.45 px above the truth (the spectral fit widens it: see realsr.spectral_kernel), and the
+    estimate clearly elongated."""
     assert KernelGANConfig().prior == "spectral"
     hr = torch.from_numpy(dead_leaves(192, seed)).permute(2, 0, 1)[None]
     for sx, sy, angle in ((2.0, 0.8, 30.0), (1.8, 0.7, 120.0), (2.4, 1.0, 160.0)):
@@ -142,8 +142,8 @@ def test_the_default_estimator_recovers_anisotropic_gaussians(seed):
         lr = (blur_decimate(hr, true, 2, "centered").clamp(0, 1) * 255).round() / 255
         major, minor, theta = kernel_shape(estimate_kernel(lr, KernelGANConfig())[0])
         found = (round(major, 2), round(minor, 2), round(theta, 1))
-        assert min(abs(theta - angle), 180 - abs(theta - angle)) < 8, found
-        assert abs(major - sx) < 0.2 * sx and 0.8 * sy < minor < sy + 0.6 and major > 1.4 * minor, found
+        assert min(abs(theta - angle), 180 - abs(theta - angle)) < 5, found
+        assert abs(major - sx) < 0.1 * sx and 0.9 * sy < minor < sy + 0.45 and major > 1.4 * minor, found
 
 
 def _write(path, h: int, w: int) -> None:
