@@ -1,4 +1,4 @@
-"""Kernel sampling phases and KernelGAN + ZSSR, on generated scenes (degradations.synthetic).
+"""Kernel sampling phases, and kernel estimation + ZSSR, on generated scenes or given photos.
 
 Part ``phases``: one scene blurred by an anisotropic Gaussian (sigmas 2.0 and 0.8 px, 30 degrees,
 15x15) and decimated x2 in each sampling phase (matlab, upper_left, centered), 8-bit. For each, the
@@ -11,16 +11,19 @@ image (MSE x 1e4) is printed per candidate. (It is not: a different phase explai
 shifted by a fraction of a pixel, so such a check only tells which phase sits closest to bicubic's
 grid.)
 
-Part ``estimate``: a second scene blurred by anisotropic Gaussians the estimator is not told, decimated in
-the ``centered`` phase (the one an estimated kernel is written for; a different phase is the same
-LR image shifted by a fraction of a pixel, which no estimate can see). KernelGAN's kernel is
-compared with the true one (widths and angle from second moments; L1 distance after centring both),
-then ZSSR with the estimate is compared with bicubic and with ZSSR given the true kernel.
+Part ``estimate``: an HR scene (generated: ``--scene synthetic`` or ``dead_leaves``, side ``--size``,
+seed + 1; or each of ``--images``) blurred by anisotropic Gaussians the estimators are not told,
+decimated x2 in the ``centered`` phase (the one an estimated kernel is written for; a different
+phase is the same LR image shifted by a fraction of a pixel, which no estimate can see). Each
+estimator of ``--priors`` (realsr.kernelgan.KERNEL_PRIORS) gives a kernel, compared with the true
+one (widths and angle from second moments; L1 distance after centring both), then ZSSR with it is
+compared with bicubic and with ZSSR given the true kernel.
 
 PSNR on Y, border 4 px, 8-bit outputs.
 
     python benchmarks/bench_kernelgan.py --part phases
-    python benchmarks/bench_kernelgan.py --part estimate --kernel_iters 3000
+    python benchmarks/bench_kernelgan.py --part estimate --kernels a b --size 384 --kernel_iters 1000
+    python benchmarks/bench_kernelgan.py --part estimate --kernels a --images photo1.png photo2.jpg
 """
 from __future__ import annotations
 
