@@ -18,7 +18,14 @@ centre of mass to the middle of each block, which removes the translation the GA
 Differences from the authors' code: crops are drawn in proportion to the local gradient magnitude of
 the image for both networks (theirs uses the downscaled image's map for the generator's crops);
 the discriminator's step reuses the generator's output of the same iteration (theirs runs the
-updated generator again); everything is seeded from one ``torch.Generator``.
+updated generator again); everything is seeded from one ``torch.Generator``; the run uses one
+intra-op thread whatever the caller's count, so the kernel is the same on every machine.
+
+``KernelGANConfig.prior`` (:data:`KERNEL_PRIORS`) chooses the estimator: ``none`` is the paper's
+free generator; ``gaussian`` replaces it by :class:`GaussianGenerator` (an anisotropic Gaussian, three
+parameters, as KernelGAN-FKP motivates) under the same discriminator and GAN loss; ``spectral``
+(the default, chosen on ``benchmarks/bench_kernelgan.py``'s measurements) is no GAN at all but the
+closed-form fit of :mod:`realsr.spectral_kernel`.
 """
 from __future__ import annotations
 
