@@ -83,9 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_scale(p, "the scale the kernel is for (2)", default=2)
     add_output(p, "output .npz (default: <stem>_kernel_x<s>.npz beside the image)")
     add_prior(p, "--prior")
-    p.add_argument("--iters", type=int, default=3000, help="KernelGAN iterations (default 3000, the paper's)")
-    p.add_argument("--width", type=int, default=64, help="KernelGAN: channels of both networks (default 64, the "
-                                                         "paper's)")
+    p.add_argument("--iters", type=int, help="KernelGAN iterations (default 3000, the paper's)")
+    p.add_argument("--width", type=int, help="KernelGAN: channels of both networks (default 64, the paper's)")
     add_seed(p)
     add_threads(p)
     return p
@@ -96,6 +95,11 @@ def _main(argv: list[str] | None) -> int:
     args = p.parse_args(argv)
     args.image = image_of(p, args)
     check(args.scale == 2, "-s/--scale", f"KernelGAN estimates x2 kernels, got {args.scale}")
+    for flag, value in (("--iters", args.iters), ("--width", args.width)):
+        check(value is None or args.prior != "spectral", flag, "applies to KernelGAN only: add --prior none (or "
+              "gaussian), or leave it out")
+    args.iters = 3000 if args.iters is None else args.iters
+    args.width = 64 if args.width is None else args.width
     check(args.iters >= 1, "--iters", f"must be >= 1, got {args.iters}")
     check(4 <= args.width <= 256, "--width", f"must be 4-256, got {args.width}")
     output = args.output or args.image.with_name(f"{args.image.stem}_kernel_x{args.scale}.npz")

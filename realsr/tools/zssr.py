@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                        "the kernel file's, else matlab)")
     p.add_argument("--estimate_kernel", action="store_true", help="estimate the kernel from the image (--kernel_prior)")
     add_prior(p, "--kernel_prior")
-    p.add_argument("--kernel_iters", type=int, default=3000, help="KernelGAN iterations (default 3000)")
+    p.add_argument("--kernel_iters", type=int, help="KernelGAN iterations (default 3000)")
     p.add_argument("--noise_std", type=float, default=0.0, help="noise added to the training inputs (0-1 scale; "
                                                                  "the paper uses 0.0125 for real photos)")
     p.add_argument("--max_iters", type=int, default=3000)
@@ -136,6 +136,9 @@ def _main(argv: list[str] | None) -> int:
     given = [flag for flag, on in (("--kernel", args.kernel), ("--kernel_sigma", args.kernel_sigma),
                                    ("--estimate_kernel", args.estimate_kernel)) if on]
     check(len(given) <= 1, given[-1] if given else "--kernel", f"give one of {', '.join(given)}, not several")
+    check(args.kernel_iters is None or args.kernel_prior != "spectral", "--kernel_iters", "applies to KernelGAN "
+          "only: add --kernel_prior none (or gaussian), or leave it out")
+    args.kernel_iters = 3000 if args.kernel_iters is None else args.kernel_iters
     check(args.kernel_iters >= 1, "--kernel_iters", f"must be >= 1, got {args.kernel_iters}")
     kernel, stated = load_kernel(args.kernel) if args.kernel else (None, None)
     kernel = parse_sigma(args.kernel_sigma) if args.kernel_sigma else kernel

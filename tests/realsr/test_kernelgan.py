@@ -175,7 +175,8 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
                            "1", "-o", str(tmp_path / "e.png")]) == 0
     assert "kernel phase centered" in capsys.readouterr().out
     assert cv2.imread(str(tmp_path / "e.png")).shape == (128, 136, 3)
-    for argv, culprit in ((["-s", "3"], "--scale"), (["--iters", "0"], "--iters"), (["-o", "k.npy"], "--output")):
+    for argv, culprit in ((["-s", "3"], "--scale"), (["--prior", "none", "--iters", "0"], "--iters"),
+                          (["-o", "k.npy"], "--output"), (["--width", "8"], "--width")):
         assert estimate_tool.main([str(tmp_path / "a.png"), *argv]) == 2
         assert culprit in capsys.readouterr().err
     _write(tmp_path / "small.png", 40, 40)
@@ -183,6 +184,8 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
     assert "small.png" in capsys.readouterr().err
     assert zssr_tool.main([str(tmp_path / "a.png"), "--estimate_kernel", "--kernel_sigma", "1,1,0"]) == 2
     assert "not several" in capsys.readouterr().err
+    assert zssr_tool.main([str(tmp_path / "a.png"), "--estimate_kernel", "--kernel_iters", "5"]) == 2
+    assert "--kernel_iters: applies to KernelGAN only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         zssr_tool.main([str(tmp_path / "a.png"), "--kernel_phase", "nearest"])
 
