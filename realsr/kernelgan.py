@@ -68,7 +68,6 @@ class KernelGANConfig:
     prior_size: int = 17  # side of the Gaussian prior's kernel (covers 3 sigma up to 2.7 px)
     prior_lr: float = 5e-3  # the Gaussian prior's rate (its three parameters)
     prior_sigma: float = 1.0  # the Gaussian prior's starting width (isotropic), pixels
-    batch: int = 1  # crops per iteration for each network (1 in the paper)
 
     def __post_init__(self) -> None:
         if self.prior not in KERNEL_PRIORS:
@@ -287,6 +286,11 @@ def _bicubic_target(g_in: torch.Tensor, out_side: int, config: KernelGANConfig) 
 def check_config(config: KernelGANConfig, height: int, width: int) -> None:
     """Raise ``ValueError`` for settings the estimator cannot run with on an image of this size."""
     k = config.kernel_size
+    if config.prior == "spectral":
+        if config.scale != 2 or min(height, width) < 32:
+            raise ValueError(f"the spectral fit gives x2 kernels from images of at least 32x32 (x{config.scale} "
+                             f"asked, {width}x{height} given)")
+        return
     if config.scale != 2 or (k // 2) % config.scale:
         raise ValueError(f"the estimators give x2 kernels with {k} taps (x{config.scale} asked)")
     if config.iters < 1:
@@ -347,8 +351,8 @@ def _estimate(image: torch.Tensor, config: KernelGANConfig,
     d_side = (config.crop - config.kernel_size) // config.scale + 1
     g_weights, d_weights = crop_weights(image, config.crop), crop_weights(image, d_side)
     for it in range(1, config.iters + 1):
-        g_in = _crops(image, g_weights, config.crop, config.batch, g)
-        d_in = _crops(image, d_weights, d_side, config.batch, g)
+        g_in = _crops(image, g_weights, config.crop, 1, g)
+        d_in = _crops(image, d_weights, d_side, 1, g)
         g_out, total, parts = _generator_loss(gen, disc, g_in, config, lam, mask)
         opt_g.zero_grad(set_to_none=True)
         total.backward()

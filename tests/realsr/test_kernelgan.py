@@ -179,9 +179,13 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
                           (["-o", "k.npy"], "--output"), (["--width", "8"], "--width")):
         assert estimate_tool.main([str(tmp_path / "a.png"), *argv]) == 2
         assert culprit in capsys.readouterr().err
-    _write(tmp_path / "small.png", 40, 40)
-    assert estimate_tool.main([str(tmp_path / "small.png")]) == 2
+    _write(tmp_path / "small.png", 40, 40)  # enough for the spectral fit, not for KernelGAN's crops
+    assert estimate_tool.main([str(tmp_path / "small.png"), "-o", str(tmp_path / "small.npz")]) == 0
+    assert estimate_tool.main([str(tmp_path / "small.png"), "--prior", "none"]) == 2
     assert "small.png" in capsys.readouterr().err
+    _write(tmp_path / "tiny.png", 24, 24)
+    assert estimate_tool.main([str(tmp_path / "tiny.png")]) == 2
+    assert "at least 32x32" in capsys.readouterr().err
     assert zssr_tool.main([str(tmp_path / "a.png"), "--estimate_kernel", "--kernel_sigma", "1,1,0"]) == 2
     assert "not several" in capsys.readouterr().err
     assert zssr_tool.main([str(tmp_path / "a.png"), "--estimate_kernel", "--kernel_iters", "5"]) == 2
