@@ -104,6 +104,8 @@ def _main(argv: list[str] | None) -> int:
     check(4 <= args.width <= 256, "--width", f"must be 4-256, got {args.width}")
     output = args.output or args.image.with_name(f"{args.image.stem}_kernel_x{args.scale}.npz")
     check(output.suffix.lower() == ".npz", "-o/--output", f"{output.name}: give a .npz name")
+    check(output.with_suffix(".png").resolve() != args.image.resolve(), "-o/--output", f"{output.name}: the kernel's "
+          f"picture {output.with_suffix('.png').name} would overwrite the input image; give another name")
     img = imageio.read_image(args.image)
     config = KernelGANConfig(scale=args.scale, iters=args.iters, g_width=args.width, d_width=args.width, seed=args.seed,
                              prior=args.prior)

@@ -180,7 +180,9 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
         assert estimate_tool.main([str(tmp_path / "a.png"), *argv]) == 2
         assert culprit in capsys.readouterr().err
     _write(tmp_path / "small.png", 40, 40)  # enough for the spectral fit, not for KernelGAN's crops
-    assert estimate_tool.main([str(tmp_path / "small.png"), "-o", str(tmp_path / "small.npz")]) == 0
+    assert estimate_tool.main([str(tmp_path / "small.png"), "-o", str(tmp_path / "small.npz")]) == 2
+    assert "would overwrite the input image" in capsys.readouterr().err  # its picture: small.png
+    assert estimate_tool.main([str(tmp_path / "small.png"), "-o", str(tmp_path / "k.npz")]) == 0
     assert estimate_tool.main([str(tmp_path / "small.png"), "--prior", "none"]) == 2
     assert "small.png" in capsys.readouterr().err
     _write(tmp_path / "tiny.png", 24, 24)
