@@ -1,4 +1,4 @@
-"""Kernel sampling phases and KernelGAN + ZSSR, on generated scenes (degradations.synthetic).
+"""Kernel sampling phases, and kernel estimation + ZSSR, on generated scenes or given photos.
 
 Part ``phases``: one scene blurred by an anisotropic Gaussian (sigmas 2.0 and 0.8 px, 30 degrees,
 15x15) and decimated x2 in each sampling phase (matlab, upper_left, centered), 8-bit. For each, the
@@ -11,16 +11,19 @@ image (MSE x 1e4) is printed per candidate. (It is not: a different phase explai
 shifted by a fraction of a pixel, so such a check only tells which phase sits closest to bicubic's
 grid.)
 
-Part ``estimate``: a second scene blurred by anisotropic Gaussians the estimator is not told, decimated in
-the ``centered`` phase (the one an estimated kernel is written for; a different phase is the same
-LR image shifted by a fraction of a pixel, which no estimate can see). KernelGAN's kernel is
-compared with the true one (widths and angle from second moments; L1 distance after centring both),
-then ZSSR with the estimate is compared with bicubic and with ZSSR given the true kernel.
+Part ``estimate``: an HR scene (generated: ``--scene synthetic`` or ``dead_leaves``, side ``--size``,
+seed + 1; or each of ``--images``) blurred by anisotropic Gaussians the estimators are not told,
+decimated x2 in the ``centered`` phase (the one an estimated kernel is written for; a different
+phase is the same LR image shifted by a fraction of a pixel, which no estimate can see). Each
+estimator of ``--priors`` (realsr.kernelgan.KERNEL_PRIORS) gives a kernel, compared with the true
+one (widths and angle from second moments; L1 distance after centring both), then ZSSR with it is
+compared with bicubic and with ZSSR given the true kernel.
 
 PSNR on Y, border 4 px, 8-bit outputs.
 
     python benchmarks/bench_kernelgan.py --part phases
-    python benchmarks/bench_kernelgan.py --part estimate --kernel_iters 3000
+    python benchmarks/bench_kernelgan.py --part estimate --kernels a b --size 384 --kernel_iters 1000
+    python benchmarks/bench_kernelgan.py --part estimate --kernels a --images photo1.png photo2.jpg
 """
 from __future__ import annotations
 
@@ -29,20 +32,23 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from contention import add_arguments, setup_threads
 from degradations.functional import KERNEL_PHASES, blur_decimate, centre_kernel
-from degradations.synthetic import synthetic_scene
+from degradations.synthetic import dead_leaves, synthetic_scene
+from realsr import imageio
 from realsr.cli_flags import add_seed
 from realsr.errors import run_cli
-from realsr.kernelgan import KernelGANConfig, estimate_kernel, kernel_shape
+from realsr.kernelgan import KERNEL_PRIORS, KernelGANConfig, estimate_kernel, kernel_shape
 from realsr.metrics import calculate_psnr
 from realsr.zssr import ZSSRConfig, anisotropic_gaussian, back_project, super_resolve, train_zssr, upscale_to
 
-KERNELS = {"phases": (2.0, 0.8, 30.0), "a": (2.0, 0.8, 30.0), "b": (1.8, 0.7, 120.0), "c": (1.5, 0.9, 75.0)}
+KERNELS = {"phases": (2.0, 0.8, 30.0), "a": (2.0, 0.8, 30.0), "b": (1.8, 0.7, 120.0), "c": (1.5, 0.9, 75.0),
+           "d": (2.4, 1.0, 160.0), "e": (1.2, 1.2, 0.0)}
 
 
 def psnr(sr: torch.Tensor, hr: torch.Tensor) -> float:
@@ -108,30 +114,50 @@ def kernel_error(estimate: torch.Tensor, true: torch.Tensor) -> float:
 
 
 def _report(iteration: int, losses: dict[str, float]) -> None:
-    if iteration % 100 == 0:
+    if iteration % 250 == 0:
         print(f"  KernelGAN iteration {iteration}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()), flush=True)
+
+
+def scenes(args: argparse.Namespace) -> dict[str, torch.Tensor]:
+    """The HR scenes of part ``estimate``: ``--images`` files (cropped to even sides), else a
+    generated one of side ``--size`` (``--scene``)."""
+    if args.images:
+        out = {}
+        for path in args.images:
+            img = imageio.read_image(Path(path))
+            h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+            out[Path(path).name] = torch.from_numpy(img[:h, :w].transpose(2, 0, 1).copy())[None].float()
+        return out
+    make = dead_leaves if args.scene == "dead_leaves" else synthetic_scene
+    return {f"{args.scene}({args.size}, {args.seed + 1})": torch.from_numpy(make(args.size, args.seed + 1)).permute(2, 0, 1)[None].float()}
+
+
+def estimate_one(lr: torch.Tensor, prior: str, args: argparse.Namespace) -> tuple[torch.Tensor, float]:
+    config = KernelGANConfig(iters=args.kernel_iters, g_width=args.width, d_width=args.d_width, lr=args.lr,
+                             seed=args.seed, prior=prior)
+    start = time.perf_counter()
+    estimate, _ = estimate_kernel(lr, config, _report)
+    return estimate, round(time.perf_counter() - start, 1)
 
 
 def part_estimate(args: argparse.Namespace) -> dict:
     rows = {}
-    hr = torch.from_numpy(synthetic_scene(args.size, args.seed + 1)).permute(2, 0, 1)[None].float()
-    for name in args.kernels:
-        sx, sy, angle = KERNELS[name]
-        true = anisotropic_gaussian(15, sx, sy, math.radians(angle))
-        lr = degrade(hr, true, "centered")
-        start = time.perf_counter()
-        config = KernelGANConfig(iters=args.kernel_iters, g_width=args.width, d_width=args.d_width, lr=args.lr,
-                                 seed=args.seed)
-        estimate, _ = estimate_kernel(lr, config, _report)
-        seconds = round(time.perf_counter() - start)
-        major, minor, theta = kernel_shape(estimate)
-        with_estimate, _ = zssr(lr, estimate, "centered", args)
-        with_true, _ = zssr(lr, true, "centered", args)
-        rows[name] = {"true": [sx, sy, angle], "estimate": [round(major, 2), round(minor, 2), round(theta, 1)],
-                      "kernel_l1": kernel_error(estimate, true), "kernelgan_seconds": seconds,
-                      "bicubic": psnr(upscale_to(lr, args.size, args.size), hr),
-                      "zssr_estimated_kernel": psnr(with_estimate, hr), "zssr_true_kernel": psnr(with_true, hr)}
-        print(name, json.dumps(rows[name]), flush=True)
+    for scene, hr in scenes(args).items():
+        for name in args.kernels:
+            sx, sy, angle = KERNELS[name]
+            true = anisotropic_gaussian(21, sx, sy, math.radians(angle))
+            lr = degrade(hr, true, "centered")
+            size = tuple(hr.shape[-2:])
+            row = {"scene": scene, "hr": list(size), "true": [sx, sy, angle],
+                   "bicubic": psnr(upscale_to(lr, *size), hr), "zssr_true_kernel": psnr(zssr(lr, true, "centered", args)[0], hr)}
+            for prior in args.priors:
+                estimate, seconds = estimate_one(lr, prior, args)
+                major, minor, theta = kernel_shape(estimate)
+                row[prior] = {"estimate": [round(major, 2), round(minor, 2), round(theta, 1)],
+                              "kernel_l1": kernel_error(estimate, true), "seconds": seconds,
+                              "zssr": psnr(zssr(lr, estimate, "centered", args)[0], hr)}
+            rows[f"{scene} {name}"] = row
+            print(f"{scene} {name}", json.dumps(row), flush=True)
     return rows
 
 
@@ -149,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d_width", type=int, default=64, help="KernelGAN's discriminator width")
     p.add_argument("--lr", type=float, default=2e-4, help="KernelGAN's learning rates")
     p.add_argument("--kernels", nargs="+", choices=[k for k in KERNELS if k != "phases"], default=["a", "b"])
+    p.add_argument("--priors", nargs="+", choices=list(KERNEL_PRIORS), default=list(KERNEL_PRIORS),
+                   help="the estimators to compare (realsr.kernelgan.KERNEL_PRIORS)")
+    p.add_argument("--scene", choices=["synthetic", "dead_leaves"], default="synthetic",
+                   help="the generated HR scene of part estimate")
+    p.add_argument("--images", nargs="+", metavar="PATH", help="part estimate on these images as HR scenes instead "
+                                                              "(blurred by the known kernels and decimated x2)")
     add_arguments(p)
     return p
 

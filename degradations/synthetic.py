@@ -95,3 +95,33 @@ def synthetic_scene(size: int, seed: int) -> np.ndarray:
     texture = cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC) * rng.uniform(2, 6)
     out = np.clip(img.astype(np.float32) + texture, 0, 255).round()
     return out / 255.0
+
+
+def dead_leaves(size: int, seed: int, discs: int | None = None) -> np.ndarray:
+    """A "dead leaves" image: opaque discs of random colours dropped on top of each other, radii
+    drawn with density ~ r^-3 between 1 and ``size / 4`` px. Such an image looks alike at every
+    scale (its statistics are scale-invariant, as natural photos' roughly are), which is what an
+    estimator of the blur from the image alone (KernelGAN) relies on; edges are antialiased.
+
+    Args:
+        size: side in pixels; seed: the draw; discs: how many (default ``size**2 // 3``, enough to cover the canvas).
+
+    Returns:
+        ``(size, size, 3)`` float32 RGB in [0, 1] on the 8-bit grid; a pure function of its
+        arguments.
+    """
+    import cv2  # drawing only
+
+    rng = np.random.default_rng(seed)
+    count = discs if discs is not None else size * size // 3
+    r_min, r_max = 1.0, size / 4
+    u = rng.uniform(size=count)
+    radii = 1 / np.sqrt(1 / r_min**2 - u * (1 / r_min**2 - 1 / r_max**2))  # inverse CDF of r^-3
+    big, shift = 4, 4  # drawn 4x larger with 4 fractional bits, then area-averaged: antialiased
+    canvas = np.zeros((size * big, size * big, 3), np.float32)
+    for radius in radii:
+        centre = rng.uniform(-r_max, size + r_max, 2) * big * (1 << shift)
+        cv2.circle(canvas, (int(centre[0]), int(centre[1])), int(radius * big * (1 << shift)),
+                   tuple(float(c) for c in rng.uniform(0, 1, 3)), -1, cv2.LINE_AA, shift)
+    out = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    return (np.clip(out, 0, 1) * 255).round().astype(np.float32) / 255

@@ -18,7 +18,14 @@ centre of mass to the middle of each block, which removes the translation the GA
 Differences from the authors' code: crops are drawn in proportion to the local gradient magnitude of
 the image for both networks (theirs uses the downscaled image's map for the generator's crops);
 the discriminator's step reuses the generator's output of the same iteration (theirs runs the
-updated generator again); everything is seeded from one ``torch.Generator``.
+updated generator again); everything is seeded from one ``torch.Generator``; the run uses one
+intra-op thread whatever the caller's count, so the kernel is the same on every machine.
+
+``KernelGANConfig.prior`` (:data:`KERNEL_PRIORS`) chooses the estimator: ``none`` is the paper's
+free generator; ``gaussian`` replaces it by :class:`GaussianGenerator` (an anisotropic Gaussian, three
+parameters, as KernelGAN-FKP motivates) under the same discriminator and GAN loss; ``spectral``
+(the default, chosen on ``benchmarks/bench_kernelgan.py``'s measurements) is no GAN at all but the
+closed-form fit of :mod:`realsr.spectral_kernel`.
 """
 from __future__ import annotations
 
@@ -32,6 +39,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from degradations.functional import imresize
+
+from .resources import FixedThreads
+from .spectral_kernel import spectral_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +64,20 @@ class KernelGANConfig:
     # kept as it is: a shorter run stops part-way through it.
     keep_taps: int = 40  # post-processing: taps below 0.75 x the 40th largest are removed
     seed: int = 0
+    prior: str = "spectral"  # the estimator (KERNEL_PRIORS): "none" is the paper's KernelGAN
+    prior_size: int = 17  # side of the Gaussian prior's kernel (covers 3 sigma up to 2.7 px)
+    prior_lr: float = 5e-3  # the Gaussian prior's rate (its three parameters)
+    prior_sigma: float = 1.0  # the Gaussian prior's starting width (isotropic), pixels
+
+    def __post_init__(self) -> None:
+        if self.prior not in KERNEL_PRIORS:
+            raise ValueError(f"kernel prior must be one of {sorted(KERNEL_PRIORS)}, got {self.prior!r}")
 
     @property
     def kernel_size(self) -> int:
-        """Side of the generator's equivalent kernel (13 for the default structure)."""
+        """Side of the generator's kernel (13 for the default deep linear structure)."""
+        if self.prior == "gaussian":
+            return self.prior_size
         return sum(self.g_structure) - len(self.g_structure) + 1
 
 
@@ -84,6 +104,43 @@ class LinearGenerator(nn.Module):
         b, c, h, w = x.shape
         out = self.layers(x.reshape(b * c, 1, h, w), self.scale)
         return out.reshape(b, c, *out.shape[-2:])
+
+
+class GaussianGenerator(nn.Module):
+    """Downscaler whose kernel is an anisotropic Gaussian (the prior): ``(B, C, H, W)`` -> ``(B, C,
+    (H - K)//s + 1, ...)``, correlation with :meth:`kernel` (``K x K``) then decimation by ``s``.
+
+    Three parameters: the log widths along x and y and ``atanh`` of their correlation, so the
+    covariance is ``[[sx^2, r sx sy], [r sx sy, sy^2]]``: smooth through the isotropic start, where
+    a (width, width, angle) form would have no gradient in its angle."""
+
+    def __init__(self, config: KernelGANConfig):
+        super().__init__()
+        self.scale, self.size = config.scale, config.prior_size
+        start = math.log(config.prior_sigma)
+        self.params = nn.Parameter(torch.tensor([start, start, 0.0]))
+
+    def kernel(self) -> torch.Tensor:
+        """The ``(K, K)`` kernel, float32, sums to 1, centred on tap ``K // 2``."""
+        log_sx, log_sy, z = self.params.clamp(-1.6, 1.8).unbind()  # widths 0.2-6 px
+        sx, sy, r = log_sx.exp(), log_sy.exp(), torch.tanh(z) * 0.98
+        grid = torch.arange(self.size, dtype=self.params.dtype) - self.size // 2
+        y, x = torch.meshgrid(grid, grid, indexing="ij")
+        q = ((x / sx) ** 2 - 2 * r * (x / sx) * (y / sy) + (y / sy) ** 2) / (1 - r * r)
+        k = torch.exp(-0.5 * q)
+        return k / k.sum()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        out = F.conv2d(x.reshape(b * c, 1, h, w), self.kernel()[None, None], stride=self.scale)
+        return out.reshape(b, c, *out.shape[-2:])
+
+
+KERNEL_PRIORS: dict[str, str] = {
+    "none": "KernelGAN with a deep linear generator: a free kernel (the paper's)",
+    "gaussian": "KernelGAN with an anisotropic Gaussian generator (widths and angle learned; three parameters)",
+    "spectral": "an anisotropic Gaussian fitted to the image's power spectrum, no GAN (realsr.spectral_kernel)",
+}
 
 
 def equivalent_kernel(net: LinearGenerator) -> torch.Tensor:
@@ -174,11 +231,12 @@ def crop_weights(image: torch.Tensor, size: int) -> torch.Tensor:
     return w + 0.01 * w.mean() + 1e-12
 
 
-def _crop(image: torch.Tensor, weights: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+def _crops(image: torch.Tensor, weights: torch.Tensor, size: int, count: int,
+           generator: torch.Generator) -> torch.Tensor:
+    """``count`` crops ``(count, C, size, size)`` of ``(1, C, H, W)``, corners drawn by ``weights``."""
     cols = image.shape[-1] - size + 1
-    index = int(torch.multinomial(weights, 1, generator=generator))
-    top, left = divmod(index, cols)
-    return image[..., top:top + size, left:left + size]
+    corners = torch.multinomial(weights, count, replacement=True, generator=generator).tolist()
+    return torch.cat([image[..., i // cols:i // cols + size, i % cols:i % cols + size] for i in corners])
 
 
 def post_process(kernel: torch.Tensor, keep: int) -> torch.Tensor:
@@ -228,8 +286,13 @@ def _bicubic_target(g_in: torch.Tensor, out_side: int, config: KernelGANConfig) 
 def check_config(config: KernelGANConfig, height: int, width: int) -> None:
     """Raise ``ValueError`` for settings the estimator cannot run with on an image of this size."""
     k = config.kernel_size
-    if config.scale < 2 or (k // 2) % config.scale:
-        raise ValueError(f"KernelGAN estimates x2 kernels with its {k}-tap generator (x{config.scale} asked)")
+    if config.prior == "spectral":
+        if config.scale != 2 or min(height, width) < 32:
+            raise ValueError(f"the spectral fit gives x2 kernels from images of at least 32x32 (x{config.scale} "
+                             f"asked, {width}x{height} given)")
+        return
+    if config.scale != 2 or (k // 2) % config.scale:
+        raise ValueError(f"the estimators give x2 kernels with {k} taps (x{config.scale} asked)")
     if config.iters < 1:
         raise ValueError(f"iterations must be >= 1, got {config.iters}")
     if min(height, width) < config.crop or config.crop < k + config.d_kernel * config.scale:
@@ -237,49 +300,77 @@ def check_config(config: KernelGANConfig, height: int, width: int) -> None:
                          f"crops, and the crops larger than {k + config.d_kernel * config.scale}")
 
 
+def _kernel_of(gen: nn.Module) -> torch.Tensor:
+    return gen.kernel() if isinstance(gen, GaussianGenerator) else equivalent_kernel(gen)
+
+
+def _generator_loss(gen: nn.Module, disc: nn.Module, g_in: torch.Tensor, config: KernelGANConfig,
+                    lam: _Weights, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """The generator's output, its total loss and the parts: ``gan`` (L1 to "real"), and for the free
+    generator ``bicubic`` and the kernel constraints, weighted by ``lam`` (the prior needs none:
+    its kernel sums to 1 and is centred by construction)."""
+    g_out = gen(g_in)
+    parts = {"gan": (disc(g_out) - 1).abs().mean()}
+    total = parts["gan"]
+    if not isinstance(gen, GaussianGenerator):
+        parts.update(kernel_constraints(equivalent_kernel(gen), config.scale, mask))
+        parts["bicubic"] = F.mse_loss(g_out, _bicubic_target(g_in, g_out.shape[-1], config))
+        total = total + sum(getattr(lam, name) * value for name, value in parts.items() if name != "gan")
+    return g_out, total, parts
+
+
 def estimate_kernel(image: torch.Tensor, config: KernelGANConfig,
                     progress: Callable[[int, dict[str, float]], None] | None = None) -> tuple[torch.Tensor, dict]:
     """Estimate the ``(K, K)`` blur kernel (float32, sums to 1, for the ``centered`` phase) that took
-    an HR scene to the ``(1, C, H, W)`` image in [0, 1], with ``config.iters`` KernelGAN iterations.
+    an HR scene to the ``(1, C, H, W)`` image in [0, 1], with ``config.iters`` KernelGAN iterations
+    (``config.prior`` chooses the generator).
 
     Returns the kernel and a log: ``raw`` (the generator's kernel before post-processing) and
     ``losses`` (``(iteration, generator GAN loss, discriminator loss)`` every 50 iterations).
     """
     check_config(config, *image.shape[-2:])
+    if config.prior == "spectral":
+        kernel = spectral_kernel(image, config.scale)[0]
+        return kernel, {"raw": kernel, "losses": []}
+    # One intra-op thread: a GAN amplifies the last-bit differences that a different split of a
+    # convolution's sums gives, so any other count would make the kernel depend on the machine.
+    with FixedThreads(1):
+        return _estimate(image, config, progress)
+
+
+def _estimate(image: torch.Tensor, config: KernelGANConfig,
+              progress: Callable[[int, dict[str, float]], None] | None) -> tuple[torch.Tensor, dict]:
     image = image * 2 - 1  # the networks work in [-1, 1], as the authors' (their loss thresholds assume it)
     g = torch.Generator().manual_seed(config.seed)
-    gen, disc = LinearGenerator(config, g), PatchDiscriminator(config, image.shape[1], g)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    free = config.prior == "none"
+    gen = LinearGenerator(config, g) if free else GaussianGenerator(config)
+    disc = PatchDiscriminator(config, image.shape[1], g)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr if free else config.prior_lr, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     mask, lam, losses = boundary_mask(config.kernel_size), _Weights(), []
     d_side = (config.crop - config.kernel_size) // config.scale + 1
     g_weights, d_weights = crop_weights(image, config.crop), crop_weights(image, d_side)
     for it in range(1, config.iters + 1):
-        g_in = _crop(image, g_weights, config.crop, g)
-        d_in = _crop(image, d_weights, d_side, g)
-        g_out = gen(g_in)
-        loss_gan = (disc(g_out) - 1).abs().mean()
-        kernel = equivalent_kernel(gen)
-        cons = kernel_constraints(kernel, config.scale, mask)
-        bicubic = F.mse_loss(g_out, _bicubic_target(g_in, g_out.shape[-1], config))
-        total = loss_gan + lam.bicubic * bicubic + sum(getattr(lam, name) * value for name, value in cons.items())
+        g_in = _crops(image, g_weights, config.crop, 1, g)
+        d_in = _crops(image, d_weights, d_side, 1, g)
+        g_out, total, parts = _generator_loss(gen, disc, g_in, config, lam, mask)
         opt_g.zero_grad(set_to_none=True)
         total.backward()
         opt_g.step()
         fake = g_out.detach() + torch.randn(g_out.shape, generator=g) / 255
-        real = d_in + torch.randn(d_in.shape, generator=g) / 255
+        real = d_in + 2 * torch.randn(d_in.shape, generator=g) / 255  # the authors add 1/255 in [0, 1]
         loss_d = 0.5 * (disc(fake).abs().mean() + (disc(real) - 1).abs().mean())
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        _schedule(it, float(bicubic.detach()), lam, [opt_g, opt_d], config)
+        _schedule(it, float(parts["bicubic"].detach()) if free else 0.0, lam, [opt_g, opt_d], config)
         if it % 50 == 0 or it == config.iters:
-            losses.append((it, float(loss_gan.detach()), float(loss_d.detach())))
+            losses.append((it, float(parts["gan"].detach()), float(loss_d.detach())))
         if progress is not None:
-            progress(it, {"g": float(loss_gan.detach()), "d": float(loss_d.detach()), "sum": float(kernel.detach().sum()),
-                          "bicubic": float(bicubic.detach())})
-    raw = equivalent_kernel(gen).detach()
-    return post_process(raw, config.keep_taps), {"raw": raw, "losses": losses}
+            progress(it, {"g": float(parts["gan"].detach()), "d": float(loss_d.detach()),
+                          **{k: float(v.detach()) for k, v in parts.items() if k == "bicubic"}})
+    raw = _kernel_of(gen).detach()
+    return post_process(raw, config.keep_taps) if free else raw.float(), {"raw": raw, "losses": losses}
 
 
 def kernel_shape(kernel: torch.Tensor) -> tuple[float, float, float]:

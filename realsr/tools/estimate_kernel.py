@@ -1,15 +1,19 @@
-"""Estimate the blur kernel of a photo from the photo alone (KernelGAN), for ZSSR or any kernel-aware SR.
+"""Estimate the blur kernel of a photo from the photo alone, for ZSSR or any kernel-aware SR.
 
-    python tools/estimate_kernel.py photo.png -s 2
-    python tools/estimate_kernel.py photo.png -s 2 --iters 600 --width 32      (faster on a CPU)
+    python tools/estimate_kernel.py photo.png -s 2                      (spectral fit, a second)
+    python tools/estimate_kernel.py photo.png -s 2 --prior none         (KernelGAN, the paper's)
+    python tools/estimate_kernel.py photo.png -s 2 --prior none --iters 600 --width 32   (faster on a CPU)
     python tools/zssr.py photo.png -s 2 --kernel photo_kernel_x2.npz
 
-Writes ``<image stem>_kernel_x<s>.npz`` (or ``-o``) and a picture of the kernel beside it
-(``.png``, brightest tap white). The ``.npz`` holds ``kernel`` (13x13, float32, sums to 1),
-``kernel_phase`` (``centered``: the kernel's centre of mass goes to the middle of each s x s block
-and the decimation starts at offset 0; ``tools/zssr.py`` reads it) and ``scale``. The paper's 3000
-iterations are the default; ``--iters`` stops the run earlier (part-way through the schedule) and
-``--width`` narrows the networks (64 in the paper). Seeded (``--seed``).
+``--prior`` chooses the estimator: ``spectral`` (the default) fits an anisotropic Gaussian to the
+image's power spectrum; ``none`` is KernelGAN with its free deep linear generator; ``gaussian`` is
+KernelGAN whose generator is an anisotropic Gaussian. Writes ``<image stem>_kernel_x<s>.npz`` (or
+``-o``) and a picture of the kernel beside it (``.png``, brightest tap white). The ``.npz`` holds
+``kernel`` (odd side, float32, sums to 1), ``kernel_phase`` (``centered``: the kernel's centre of
+mass goes to the middle of each s x s block and the decimation starts at offset 0;
+``tools/zssr.py`` reads it) and ``scale``. KernelGAN runs the paper's 3000 iterations by default;
+``--iters`` stops it earlier (part-way through the schedule) and ``--width`` narrows the networks
+(64 in the paper). Seeded (``--seed``).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from tqdm import tqdm
 from .. import imageio
 from ..cli_flags import add_image, add_output, add_scale, add_seed, add_threads, image_of
 from ..errors import check, run_cli
-from ..kernelgan import KernelGANConfig, check_config, estimate_kernel, kernel_shape
+from ..kernelgan import KERNEL_PRIORS, KernelGANConfig, check_config, estimate_kernel, kernel_shape
 from ..resources import apply_thread_policy
 
 
@@ -52,6 +56,8 @@ def kernel_picture(kernel: torch.Tensor, cell: int = 16) -> np.ndarray:
 def run_estimation(image: np.ndarray, config: KernelGANConfig) -> torch.Tensor:
     """KernelGAN on an ``(H, W, 3)`` float RGB image with a progress bar; the ``(k, k)`` kernel."""
     lr = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
+    if config.prior == "spectral":  # a closed-form fit: nothing to show progress of
+        return estimate_kernel(lr, config)[0]
     with tqdm(total=config.iters, unit="it", desc="estimating the kernel") as bar:
         def progress(iteration: int, losses: dict[str, float]) -> None:
             bar.update(1)
@@ -62,14 +68,23 @@ def run_estimation(image: np.ndarray, config: KernelGANConfig) -> torch.Tensor:
     return kernel
 
 
+def add_prior(p: argparse.ArgumentParser, flag: str) -> None:
+    """The estimator flag (``--prior`` here, ``--kernel_prior`` in ``tools/zssr.py``), its choices
+    and default from :data:`realsr.kernelgan.KERNEL_PRIORS`."""
+    default = KernelGANConfig().prior
+    p.add_argument(flag, choices=list(KERNEL_PRIORS), default=default,
+                   help=f"the estimator (default {default}): " + "; ".join(f"{k}: {v}" for k, v in KERNEL_PRIORS.items()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``tools/estimate_kernel.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_image(p, "the low-resolution image")
     add_scale(p, "the scale the kernel is for (2)", default=2)
     add_output(p, "output .npz (default: <stem>_kernel_x<s>.npz beside the image)")
-    p.add_argument("--iters", type=int, default=3000, help="iterations (default 3000, the paper's)")
-    p.add_argument("--width", type=int, default=64, help="channels of both networks (default 64, the paper's)")
+    add_prior(p, "--prior")
+    p.add_argument("--iters", type=int, help="KernelGAN iterations (default 3000, the paper's)")
+    p.add_argument("--width", type=int, help="KernelGAN: channels of both networks (default 64, the paper's)")
     add_seed(p)
     add_threads(p)
     return p
@@ -80,12 +95,20 @@ def _main(argv: list[str] | None) -> int:
     args = p.parse_args(argv)
     args.image = image_of(p, args)
     check(args.scale == 2, "-s/--scale", f"KernelGAN estimates x2 kernels, got {args.scale}")
+    for flag, value in (("--iters", args.iters), ("--width", args.width)):
+        check(value is None or args.prior != "spectral", flag, "applies to KernelGAN only: add --prior none (or "
+              "gaussian), or leave it out")
+    args.iters = 3000 if args.iters is None else args.iters
+    args.width = 64 if args.width is None else args.width
     check(args.iters >= 1, "--iters", f"must be >= 1, got {args.iters}")
     check(4 <= args.width <= 256, "--width", f"must be 4-256, got {args.width}")
     output = args.output or args.image.with_name(f"{args.image.stem}_kernel_x{args.scale}.npz")
     check(output.suffix.lower() == ".npz", "-o/--output", f"{output.name}: give a .npz name")
+    check(output.with_suffix(".png").resolve() != args.image.resolve(), "-o/--output", f"{output.name}: the kernel's "
+          f"picture {output.with_suffix('.png').name} would overwrite the input image; give another name")
     img = imageio.read_image(args.image)
-    config = KernelGANConfig(scale=args.scale, iters=args.iters, g_width=args.width, d_width=args.width, seed=args.seed)
+    config = KernelGANConfig(scale=args.scale, iters=args.iters, g_width=args.width, d_width=args.width, seed=args.seed,
+                             prior=args.prior)
     try:
         check_config(config, *img.shape[:2])
     except ValueError as err:
@@ -97,6 +120,6 @@ def _main(argv: list[str] | None) -> int:
     picture = output.with_suffix(".png")
     imageio.write_image(picture, kernel_picture(kernel))
     major, minor, angle = kernel_shape(kernel)
-    print(f"{output}: {kernel.shape[0]}x{kernel.shape[1]} kernel (phase centered), widths {major:.2f} and "
+    print(f"{output}: {kernel.shape[0]}x{kernel.shape[1]} kernel ({args.prior}, phase centered), widths {major:.2f} and "
           f"{minor:.2f} px at {angle:.0f} degrees; picture {picture.name}; {time.perf_counter() - start:.0f} s")
     return 0

@@ -60,5 +60,5 @@ TOOLS: dict[str, Tool] = tool_registry(
     ("zssr", Tool("realsr.tools.zssr", "realsr-zssr",
                   "zero-shot super-resolution: train a small network on the image itself")),
     ("estimate_kernel", Tool("realsr.tools.estimate_kernel", "realsr-estimate-kernel",
-                             "the blur kernel of a photo estimated from the photo alone (KernelGAN)")),
+                             "the blur kernel of a photo estimated from the photo alone (spectral fit or KernelGAN)")),
 )

@@ -4,13 +4,14 @@
     python tools/zssr.py photo.png -s 2 --kernel_sigma 2.0,0.8,30      (an anisotropic Gaussian blur)
     python tools/zssr.py photo.png -s 2 --kernel kernel.npy -o photo_x2.png
     python tools/zssr.py photo.png -s 2 --kernel kernel.npy --kernel_phase upper_left
-    python tools/zssr.py photo.png -s 2 --estimate_kernel                  (KernelGAN first)
+    python tools/zssr.py photo.png -s 2 --estimate_kernel                  (the kernel estimated first)
 
 Writes ``<image stem>_zssr_x<s>.png`` (or ``-o``). The degradation the image went through is
 what ZSSR learns to undo: give its blur kernel (``--kernel``: a 2-D ``.npy`` array, a ``.mat``
 file with a ``Kernel`` variable, or the ``.npz`` that ``tools/estimate_kernel.py`` writes;
-``--kernel_sigma SIGMA_X,SIGMA_Y,ANGLE`` in degrees), let KernelGAN estimate it from the image
-(``--estimate_kernel``, ``--kernel_iters`` iterations), or leave it out for MATLAB's bicubic
+``--kernel_sigma SIGMA_X,SIGMA_Y,ANGLE`` in degrees), estimate it from the image
+(``--estimate_kernel``; ``--kernel_prior`` as ``tools/estimate_kernel.py --prior``, ``--kernel_iters``
+KernelGAN iterations), or leave it out for MATLAB's bicubic
 downscaling. ``--kernel_phase`` says which pixels the decimation after the blur keeps: ``matlab``
 (offset s // 2, the default), ``upper_left`` (offset 0) or ``centered`` (the kernel moved to the
 middle of each s x s block); a ``.npz`` kernel carries its own, and an estimated kernel is
@@ -40,7 +41,7 @@ from ..errors import UserError, check, run_cli
 from ..kernelgan import KernelGANConfig, check_config
 from ..resources import apply_thread_policy
 from ..zssr import ZSSRConfig, anisotropic_gaussian, super_resolve, train_zssr
-from .estimate_kernel import run_estimation
+from .estimate_kernel import add_prior, run_estimation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel_sigma", help="an anisotropic Gaussian kernel: SIGMA_X,SIGMA_Y,ANGLE (degrees)")
     p.add_argument("--kernel_phase", choices=list(KERNEL_PHASES), help="the decimation's sampling phase (default: "
                                                                        "the kernel file's, else matlab)")
-    p.add_argument("--estimate_kernel", action="store_true", help="estimate the kernel from the image (KernelGAN)")
-    p.add_argument("--kernel_iters", type=int, default=3000, help="KernelGAN iterations (default 3000)")
+    p.add_argument("--estimate_kernel", action="store_true", help="estimate the kernel from the image (--kernel_prior)")
+    add_prior(p, "--kernel_prior")
+    p.add_argument("--kernel_iters", type=int, help="KernelGAN iterations (default 3000)")
     p.add_argument("--noise_std", type=float, default=0.0, help="noise added to the training inputs (0-1 scale; "
                                                                  "the paper uses 0.0125 for real photos)")
     p.add_argument("--max_iters", type=int, default=3000)
@@ -134,6 +136,9 @@ def _main(argv: list[str] | None) -> int:
     given = [flag for flag, on in (("--kernel", args.kernel), ("--kernel_sigma", args.kernel_sigma),
                                    ("--estimate_kernel", args.estimate_kernel)) if on]
     check(len(given) <= 1, given[-1] if given else "--kernel", f"give one of {', '.join(given)}, not several")
+    check(args.kernel_iters is None or args.kernel_prior != "spectral", "--kernel_iters", "applies to KernelGAN "
+          "only: add --kernel_prior none (or gaussian), or leave it out")
+    args.kernel_iters = 3000 if args.kernel_iters is None else args.kernel_iters
     check(args.kernel_iters >= 1, "--kernel_iters", f"must be >= 1, got {args.kernel_iters}")
     kernel, stated = load_kernel(args.kernel) if args.kernel else (None, None)
     kernel = parse_sigma(args.kernel_sigma) if args.kernel_sigma else kernel
@@ -149,7 +154,7 @@ def _main(argv: list[str] | None) -> int:
     apply_thread_policy(args.threads)
     device = resolve_device(args.device)
     if args.estimate_kernel:
-        estimator = KernelGANConfig(scale=args.scale, iters=args.kernel_iters, seed=args.seed)
+        estimator = KernelGANConfig(scale=args.scale, iters=args.kernel_iters, seed=args.seed, prior=args.kernel_prior)
         try:
             check_config(estimator, h, w)
         except ValueError as err:
