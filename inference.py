@@ -1,7 +1,7 @@
 """Upscale images: ``python inference.py -i inputs -n RealESRGAN_x4plus`` (see ``--help``)."""
 import sys
 
-from realsr.inference.cli import main
+from realsr.startup import infer
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(infer())

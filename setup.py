@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 # The tools' commands come from their registry, read without importing realsr (torch may be absent).
 TOOLS = runpy.run_path(str(Path(__file__).parent / "realsr" / "tools" / "registry.py"))["TOOLS"]
-CONSOLE_SCRIPTS = ["realsr-train = realsr.training.cli:main", "realsr-infer = realsr.inference.cli:main"] + [
+CONSOLE_SCRIPTS = ["realsr-train = realsr.startup:train", "realsr-infer = realsr.startup:infer"] + [
     f"{tool.command} = {tool.module}:main" for tool in TOOLS.values()]
 
 setup(

@@ -4,7 +4,7 @@ Distributed: ``torchrun --nproc_per_node=N train.py -opt ... --launcher pytorch`
 """
 import sys
 
-from realsr.training.cli import main
+from realsr.startup import train
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train())

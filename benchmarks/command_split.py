@@ -82,9 +82,13 @@ class Timers:
 
 
 def child_realsr(argv: list[str]) -> dict:
-    """Run ``inference.py argv`` in this process with the three stages timed."""
+    """Run ``inference.py argv`` in this process with the three stages timed (imported as
+    ``inference.py`` imports it: :func:`realsr.startup.quick_import`)."""
+    from realsr.startup import quick_import
+
+    cli = quick_import("realsr.inference.cli")
     from realsr import imageio
-    from realsr.inference import cli, upsampler
+    from realsr.inference import upsampler
 
     timers = Timers()
     imageio.read_raw = timers.wrap("decode", imageio.read_raw)
