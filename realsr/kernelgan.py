@@ -22,10 +22,10 @@ updated generator again); everything is seeded from one ``torch.Generator``; the
 intra-op thread whatever the caller's count, so the kernel is the same on every machine.
 
 ``KernelGANConfig.prior`` (:data:`KERNEL_PRIORS`) chooses the estimator: ``none`` is the paper's
-free generator; ``gaussian`` replaces it by :class:`GaussianGenerator` (an anisotropic Gaussian, three
-parameters, as KernelGAN-FKP motivates) under the same discriminator and GAN loss; ``spectral``
-(the default, chosen on ``benchmarks/bench_kernelgan.py``'s measurements) is no GAN at all but the
-closed-form fit of :mod:`realsr.spectral_kernel`.
+free generator; ``spectral`` (the default, chosen on ``benchmarks/bench_kernelgan.py``'s
+measurements) is no GAN at all but the closed-form fit of :mod:`realsr.spectral_kernel`. (A
+generator shaped as an anisotropic Gaussian, three parameters under the same GAN loss, was
+measured too and dropped: the game drove its widths far past the truth.)
 """
 from __future__ import annotations
 
@@ -65,9 +65,6 @@ class KernelGANConfig:
     keep_taps: int = 40  # post-processing: taps below 0.75 x the 40th largest are removed
     seed: int = 0
     prior: str = "spectral"  # the estimator (KERNEL_PRIORS): "none" is the paper's KernelGAN
-    prior_size: int = 17  # side of the Gaussian prior's kernel (covers 3 sigma up to 2.7 px)
-    prior_lr: float = 5e-3  # the Gaussian prior's rate (its three parameters)
-    prior_sigma: float = 1.0  # the Gaussian prior's starting width (isotropic), pixels
 
     def __post_init__(self) -> None:
         if self.prior not in KERNEL_PRIORS:
@@ -75,9 +72,7 @@ class KernelGANConfig:
 
     @property
     def kernel_size(self) -> int:
-        """Side of the generator's kernel (13 for the default deep linear structure)."""
-        if self.prior == "gaussian":
-            return self.prior_size
+        """Side of the generator's equivalent kernel (13 for the default structure)."""
         return sum(self.g_structure) - len(self.g_structure) + 1
 
 
@@ -106,39 +101,8 @@ class LinearGenerator(nn.Module):
         return out.reshape(b, c, *out.shape[-2:])
 
 
-class GaussianGenerator(nn.Module):
-    """Downscaler whose kernel is an anisotropic Gaussian (the prior): ``(B, C, H, W)`` -> ``(B, C,
-    (H - K)//s + 1, ...)``, correlation with :meth:`kernel` (``K x K``) then decimation by ``s``.
-
-    Three parameters: the log widths along x and y and ``atanh`` of their correlation, so the
-    covariance is ``[[sx^2, r sx sy], [r sx sy, sy^2]]``: smooth through the isotropic start, where
-    a (width, width, angle) form would have no gradient in its angle."""
-
-    def __init__(self, config: KernelGANConfig):
-        super().__init__()
-        self.scale, self.size = config.scale, config.prior_size
-        start = math.log(config.prior_sigma)
-        self.params = nn.Parameter(torch.tensor([start, start, 0.0]))
-
-    def kernel(self) -> torch.Tensor:
-        """The ``(K, K)`` kernel, float32, sums to 1, centred on tap ``K // 2``."""
-        log_sx, log_sy, z = self.params.clamp(-1.6, 1.8).unbind()  # widths 0.2-6 px
-        sx, sy, r = log_sx.exp(), log_sy.exp(), torch.tanh(z) * 0.98
-        grid = torch.arange(self.size, dtype=self.params.dtype) - self.size // 2
-        y, x = torch.meshgrid(grid, grid, indexing="ij")
-        q = ((x / sx) ** 2 - 2 * r * (x / sx) * (y / sy) + (y / sy) ** 2) / (1 - r * r)
-        k = torch.exp(-0.5 * q)
-        return k / k.sum()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        out = F.conv2d(x.reshape(b * c, 1, h, w), self.kernel()[None, None], stride=self.scale)
-        return out.reshape(b, c, *out.shape[-2:])
-
-
 KERNEL_PRIORS: dict[str, str] = {
     "none": "KernelGAN with a deep linear generator: a free kernel (the paper's)",
-    "gaussian": "KernelGAN with an anisotropic Gaussian generator (widths and angle learned; three parameters)",
     "spectral": "an anisotropic Gaussian fitted to the image's power spectrum, no GAN (realsr.spectral_kernel)",
 }
 
@@ -300,33 +264,26 @@ def check_config(config: KernelGANConfig, height: int, width: int) -> None:
                          f"crops, and the crops larger than {k + config.d_kernel * config.scale}")
 
 
-def _kernel_of(gen: nn.Module) -> torch.Tensor:
-    return gen.kernel() if isinstance(gen, GaussianGenerator) else equivalent_kernel(gen)
-
-
-def _generator_loss(gen: nn.Module, disc: nn.Module, g_in: torch.Tensor, config: KernelGANConfig,
+def _generator_loss(gen: LinearGenerator, disc: nn.Module, g_in: torch.Tensor, config: KernelGANConfig,
                     lam: _Weights, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """The generator's output, its total loss and the parts: ``gan`` (L1 to "real"), and for the free
-    generator ``bicubic`` and the kernel constraints, weighted by ``lam`` (the prior needs none:
-    its kernel sums to 1 and is centred by construction)."""
+    """The generator's output, its total loss and the parts: ``gan`` (L1 to "real"), ``bicubic``
+    and the kernel constraints, weighted by ``lam``."""
     g_out = gen(g_in)
-    parts = {"gan": (disc(g_out) - 1).abs().mean()}
-    total = parts["gan"]
-    if not isinstance(gen, GaussianGenerator):
-        parts.update(kernel_constraints(equivalent_kernel(gen), config.scale, mask))
-        parts["bicubic"] = F.mse_loss(g_out, _bicubic_target(g_in, g_out.shape[-1], config))
-        total = total + sum(getattr(lam, name) * value for name, value in parts.items() if name != "gan")
+    parts = {"gan": (disc(g_out) - 1).abs().mean(), **kernel_constraints(equivalent_kernel(gen), config.scale, mask),
+             "bicubic": F.mse_loss(g_out, _bicubic_target(g_in, g_out.shape[-1], config))}
+    total = parts["gan"] + sum(getattr(lam, name) * value for name, value in parts.items() if name != "gan")
     return g_out, total, parts
 
 
 def estimate_kernel(image: torch.Tensor, config: KernelGANConfig,
                     progress: Callable[[int, dict[str, float]], None] | None = None) -> tuple[torch.Tensor, dict]:
     """Estimate the ``(K, K)`` blur kernel (float32, sums to 1, for the ``centered`` phase) that took
-    an HR scene to the ``(1, C, H, W)`` image in [0, 1], with ``config.iters`` KernelGAN iterations
-    (``config.prior`` chooses the generator).
+    an HR scene to the ``(1, C, H, W)`` image in [0, 1]: the spectral fit, or with ``config.prior``
+    ``none`` ``config.iters`` KernelGAN iterations.
 
     Returns the kernel and a log: ``raw`` (the generator's kernel before post-processing) and
-    ``losses`` (``(iteration, generator GAN loss, discriminator loss)`` every 50 iterations).
+    ``losses`` (``(iteration, generator GAN loss, discriminator loss)`` every 50 iterations; none
+    for the spectral fit).
     """
     check_config(config, *image.shape[-2:])
     if config.prior == "spectral":
@@ -342,10 +299,8 @@ def _estimate(image: torch.Tensor, config: KernelGANConfig,
               progress: Callable[[int, dict[str, float]], None] | None) -> tuple[torch.Tensor, dict]:
     image = image * 2 - 1  # the networks work in [-1, 1], as the authors' (their loss thresholds assume it)
     g = torch.Generator().manual_seed(config.seed)
-    free = config.prior == "none"
-    gen = LinearGenerator(config, g) if free else GaussianGenerator(config)
-    disc = PatchDiscriminator(config, image.shape[1], g)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr if free else config.prior_lr, betas=(config.beta1, 0.999))
+    gen, disc = LinearGenerator(config, g), PatchDiscriminator(config, image.shape[1], g)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     mask, lam, losses = boundary_mask(config.kernel_size), _Weights(), []
     d_side = (config.crop - config.kernel_size) // config.scale + 1
@@ -363,14 +318,14 @@ def _estimate(image: torch.Tensor, config: KernelGANConfig,
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        _schedule(it, float(parts["bicubic"].detach()) if free else 0.0, lam, [opt_g, opt_d], config)
+        _schedule(it, float(parts["bicubic"].detach()), lam, [opt_g, opt_d], config)
         if it % 50 == 0 or it == config.iters:
             losses.append((it, float(parts["gan"].detach()), float(loss_d.detach())))
         if progress is not None:
             progress(it, {"g": float(parts["gan"].detach()), "d": float(loss_d.detach()),
-                          **{k: float(v.detach()) for k, v in parts.items() if k == "bicubic"}})
-    raw = _kernel_of(gen).detach()
-    return post_process(raw, config.keep_taps) if free else raw.float(), {"raw": raw, "losses": losses}
+                          "bicubic": float(parts["bicubic"].detach())})
+    raw = equivalent_kernel(gen).detach()
+    return post_process(raw, config.keep_taps), {"raw": raw, "losses": losses}
 
 
 def kernel_shape(kernel: torch.Tensor) -> tuple[float, float, float]:

@@ -6,8 +6,7 @@
     python tools/zssr.py photo.png -s 2 --kernel photo_kernel_x2.npz
 
 ``--prior`` chooses the estimator: ``spectral`` (the default) fits an anisotropic Gaussian to the
-image's power spectrum; ``none`` is KernelGAN with its free deep linear generator; ``gaussian`` is
-KernelGAN whose generator is an anisotropic Gaussian. Writes ``<image stem>_kernel_x<s>.npz`` (or
+image's power spectrum; ``none`` is KernelGAN with its free deep linear generator. Writes ``<image stem>_kernel_x<s>.npz`` (or
 ``-o``) and a picture of the kernel beside it (``.png``, brightest tap white). The ``.npz`` holds
 ``kernel`` (odd side, float32, sums to 1), ``kernel_phase`` (``centered``: the kernel's centre of
 mass goes to the middle of each s x s block and the decimation starts at offset 0;
@@ -96,8 +95,8 @@ def _main(argv: list[str] | None) -> int:
     args.image = image_of(p, args)
     check(args.scale == 2, "-s/--scale", f"KernelGAN estimates x2 kernels, got {args.scale}")
     for flag, value in (("--iters", args.iters), ("--width", args.width)):
-        check(value is None or args.prior != "spectral", flag, "applies to KernelGAN only: add --prior none (or "
-              "gaussian), or leave it out")
+        check(value is None or args.prior != "spectral", flag, "applies to KernelGAN only: add --prior none, or leave it "
+              "out")
     args.iters = 3000 if args.iters is None else args.iters
     args.width = 64 if args.width is None else args.width
     check(args.iters >= 1, "--iters", f"must be >= 1, got {args.iters}")

@@ -137,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
                                    ("--estimate_kernel", args.estimate_kernel)) if on]
     check(len(given) <= 1, given[-1] if given else "--kernel", f"give one of {', '.join(given)}, not several")
     check(args.kernel_iters is None or args.kernel_prior != "spectral", "--kernel_iters", "applies to KernelGAN "
-          "only: add --kernel_prior none (or gaussian), or leave it out")
+          "only: add --kernel_prior none, or leave it out")
     args.kernel_iters = 3000 if args.kernel_iters is None else args.kernel_iters
     check(args.kernel_iters >= 1, "--kernel_iters", f"must be >= 1, got {args.kernel_iters}")
     kernel, stated = load_kernel(args.kernel) if args.kernel else (None, None)
