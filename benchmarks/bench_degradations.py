@@ -6,6 +6,13 @@ breakdown. Example::
 
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --json
     python benchmarks/bench_degradations.py --batch-size 12 --device cpu --busy 2   (quiet, busy, ratio)
+    python benchmarks/bench_degradations.py --batch_size 12 --device cpu --busy 2 \
+        --reference ~/src/BasicSR ~/src/Real-ESRGAN     (realsr and Real-ESRGAN in the same run)
+
+``--reference BASICSR_DIR REALESRGAN_DIR`` also runs Real-ESRGAN's own synthesis from checkouts of
+BasicSR and Real-ESRGAN (see ``reference_synthesis.py``; needs scipy) on the same GT batch, in
+alternating rounds with realsr's (``--rounds``), under the same thread policy, and prints both
+pairs/s and their ratio, quiet and (with ``--busy N``) busy, with the load average around each phase.
 
 On the CPU, synthesis runs as in training: every op on one intra-op thread
 (``realsr.resources.SYNTHESIS_THREADS``; ``--synthesis-threads N`` measures another count), the
@@ -22,14 +29,15 @@ import time
 from collections import defaultdict
 
 import torch
+from reference_synthesis import ReferenceSynthesis
 
-from contention import add_arguments, print_ratio, quiet_and_busy, setup_threads
+from contention import add_arguments, busy_processes, print_ratio, quiet_and_busy, setup_threads
 from degradations import DegradationConfig, RealESRGANDegradation, TrainingPairPool, compose
 from degradations.functional import usm_sharp
 from degradations.synthetic import synthetic_images
 from realsr.cli_flags import add_batch_size, add_device, add_scale
 from realsr.devices import resolve_device
-from realsr.errors import run_cli
+from realsr.errors import UserError, run_cli
 from realsr.resources import SYNTHESIS_THREADS, FixedThreads
 
 
@@ -126,15 +134,115 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                         help="threads over which CPU synthesis spreads its samples (default: the intra-op threads)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--reference", nargs=2, metavar=("BASICSR_DIR", "REALESRGAN_DIR"), default=None,
+                   help="also measure Real-ESRGAN's own synthesis from these checkouts, in the same run (needs scipy)")
+    p.add_argument("--rounds", type=int, default=3, help="with --reference: alternating rounds per phase")
+    p.add_argument("--reference_iters", "--reference-iters", type=int, default=2,
+                   help="with --reference: timed reference batches per round (one takes seconds on a CPU)")
     add_arguments(p)
     return p
+
+
+def loadavg() -> str | None:
+    """The 1-minute load average (``/proc/loadavg``), or None where there is none."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return f.read().split()[0]
+    except OSError:
+        return None
+
+
+def check_reference_args(args: argparse.Namespace) -> None:
+    """One-line errors for the same-run flags, before anything is measured."""
+    for flag, value in (("--rounds", args.rounds), ("--reference_iters", args.reference_iters)):
+        if value < 1:
+            raise UserError(flag, f"must be >= 1, got {value}", "give a count of 1 or more")
+    if args.reference_mode:
+        raise UserError("--reference_mode", "cannot be combined with --reference",
+                        "the same-run comparison measures realsr's default (per_sample: true)")
+
+
+def measure_reference(ref: ReferenceSynthesis, gt: torch.Tensor, iters: int) -> dict:
+    """Time ``iters`` reference batches: the per-sample kernel draws, then ``feed_data``."""
+    draws = feed = 0.0
+    for _ in range(iters):
+        _sync(ref.device)
+        t0 = time.perf_counter()
+        kernels = ref.kernels(gt.size(0))
+        t1 = time.perf_counter()
+        ref.feed(gt, kernels)
+        _sync(ref.device)
+        draws, feed = draws + t1 - t0, feed + time.perf_counter() - t1
+    per_batch = (draws + feed) / iters
+    return {"pairs_per_s": round(gt.size(0) / per_batch, 3), "ms_per_batch": round(1000 * per_batch, 1),
+            "ms_kernel_draws": round(1000 * draws / iters, 1)}
+
+
+def same_run_phase(args: argparse.Namespace, device: torch.device, ref: ReferenceSynthesis,
+                   gt: torch.Tensor) -> dict:
+    """``--rounds`` alternating rounds (realsr's ``measure``, then the reference's batches)."""
+    before, rounds = loadavg(), []
+    for _ in range(args.rounds):
+        ours = measure(args, device)
+        theirs = measure_reference(ref, gt, args.reference_iters)
+        rounds.append({"realsr_pairs_per_s": ours["pairs_per_s"], "reference": theirs,
+                       "ratio": round(ours["pairs_per_s"] / theirs["pairs_per_s"], 1)})
+    median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+    return {"loadavg_before": before, "loadavg_after": loadavg(), "rounds": rounds,
+            "realsr_pairs_per_s": median["realsr_pairs_per_s"],
+            "reference_pairs_per_s": median["reference"]["pairs_per_s"], "ratio": median["ratio"]}
+
+
+def same_run(args: argparse.Namespace, device: torch.device) -> dict:
+    """realsr against Real-ESRGAN's synthesis in one process: quiet and, with ``--busy``, busy."""
+    ref = ReferenceSynthesis(*args.reference, device, args.scale, args.gt_size)
+    ref.check_batch_size(args.batch_size)
+    gt = synthetic_images(args.batch_size, args.gt_crop, torch.Generator().manual_seed(0)).to(device)
+    warm = ref.feed(gt, ref.kernels(args.batch_size))  # warm-up, then a full pool: the steady state
+    ref.fill_pool(warm["lq"], warm["gt"])
+    out = {"quiet": same_run_phase(args, device, ref, gt)}
+    if args.busy > 0:
+        with busy_processes(args.busy):
+            out["busy"] = same_run_phase(args, device, ref, gt)
+        out["busy_processes"] = args.busy
+    return out
+
+
+def _spread(rounds: list[dict], key) -> str:
+    values = [key(r) for r in rounds]
+    return f"{min(values)}-{max(values)}"
+
+
+def print_same_run(result: dict, batch_size: int) -> None:
+    for phase in ("quiet", "busy"):
+        if phase not in result:
+            continue
+        r = result[phase]
+        label = phase if phase == "quiet" else f"busy ({result['busy_processes']} CPU-bound processes)"
+        spread = lambda key, rounds=r["rounds"]: _spread(rounds, key)
+        print(f"{label}, load average {r['loadavg_before']} before / {r['loadavg_after']} after: "
+              f"realsr {r['realsr_pairs_per_s']} pairs/s, Real-ESRGAN {r['reference_pairs_per_s']} pairs/s, "
+              f"ratio {r['ratio']}x (median of {len(r['rounds'])} rounds; realsr "
+              f"{spread(lambda x: x['realsr_pairs_per_s'])}, Real-ESRGAN "
+              f"{spread(lambda x: x['reference']['pairs_per_s'])}, ratio {spread(lambda x: x['ratio'])}x; "
+              f"batch of {batch_size})")
 
 
 def main() -> None:
     args = build_parser().parse_args()
     device = resolve_device(args.device)
+    if args.reference:
+        check_reference_args(args)
     policy = setup_threads(args)
     args.workers = args.workers or torch.get_num_threads()  # as training: the policy's intra-op count
+    if args.reference:
+        result = {"device": str(device), "batch_size": args.batch_size, "gt_crop": args.gt_crop,
+                  "gt_size": args.gt_size, "scale": args.scale, "thread_policy": policy,
+                  "reference": args.reference, **same_run(args, device)}
+        print(json.dumps(result, indent=2) if args.json else policy)
+        if not args.json:
+            print_same_run(result, args.batch_size)
+        return
     result = {"device": str(device), "batch_size": args.batch_size, "gt_crop": args.gt_crop,
               "gt_size": args.gt_size, "scale": args.scale, "per_sample": not args.reference_mode,
               "shuffle_prob": args.shuffle_prob, "jpeg_backend": args.jpeg_backend, "thread_policy": policy,
