@@ -75,18 +75,22 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     timings: dict[str, float] = defaultdict(float)
     threads = FixedThreads(args.synthesis_threads) if device.type == "cpu" else None
 
-    def step(measure: bool) -> None:
+    def step(measure: bool) -> dict[str, torch.Tensor]:
         _sync(device)
         start = time.perf_counter()
         with threads or contextlib.nullcontext():
             out = degrade(gt, gen)
-        pool.swap({"lq": out.lq, "gt": out.gt, "gt_usm": out.gt_usm}, gen)
+        pairs = {"lq": out.lq, "gt": out.gt, "gt_usm": out.gt_usm}
+        pool.swap(pairs, gen)
         _sync(device)
         if measure:
             timings["total"] += time.perf_counter() - start
+        return pairs
 
     for _ in range(args.warmup):
-        step(False)
+        pairs = step(False)
+    while args.reference and args.warmup and len(pool) < pool.size:  # as the reference's: start full
+        pool.swap(pairs, gen)
     timings.clear()
     instrument(degrade, device, timings)
     for _ in range(args.iters):  # USM alone, measured separately on the same batch
