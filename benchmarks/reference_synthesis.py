@@ -18,7 +18,10 @@ Per batch, :class:`ReferenceSynthesis` re-enacts, calling their functions in the
   round; ``paired_random_crop``; the pair pool (``_dequeue_and_enqueue``, on the given device where
   theirs calls ``.cuda()``); USM of the swapped GT.
 
-Image file reading is left out, as in the realsr half of the benchmark (the GT batch is given).
+One change to their code path: tensors are made contiguous before each ``filter2D`` (on the
+CPU, the channels-last strides ``DiffJPEG`` returns survive ``F.pad`` and ``F.interpolate``, and
+``filter2D``'s ``.view`` refuses them). The kernels are drawn in this process, not in DataLoader
+workers. Image file reading is left out, as in the realsr half of the benchmark (the GT batch is given).
 Their code draws from the global RNGs of Python, NumPy and torch; :class:`ReferenceRng` keeps
 those states for the reference and swaps them in only while it runs, so the process's own global
 state is left as it was.
