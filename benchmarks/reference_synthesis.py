@@ -147,16 +147,16 @@ class ReferenceRng:
         self.cuda = device if device.type == "cuda" else None
         self.states = (random.Random(seed).getstate(), np.random.RandomState(seed).get_state(),
                        torch.Generator().manual_seed(seed).get_state(),
-                       self._cuda_state(seed) if self.cuda else None)
+                       self.cuda_state(seed) if self.cuda else None)
 
-    def _cuda_state(self, seed: int) -> torch.Tensor:
+    def cuda_state(self, seed: int) -> torch.Tensor:
         return torch.Generator(self.cuda).manual_seed(seed).get_state()
 
-    def _get(self) -> tuple:
+    def current(self) -> tuple:
         return (random.getstate(), np.random.get_state(), torch.get_rng_state(),
                 torch.cuda.get_rng_state(self.cuda) if self.cuda else None)
 
-    def _set(self, states: tuple) -> None:
+    def install(self, states: tuple) -> None:
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
@@ -165,13 +165,13 @@ class ReferenceRng:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        saved = self._get()
-        self._set(self.states)
+        saved = self.current()
+        self.install(self.states)
         try:
             yield
         finally:
-            self.states = self._get()
-            self._set(saved)
+            self.states = self.current()
+            self.install(saved)
 
 
 class ReferenceSynthesis:
@@ -200,7 +200,7 @@ class ReferenceSynthesis:
         self.pulse[10, 10] = 1
 
     # -- RealESRGANDataset.__getitem__: the kernels of one sample (CPU, NumPy) --
-    def _blur_kernel(self, suffix: str) -> np.ndarray:
+    def blur_kernel(self, suffix: str) -> np.ndarray:
         d, deg = self.data_opt, self.lib["degradations"]
         kernel_size = random.choice(KERNEL_SIZES)
         if np.random.uniform() < d["sinc_prob" + suffix]:
@@ -214,7 +214,7 @@ class ReferenceSynthesis:
         pad = (21 - kernel_size) // 2
         return np.pad(kernel, ((pad, pad), (pad, pad)))
 
-    def _sinc_kernel(self) -> torch.Tensor:
+    def sinc_kernel(self) -> torch.Tensor:
         if np.random.uniform() < self.data_opt["final_sinc_prob"]:
             kernel_size = random.choice(KERNEL_SIZES)
             omega_c = np.random.uniform(np.pi / 3, np.pi)
@@ -225,20 +225,20 @@ class ReferenceSynthesis:
         """Each sample's kernels in ``__getitem__``'s order, stacked: three ``(B, 21, 21)`` float32."""
         samples = []
         for _ in range(batch_size):
-            kernel1 = torch.FloatTensor(self._blur_kernel(""))
-            kernel2 = torch.FloatTensor(self._blur_kernel("2"))
-            samples.append((kernel1, kernel2, self._sinc_kernel()))
+            kernel1 = torch.FloatTensor(self.blur_kernel(""))
+            kernel2 = torch.FloatTensor(self.blur_kernel("2"))
+            samples.append((kernel1, kernel2, self.sinc_kernel()))
         k1, k2, sinc = (torch.stack(k) for k in zip(*samples))
         return {"kernel1": k1, "kernel2": k2, "sinc_kernel": sinc}
 
     # -- RealESRGANModel.feed_data: the batch on the device --
-    def _resize_draw(self, suffix: str) -> float:
+    def resize_draw(self, suffix: str) -> float:
         updown = random.choices(["up", "down", "keep"], self.opt["resize_prob" + suffix])[0]
         low, high = self.opt["resize_range" + suffix]
         return {"up": lambda: np.random.uniform(1, high), "down": lambda: np.random.uniform(low, 1),
                 "keep": lambda: 1}[updown]()
 
-    def _noise(self, out: torch.Tensor, suffix: str) -> torch.Tensor:
+    def noise(self, out: torch.Tensor, suffix: str) -> torch.Tensor:
         deg, o = self.lib["degradations"], self.opt
         gray = o["gray_noise_prob" + suffix]
         if np.random.uniform() < o["gaussian_noise_prob" + suffix]:
@@ -247,39 +247,39 @@ class ReferenceSynthesis:
         return deg.random_add_poisson_noise_pt(out, scale_range=o["poisson_scale_range" + suffix],
                                                gray_prob=gray, clip=True, rounds=False)
 
-    def _jpeg(self, out: torch.Tensor, suffix: str) -> torch.Tensor:
+    def jpeg(self, out: torch.Tensor, suffix: str) -> torch.Tensor:
         quality = out.new_zeros(out.size(0)).uniform_(*self.opt["jpeg_range" + suffix])
         return self.jpeger(torch.clamp(out, 0, 1), quality=quality)
 
-    def _filter2d(self, img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    def filter2d(self, img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         """BasicSR's ``filter2D`` on a contiguous copy: DiffJPEG returns channels-last strides, which
         ``F.pad`` and ``F.interpolate`` keep on the CPU, and ``filter2D``'s ``.view`` refuses them
         (the one change to their code path; a no-op for a contiguous tensor)."""
         return self.lib["img_process_util"].filter2D(img.contiguous(), kernel)
 
-    def _resize_back_and_sinc(self, out: torch.Tensor, size: tuple[int, int], sinc: torch.Tensor) -> torch.Tensor:
+    def resize_back_and_sinc(self, out: torch.Tensor, size: tuple[int, int], sinc: torch.Tensor) -> torch.Tensor:
         out = F.interpolate(out, size=size, mode=random.choice(RESIZE_MODES))
-        return self._filter2d(out, sinc)
+        return self.filter2d(out, sinc)
 
     def degrade(self, gt_usm: torch.Tensor, kernels: dict[str, torch.Tensor]) -> torch.Tensor:
         """Both degradation stages, the final step and quantisation: ``(B, 3, H, W)`` -> LQ
         ``(B, 3, H // scale, W // scale)``, multiples of 1/255 in [0, 1]."""
-        filter2d, o = self._filter2d, self.opt
+        filter2d, o = self.filter2d, self.opt
         h, w = gt_usm.shape[2:]
         out = filter2d(gt_usm, kernels["kernel1"])
-        scale = self._resize_draw("")
+        scale = self.resize_draw("")
         out = F.interpolate(out, scale_factor=scale, mode=random.choice(RESIZE_MODES))
-        out = self._jpeg(self._noise(out, ""), "")
+        out = self.jpeg(self.noise(out, ""), "")
         if np.random.uniform() < o["second_blur_prob"]:
             out = filter2d(out, kernels["kernel2"])
-        scale = self._resize_draw("2")
+        scale = self.resize_draw("2")
         size2 = (int(h / o["scale"] * scale), int(w / o["scale"] * scale))
-        out = self._noise(F.interpolate(out, size=size2, mode=random.choice(RESIZE_MODES)), "2")
+        out = self.noise(F.interpolate(out, size=size2, mode=random.choice(RESIZE_MODES)), "2")
         size = (h // o["scale"], w // o["scale"])
         if np.random.uniform() < 0.5:
-            out = self._jpeg(self._resize_back_and_sinc(out, size, kernels["sinc_kernel"]), "2")
+            out = self.jpeg(self.resize_back_and_sinc(out, size, kernels["sinc_kernel"]), "2")
         else:
-            out = self._resize_back_and_sinc(self._jpeg(out, "2"), size, kernels["sinc_kernel"])
+            out = self.resize_back_and_sinc(self.jpeg(out, "2"), size, kernels["sinc_kernel"])
         return torch.clamp((out * 255.0).round(), 0, 255) / 255.0
 
     def check_batch_size(self, batch_size: int) -> None:
