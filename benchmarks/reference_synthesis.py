@@ -77,7 +77,11 @@ def rgb_to_grayscale(img: torch.Tensor, num_output_channels: int = 1) -> torch.T
 @contextlib.contextmanager
 def _grayscale_stand_in() -> Iterator[None]:
     """Register the stand-in under torchvision's module names for the block, if torchvision is absent."""
-    if importlib.util.find_spec("torchvision") is not None:
+    try:
+        installed = importlib.util.find_spec("torchvision") is not None
+    except ValueError:  # a module registered without a spec (another stand-in) is not torchvision
+        installed = False
+    if installed:
         yield
         return
     saved = {name: sys.modules.get(name) for name in _GRAY_MODULES}
