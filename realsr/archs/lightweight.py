@@ -26,9 +26,9 @@ class ChannelLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        centred = x - x.mean(1, keepdim=True)
-        normed = centred * torch.rsqrt(centred.pow(2).mean(1, keepdim=True) + self.eps)
-        return normed * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        return self.weight[:, None, None] * ((x - mean) / torch.sqrt(var + self.eps)) + self.bias[:, None, None]
 
 
 class _SeededDrop(nn.Module):

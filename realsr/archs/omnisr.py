@@ -24,24 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .descriptor import Architecture
+from .lightweight import ChannelLayerNorm
 
 _ESA_MIN_SIDE = 15  # ESA's stride-2 conv then 7x7 max pool need 15 pixels
-
-
-class LayerNorm2d(nn.Module):
-    """Layer norm over the channels of a ``(B, C, H, W)`` tensor (eps 1e-6), keys ``weight``, ``bias``."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        y = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * y + self.bias[:, None, None]
 
 
 class _SpatialMean(nn.Module):
@@ -191,11 +176,11 @@ class GatedFeedForward(nn.Module):
 
 class PreNorm(nn.Module):
     """``fn(norm(x)) + x``; the norm is over the last axis (``nn.LayerNorm``, eps 1e-5) for window
-    tokens, over the channels (:class:`LayerNorm2d`, eps 1e-6) for ``(B, C, H, W)`` maps."""
+    tokens, over the channels (:class:`ChannelLayerNorm`, eps 1e-6) for ``(B, C, H, W)`` maps."""
 
     def __init__(self, dim: int, fn: nn.Module, channels_first: bool):
         super().__init__()
-        self.norm = LayerNorm2d(dim) if channels_first else nn.LayerNorm(dim)
+        self.norm = ChannelLayerNorm(dim) if channels_first else nn.LayerNorm(dim)
         self.fn = fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .descriptor import Architecture
+from .lightweight import ChannelLayerNorm
 
 _LEVELS = 4  # SAFM splits the channels into 4 levels: full size, 1/2, 1/4, 1/8
 _MULTIPLE = 2 ** (_LEVELS - 1)
@@ -30,21 +31,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "SAFMN": {"dim": 36, "n_blocks": 8, "ffn_scale": 2.0},
     "SAFMN-L": {"dim": 128, "n_blocks": 16, "ffn_scale": 2.0},
 }
-
-
-class ChannelLayerNorm(nn.Module):
-    """Layer norm over the channels of ``(B, C, H, W)`` (eps 1e-6); keys ``weight``, ``bias``."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        return self.weight[:, None, None] * ((x - mean) / torch.sqrt(var + self.eps)) + self.bias[:, None, None]
 
 
 class SAFM(nn.Module):
