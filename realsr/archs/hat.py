@@ -29,6 +29,7 @@ from .window import (
     attend,
     drop_rates,
     fits,
+    group_layout,
     init_swin_weights,
     merge,
     overlap_position_index,
@@ -292,11 +293,7 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
     for i in range(0, 8, 2):
         if f"upsample.{i}.weight" in state:
             scale *= math.isqrt(state[f"upsample.{i}.weight"].shape[0] // num_feat)
-    groups = sorted({int(k.split(".")[1]) for k in state if k.startswith("layers.")})
-    depths = [len({k.split(".")[4] for k in state if k.startswith(f"layers.{g}.residual_group.blocks.")})
-              for g in groups]
-    heads = [int(state[f"layers.{g}.residual_group.overlap_attn.relative_position_bias_table"].shape[1])
-             for g in groups]
+    depths, heads = group_layout(state, "overlap_attn.relative_position_bias_table")
     pos = state.get("absolute_pos_embed")
     opts = {"type": "HAT", "upscale": scale, "in_chans": in_ch, "embed_dim": embed_dim, "depths": depths,
             "num_heads": heads, "window_size": ws,

@@ -28,6 +28,7 @@ from .window import (
     WindowAttention,
     drop_rates,
     fits,
+    group_layout,
     init_swin_weights,
     merge,
     pad_to_window,
@@ -252,11 +253,7 @@ def detect(state: Mapping[str, torch.Tensor], hint: str = "") -> tuple[dict[str,
     embed_dim, in_ch = (int(n) for n in state["conv_first.weight"].shape[:2])
     ws = math.isqrt(state[f"{first}attn.relative_position_index"].shape[0])
     upsampler, upscale = _reconstruction(state, in_ch)
-    groups = sorted({int(k.split(".")[1]) for k in state if k.startswith("layers.")})
-    depths = [len({k.split(".")[4] for k in state if k.startswith(f"layers.{g}.residual_group.blocks.")})
-              for g in groups]
-    heads = [int(state[f"layers.{g}.residual_group.blocks.0.attn.relative_position_bias_table"].shape[1])
-             for g in groups]
+    depths, heads = group_layout(state, "blocks.0.attn.relative_position_bias_table")
     mask = state.get("layers.0.residual_group.blocks.1.attn_mask")
     opts = {"type": "SwinIR", "upscale": upscale, "in_chans": in_ch, "embed_dim": embed_dim, "depths": depths,
             "num_heads": heads, "window_size": ws,

@@ -201,6 +201,17 @@ def fits(cls: type[nn.Module], opts: Mapping[str, Any], state: Mapping[str, torc
     return expected.keys() == state.keys() and all(expected[k].shape == state[k].shape for k in expected)
 
 
+def group_layout(state: Mapping[str, torch.Tensor], bias_table: str) -> tuple[list[int], list[int]]:
+    """``(depths, heads)`` of the residual groups of a Swin-style state dict (keys
+    ``layers.<g>.residual_group.blocks.<b>...``): blocks per group, and attention heads per group
+    read off the group's ``bias_table`` (a key under ``layers.<g>.residual_group.``, ``(n, heads)``)."""
+    groups = sorted({int(k.split(".")[1]) for k in state if k.startswith("layers.")})
+    depths = [len({k.split(".")[4] for k in state if k.startswith(f"layers.{g}.residual_group.blocks.")})
+              for g in groups]
+    heads = [int(state[f"layers.{g}.residual_group.{bias_table}"].shape[1]) for g in groups]
+    return depths, heads
+
+
 def residual_conv(dim: int, kind: str) -> nn.Module:
     """``1conv``: one 3x3 conv; ``3conv``: 3x3 (C -> C/4), 1x1, 3x3 (C/4 -> C) with LeakyReLU 0.2."""
     if kind == "1conv":
