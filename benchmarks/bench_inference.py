@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from command_split import compare_outputs, make_inputs, run_child
+from command_split import ceiling, compare_outputs, conv_gflops, make_inputs, network_gflop, run_child
 
 from contention import add_arguments, busy_processes
 from realsr.archs import build_network
@@ -139,6 +139,12 @@ def command_benchmark(args: argparse.Namespace, scratch: Path) -> dict:
         rows[name] = row
     rows["fp32_vs_reference_outputs"] = compare_outputs(scratch / "reference", scratch / "fp32") \
         if "fp32" in runs else None
+    gflop, peaks = network_gflop(net.eval(), inputs), {}
+    for name in contenders[1:]:
+        dtype = pick_precision(name, torch.device("cpu"))[0]
+        peaks.setdefault(dtype, conv_gflops(dtype))
+        rows[name]["ceiling"] = ceiling(gflop, peaks[dtype], rows[name]["startup_s"], rows[name]["network_s"],
+                                        rows["reference"]["wall_s"])
     return {"inputs": str(args.inputs or "generated (sizes/kinds of Real-ESRGAN's inputs)"), "repeats": args.repeats,
             "load_before": os.getloadavg(), "results": rows}
 
@@ -155,6 +161,13 @@ def describe_command(result: dict) -> str:
         for kind, d in (r.get("drift_from_fp32") or {}).items():
             line += f"; drift from fp32 ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.3f} ({d['worst']})"
         lines.append(line)
+        if "ceiling" in r:
+            c = r["ceiling"]
+            lines.append(f"{'':10s} ceiling: {c['network_gflop']:.0f} GFLOP of convolutions at the 3x3 64->64 "
+                         f"convolution's own {c['peak_gflops']:.0f} GFLOP/s = {c['network_at_peak_s']:.2f} s (this run: "
+                         f"{c['achieved_gflops']:.0f} GFLOP/s, {100 * c['of_peak']:.0f}% of it); at most "
+                         f"{c['best_vs_reference']:.2f}x the reference with this start-up, "
+                         f"{c['best_vs_reference_no_startup']:.2f}x with none")
     for kind, d in (result["results"].get("fp32_vs_reference_outputs") or {}).items():
         lines.append(f"fp32 outputs vs the reference's ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.4f}")
     return "\n".join(lines)

@@ -20,6 +20,12 @@ real package adds, so the comparison favours the reference.
 
 The inputs default to generated images of the sizes and kinds of Real-ESRGAN's nine sample
 inputs (``SAMPLE_KINDS``); ``--inputs FOLDER`` measures real files instead.
+
+The ceiling (:func:`ceiling`) says how fast the command could be on this CPU: the network's
+convolution work over the inputs (:func:`network_gflop`) at the throughput of its dominant
+convolution alone (:func:`conv_gflops`, 64 -> 64 channels, 3x3, channels-last, in the
+command's precision), with and without the measured start-up. A direct convolution cannot
+beat that throughput, so no change to the code around the network reaches a ratio above it.
 """
 from __future__ import annotations
 
@@ -28,9 +34,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:  # the child imports torch only through the command it times
+    import torch
 
 # (name, height, width, channels, dtype) of Real-ESRGAN's inputs/ folder (read from the files)
 SAMPLE_KINDS = [("00003.png", 256, 512, 3, np.uint8), ("00017_gray.png", 351, 500, 1, np.uint8),
@@ -144,6 +154,59 @@ def child_reference(inputs: Path, output: Path, weights: Path) -> dict:
         name = path.stem + "_out" + (".png" if alpha is not None else path.suffix)
         write(output / name, out)
     return {"exit": 0, "first_network": timers.first_network, "end": time.time(), **timers.busy}
+
+
+def network_gflop(net: torch.nn.Module, inputs: Path) -> float:
+    """The network's convolution work, in GFLOP (2 per multiply-add), over the images of
+    ``inputs`` as the command runs them: one pass per image, a second for an alpha channel
+    (``--alpha_upsampler realesrgan``, the default). A fully convolutional network's work is
+    proportional to the pixels, so it is counted once on a 32x32 input and scaled."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, 32, 32))
+    per_pixel = counter.get_total_flops() / (32 * 32)
+    pixels = 0
+    for path in sorted(inputs.iterdir()):
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            continue
+        pixels += img.shape[0] * img.shape[1] * (2 if img.ndim == 3 and img.shape[2] == 4 else 1)
+    return per_pixel * pixels / 1e9
+
+
+def conv_gflops(dtype: torch.dtype, side: int = 256, repeats: int = 10) -> float:
+    """GFLOP/s of one 64 -> 64 channel 3x3 convolution (the SRVGG body's) alone on a
+    ``side`` x ``side`` channels-last input, weights and input in ``dtype``, on the threads this
+    process runs with: the median of ``repeats`` calls after three warm-up calls."""
+    import statistics
+
+    import torch
+
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dtype).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 64, side, side, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.inference_mode():
+        for k in range(3 + repeats):
+            start = time.perf_counter()
+            conv(x)
+            if k >= 3:
+                times.append(time.perf_counter() - start)
+    return 2 * 64 * 64 * 9 * side * side / statistics.median(times) / 1e9
+
+
+def ceiling(gflop: float, peak_gflops: float, startup_s: float, network_s: float, reference_wall_s: float) -> dict:
+    """The best the command can do at ``peak_gflops``: the network time at that throughput, the
+    throughput this run reached, and the best ratio to the reference's wall time with this run's
+    start-up and with none."""
+    best_network = gflop / peak_gflops
+    return {"network_gflop": round(gflop, 1), "peak_gflops": round(peak_gflops, 1),
+            "network_at_peak_s": round(best_network, 3), "achieved_gflops": round(gflop / network_s, 1),
+            "of_peak": round(gflop / network_s / peak_gflops, 3),
+            "best_vs_reference": round(reference_wall_s / (startup_s + best_network), 2),
+            "best_vs_reference_no_startup": round(reference_wall_s / best_network, 2)}
 
 
 def run_child(args: list[str]) -> dict:
