@@ -21,13 +21,13 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from . import window
 from .descriptor import Architecture
 from .window import (
     DropPath,
     Mlp,
     WindowAttention,
     attend,
-    check_groups,
     drop_rates,
     fits,
     group_layout,
@@ -38,7 +38,6 @@ from .window import (
     pixelshuffle_stages,
     pixelshuffle_upsampler,
     relative_position_index,
-    restore_in_windows,
     shift_mask,
 )
 
@@ -242,7 +241,7 @@ class HAT(nn.Module):
         return self.conv_last(self.upsample(out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return restore_in_windows(self.restore, x, self.mean, self.img_range, self.window_size, self.upscale)
+        return window.restore_in_windows(self.restore, x, self.mean, self.img_range, self.window_size, self.upscale)
 
 
 def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, window_size: int, img_size: int,
@@ -251,7 +250,7 @@ def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, win
     if resi_connection not in RESI_CONNECTIONS:
         raise ValueError(f"resi_connection must be one of {RESI_CONNECTIONS}, got {resi_connection!r}")
     pixelshuffle_stages(upscale)
-    check_groups(depths, num_heads, embed_dim, window_size, img_size)
+    window.check_groups(depths, num_heads, embed_dim, window_size, img_size)
 
 
 def _divisor(total: int, part: int) -> int | float:

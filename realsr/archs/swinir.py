@@ -21,12 +21,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import window
 from .descriptor import Architecture
 from .window import (
     DropPath,
     Mlp,
     WindowAttention,
-    check_groups,
     drop_rates,
     fits,
     group_layout,
@@ -36,7 +36,6 @@ from .window import (
     pixelshuffle_stages,
     pixelshuffle_upsampler,
     residual_conv,
-    restore_in_windows,
     shift_mask,
 )
 
@@ -203,7 +202,7 @@ class SwinIR(nn.Module):
         return self.reconstruct(self.conv_after_body(self.forward_features(feat)) + feat)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return restore_in_windows(self.restore, x, self.mean, self.img_range, self.window_size, self.upscale)
+        return window.restore_in_windows(self.restore, x, self.mean, self.img_range, self.window_size, self.upscale)
 
 
 def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, window_size: int, img_size: int,
@@ -217,7 +216,7 @@ def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, win
         raise ValueError(f"upsampler nearest+conv takes upscale 2, 4 or 8, not {upscale}")
     if upsampler == "pixelshuffle":
         pixelshuffle_stages(upscale)
-    check_groups(depths, num_heads, embed_dim, window_size, img_size)
+    window.check_groups(depths, num_heads, embed_dim, window_size, img_size)
 
 
 def _reconstruction(state: Mapping[str, torch.Tensor], in_ch: int) -> tuple[str, int]:
