@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from realsr.archs import recognise
-from realsr.archs.hat import ARCH, HAT, PRESETS, detect
+from realsr.archs.hat import HAT, PRESETS, detect
 from tests.realsr.test_arch_window_families import FAMILIES, built, randomised
+from tests.realsr.test_arch_window_families import HAT_SMALL as SMALL
 from tests.spandrel_env import spandrel_model
 
 FAMILY = FAMILIES["HAT"]
-SMALL = {k: v for k, v in ARCH.small.items() if k != "upscale"}
 
 
 def test_spandrel_reads_the_optional_layouts():
