@@ -195,6 +195,31 @@ def image_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
     return args.image if args.image is not None else args.input
 
 
+def parse_image_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` with ``args.image`` set to the one image of :func:`add_image`
+    (see :func:`image_of`; a usage error, exit 2, unless exactly one is given)."""
+    args = parser.parse_args(argv)
+    args.image = image_of(parser, args)
+    return args
+
+
+def add_weights_source(parser: argparse.ArgumentParser, names: Sequence[str]) -> argparse.Action:
+    """``--model_path`` (old spellings ``-i/--input``) or ``-n/--model_name`` (one of ``names``):
+    the one network a command converts; parse with :func:`parse_weights_args`. Returns ``-n``."""
+    weights = add_model_path(parser, "weights file: any of our checkpoints or a released file")
+    add_deprecated(parser, weights, "-i", "--input")
+    return add_model_name(parser, names, "or a zoo model")
+
+
+def parse_weights_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` for a command with :func:`add_weights_source`: a usage error
+    (exit 2) unless ``--model_path`` or ``-n`` is given."""
+    args = parser.parse_args(argv)
+    if args.model_path is None and args.model_name is None:
+        parser.error("give --model_path WEIGHTS or -n MODEL_NAME")
+    return args
+
+
 class SetOption(argparse.Action):
     """A flag that stands for ``--set KEY=VALUE`` (``train.py --device cuda:1`` sets ``device``)."""
 

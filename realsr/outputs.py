@@ -43,6 +43,12 @@ def refuse_collisions(plan: Mapping[Path, Path | Iterable[Path]], suggestion: st
                                                     f"{'here' if not key else 'to ' + str(target)}", suggestion)
 
 
+def refuse_existing_file(output: Path, key: str = "-o/--output") -> None:
+    """Refuse an output folder that already exists as a file."""
+    if output.exists() and not output.is_dir():
+        raise UserError(key, f"{output} is an existing file")
+
+
 def refuse_output_in_input(output: Path, inputs: Iterable[Path], key: str = "-o/--output",
                            inside: bool = True) -> None:
     """Refuse an ``output`` folder equal to an input folder or (when ``inside``) within one.

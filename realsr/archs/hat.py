@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from . import window
 from .descriptor import Architecture
 from .window import (
     DropPath,
@@ -33,7 +34,6 @@ from .window import (
     init_swin_weights,
     merge,
     overlap_position_index,
-    pad_to_window,
     partition,
     pixelshuffle_stages,
     pixelshuffle_upsampler,
@@ -234,14 +234,14 @@ class HAT(nn.Module):
             tokens = layer(tokens, size, tables)
         return self.norm(tokens).transpose(1, 2).reshape(x.shape)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        mean = self.mean.to(x.dtype)
-        x = (pad_to_window(x, self.window_size) - mean) * self.img_range
+    def restore(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(B, C, H, W)``, sides multiples of the window -> normalised ``(B, C, H*s, W*s)``."""
         feat = self.conv_first(x)
         out = self.conv_before_upsample(self.conv_after_body(self.forward_features(feat)) + feat)
-        out = self.conv_last(self.upsample(out))
-        return (out / self.img_range + mean)[..., :h * self.upscale, :w * self.upscale]
+        return self.conv_last(self.upsample(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return window.restore_in_windows(self.restore, x, self.mean, self.img_range, self.window_size, self.upscale)
 
 
 def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, window_size: int, img_size: int,
@@ -250,12 +250,7 @@ def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, win
     if resi_connection not in RESI_CONNECTIONS:
         raise ValueError(f"resi_connection must be one of {RESI_CONNECTIONS}, got {resi_connection!r}")
     pixelshuffle_stages(upscale)
-    if len(depths) != len(num_heads) or not depths:
-        raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} must be non-empty and of equal length")
-    if any(embed_dim % h for h in num_heads):
-        raise ValueError(f"embed_dim {embed_dim} must be divisible by every num_heads entry {list(num_heads)}")
-    if img_size <= window_size:
-        raise ValueError(f"img_size ({img_size}) must exceed window_size ({window_size})")
+    window.check_groups(depths, num_heads, embed_dim, window_size, img_size)
 
 
 def _divisor(total: int, part: int) -> int | float:

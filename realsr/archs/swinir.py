@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import window
 from .descriptor import Architecture
 from .window import (
     DropPath,
@@ -31,7 +32,6 @@ from .window import (
     group_layout,
     init_swin_weights,
     merge,
-    pad_to_window,
     partition,
     pixelshuffle_stages,
     pixelshuffle_upsampler,
@@ -196,13 +196,13 @@ class SwinIR(nn.Module):
             x = self.lrelu(getattr(self, f"conv_up{i}")(F.interpolate(x, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.conv_hr(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        mean = self.mean.to(x.dtype)
-        x = (pad_to_window(x, self.window_size) - mean) * self.img_range
+    def restore(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(B, C, H, W)``, sides multiples of the window -> normalised ``(B, C, H*s, W*s)``."""
         feat = self.conv_first(x)
-        out = self.reconstruct(self.conv_after_body(self.forward_features(feat)) + feat)
-        return (out / self.img_range + mean)[..., :h * self.upscale, :w * self.upscale]
+        return self.reconstruct(self.conv_after_body(self.forward_features(feat)) + feat)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return window.restore_in_windows(self.restore, x, self.mean, self.img_range, self.window_size, self.upscale)
 
 
 def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, window_size: int, img_size: int,
@@ -216,12 +216,7 @@ def check_options(upscale: int, depths: Any, num_heads: Any, embed_dim: int, win
         raise ValueError(f"upsampler nearest+conv takes upscale 2, 4 or 8, not {upscale}")
     if upsampler == "pixelshuffle":
         pixelshuffle_stages(upscale)
-    if len(depths) != len(num_heads) or not depths:
-        raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} must be non-empty and of equal length")
-    if any(embed_dim % h for h in num_heads):
-        raise ValueError(f"embed_dim {embed_dim} must be divisible by every num_heads entry {list(num_heads)}")
-    if img_size <= window_size:
-        raise ValueError(f"img_size ({img_size}) must exceed window_size ({window_size})")
+    window.check_groups(depths, num_heads, embed_dim, window_size, img_size)
 
 
 def _reconstruction(state: Mapping[str, torch.Tensor], in_ch: int) -> tuple[str, int]:

@@ -7,7 +7,7 @@ store as buffers, so their values match the released weight files exactly.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -172,6 +172,33 @@ def init_swin_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+def check_groups(depths: Any, num_heads: Any, embed_dim: int, window_size: int, img_size: int) -> None:
+    """ValueError naming the first residual-group option a Swin-style network cannot be built with:
+    ``depths`` and ``num_heads`` non-empty and of one length, ``embed_dim`` divisible by every head
+    count, ``img_size`` larger than ``window_size``."""
+    if len(depths) != len(num_heads) or not depths:
+        raise ValueError(f"depths {list(depths)} and num_heads {list(num_heads)} must be non-empty and of equal length")
+    if any(embed_dim % h for h in num_heads):
+        raise ValueError(f"embed_dim {embed_dim} must be divisible by every num_heads entry {list(num_heads)}")
+    if img_size <= window_size:
+        raise ValueError(f"img_size ({img_size}) must exceed window_size ({window_size})")
+
+
+def restore_in_windows(restore: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mean: torch.Tensor,
+                       img_range: float, window_size: int, upscale: int) -> torch.Tensor:
+    """Run ``restore`` on ``x`` padded to the window and normalised, and undo both on its output.
+
+    ``x`` ``(B, C, H, W)`` is padded (:func:`pad_to_window`), shifted by ``mean`` ``(1, C, 1, 1)``
+    and scaled by ``img_range``; ``restore`` maps that ``(B, C, H', W')`` to ``(B, C, H'*s, W'*s)``
+    in the same units, which are mapped back and cropped to ``(B, C, H*s, W*s)`` (``s`` =
+    ``upscale``). Same dtype as ``x``; nothing is clamped.
+    """
+    h, w = x.shape[-2:]
+    mean = mean.to(x.dtype)
+    out = restore((pad_to_window(x, window_size) - mean) * img_range)
+    return (out / img_range + mean)[..., :h * upscale, :w * upscale]
 
 
 def pixelshuffle_stages(scale: int) -> list[int]:

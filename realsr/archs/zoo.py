@@ -188,6 +188,14 @@ def find_weights(name: str, model_dir: Path | None = None, allow_download: bool 
     return paths
 
 
+def weights_source(model_path: Path | None, model_name: str | None) -> tuple[list[Path], dict[str, Any] | None]:
+    """What a command given ``--model_path`` or ``-n`` loads: the weight files (``[model_path]``,
+    else the zoo model's, found or downloaded by :func:`find_weights`) and, when ``model_name``
+    names a zoo model, its architecture options (None: the loader detects them from the file)."""
+    paths = [model_path] if model_path else find_weights(model_name)
+    return paths, MODELS[model_name].arch if model_name in MODELS else None
+
+
 def verify(path: Path, expected: str | None) -> None:
     """Check a cached weight file against the release's SHA-256 (full digest or prefix).
 

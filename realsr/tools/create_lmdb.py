@@ -17,6 +17,7 @@ from tqdm import tqdm
 from ..cli_flags import add_input, add_output
 from ..errors import UserError, check, run_cli
 from ..imageio import scan_folder
+from ..outputs import refuse_existing_file
 from ..prep.lmdb_writer import lmdb_keys_of, verify_lmdb, write_lmdb
 
 
@@ -41,7 +42,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     check(args.output.suffix == ".lmdb", "-o/--output", f"{args.output}: the LMDB folder name must end with .lmdb "
                                                          "(BasicSR checks this)")
-    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
+    refuse_existing_file(args.output)
     check(0 <= args.compression_level <= 9, "--compression_level", f"must be 0-9, got {args.compression_level}")
     check(args.commit_every >= 1, "--commit_every", f"must be >= 1, got {args.commit_every}")
     check(args.map_size is None or args.map_size > 0, "--map_size", f"must be > 0, got {args.map_size}")

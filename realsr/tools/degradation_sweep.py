@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .. import imageio
-from ..cli_flags import add_device, add_image, add_model_path, add_output, add_threads, image_of
+from ..cli_flags import add_device, add_image, add_model_path, add_output, add_threads, parse_image_args
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..inference.upsampler import Upsampler, load_model
@@ -44,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    args.image = image_of(p, args)
+    args = parse_image_args(build_parser(), argv)
     apply_thread_policy(args.threads)
     for value in args.blurs:
         check(math.isfinite(value) and value > 0, "--blurs", f"sigmas must be > 0, got {value}")

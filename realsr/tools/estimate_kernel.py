@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .. import imageio
-from ..cli_flags import add_image, add_output, add_scale, add_seed, add_threads, image_of
+from ..cli_flags import add_image, add_output, add_scale, add_seed, add_threads, parse_image_args
 from ..errors import check, run_cli
 from ..kernelgan import KERNEL_PRIORS, KernelGANConfig, check_config, estimate_kernel, kernel_shape
 from ..resources import apply_thread_policy
@@ -90,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    args.image = image_of(p, args)
+    args = parse_image_args(build_parser(), argv)
     check(args.scale == 2, "-s/--scale", f"KernelGAN estimates x2 kernels, got {args.scale}")
     for flag, value in (("--iters", args.iters), ("--width", args.width)):
         check(value is None or args.prior != "spectral", flag, "applies to KernelGAN only: add --prior none, or leave it "

@@ -30,6 +30,7 @@ from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..evaluation import best_row, checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
 from ..metrics import METRICS, Scorer, lookup_metrics
+from ..outputs import refuse_existing_file
 from ..resources import apply_thread_policy
 
 
@@ -118,7 +119,7 @@ def evaluate_checkpoints(args: argparse.Namespace) -> int:
     check(bool(pairs), "--lq", f"no LQ image in {args.lq} matches a GT stem in {args.gt}")
     device = resolve_device(args.device)
     out = args.output or args.models.parent / "evaluation"
-    check(not out.exists() or out.is_dir(), "-o/--output", f"{out} is an existing file")
+    refuse_existing_file(out)
     names = metric_names(args)
     best_name = args.best or names[0]
     check(best_name in names, "--best", f"{best_name!r} is not one of --metrics ({', '.join(names)})")

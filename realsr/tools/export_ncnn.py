@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from .. import atomic
-from ..archs.zoo import MODELS, find_weights
-from ..cli_flags import add_deprecated, add_device, add_model_name, add_model_path, add_output, add_threads
+from ..archs.zoo import MODELS, weights_source
+from ..cli_flags import add_device, add_output, add_threads, add_weights_source, parse_weights_args
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..inference.upsampler import load_model
@@ -84,9 +84,7 @@ def _isolated(param: Path, weights: Path, image: np.ndarray) -> np.ndarray:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``tools/export_ncnn.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    weights = add_model_path(p, "weights file: any of our checkpoints or a released file")
-    add_deprecated(p, weights, "-i", "--input")
-    add_model_name(p, MODELS, "or a zoo model")
+    add_weights_source(p, MODELS)
     add_output(p, "output prefix: writes PREFIX.param, PREFIX.bin", required=True)
     p.add_argument("--size", type=int, default=64, help="side of the example input traced (default 64)")
     p.add_argument("--atol", type=float, default=1 / 255, help="largest accepted difference to PyTorch (default: one 8-bit level)")
@@ -96,20 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    apply_thread_policy(args.threads)
-    if args.model_path is None and args.model_name is None:
-        p.error("give --model_path WEIGHTS or -n MODEL_NAME")
+    args = parse_weights_args(build_parser(), argv)
     check(8 <= args.size <= 1024, "--size", f"must be 8-1024, got {args.size}")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file prefix (models/name-x4)")
+    apply_thread_policy(args.threads)
     try:
         import pnnx
     except ImportError:
         raise UserError("pnnx", "the ncnn export needs the pnnx package", 'pip install -e ".[ncnn]"') from None
     device = resolve_device(args.device)  # before any download or loading
-    paths = [args.model_path] if args.model_path else find_weights(args.model_name)
-    model = load_model(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
+    paths, arch = weights_source(args.model_path, args.model_name)
+    model = load_model(paths, arch=arch)
     name = model.arch.name
     check(not model.takes_maps, "--model_path", f"{name} takes degradation maps; ncnn apps feed images only")
     check(model.arch.stages == 1, "--model_path", f"{name} returns several outputs; ncnn apps read one")

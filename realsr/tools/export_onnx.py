@@ -16,16 +16,8 @@ import numpy as np
 import torch
 
 from .. import atomic
-from ..archs.zoo import MODELS, find_weights
-from ..cli_flags import (
-    add_deprecated,
-    add_device,
-    add_model_name,
-    add_model_path,
-    add_output,
-    add_precision,
-    add_threads,
-)
+from ..archs.zoo import MODELS, weights_source
+from ..cli_flags import add_device, add_output, add_precision, add_threads, add_weights_source, parse_weights_args
 from ..devices import resolve_device
 from ..errors import check, run_cli
 from ..inference.upsampler import load_model
@@ -40,9 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``tools/export_onnx.py`` (shared flags from :mod:`realsr.cli_flags`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    weights = add_model_path(p, "weights file: any of our checkpoints or a released file")
-    add_deprecated(p, weights, "-i", "--input")
-    add_model_name(p, MODELS, "or a zoo model")
+    add_weights_source(p, MODELS)
     add_output(p, "the .onnx file", required=True)
     p.add_argument("--opset", type=int, default=17)
     add_precision(p, ["fp32", "fp16"], "fp32", "fp16: float16 weights and inputs (default fp32)",
@@ -55,17 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    apply_thread_policy(args.threads)
-    if args.model_path is None and args.model_name is None:
-        p.error("give --model_path WEIGHTS or -n MODEL_NAME")
+    args = parse_weights_args(build_parser(), argv)
     check(args.size >= 8, "--size", f"must be >= 8, got {args.size}")
     check(args.opset >= 11, "--opset", f"must be >= 11, got {args.opset}")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file name")
+    apply_thread_policy(args.threads)
     device = resolve_device(args.device)  # before any download or loading
-    paths = [args.model_path] if args.model_path else find_weights(args.model_name)
-    model = load_model(paths, arch=MODELS[args.model_name].arch if args.model_name in MODELS else None)
+    paths, arch = weights_source(args.model_path, args.model_name)
+    model = load_model(paths, arch=arch)
     check(not model.takes_maps and model.arch.stages == 1, "--model_path",
           f"{model.arch.name} takes degradation maps or returns several stages; ONNX export covers single-input networks")
     scale = model.scale

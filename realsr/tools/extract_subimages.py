@@ -14,9 +14,7 @@ import functools
 
 from ..cli_flags import add_input, add_output, add_threads
 from ..errors import check, run_cli
-from ..imageio import scan_folder
-from ..outputs import refuse_collisions, refuse_output_in_input
-from ..prep import parallel_map
+from ..prep import map_images, plan_images
 from ..prep.subimages import crop_image, crop_name
 
 
@@ -46,19 +44,14 @@ def _main(argv: list[str] | None) -> int:
     check(args.thresh_size >= 0, "--thresh_size", f"must be >= 0, got {args.thresh_size}")
     check(0 <= args.compression_level <= 9, "--compression_level", f"must be 0-9, got {args.compression_level}")
     check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
-    names = scan_folder(args.input)
-    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
-    refuse_output_in_input(args.output, [args.input])
-    paths = [args.input / n for n in names]
-    refuse_collisions({p: args.output / crop_name(p, 1) for p in paths},
-                      "their sub-images would share names: rename one of them")
+    paths = plan_images(args.input, args.output, lambda p: crop_name(p, 1),
+                        "their sub-images would share names: rename one of them")
     check(not (args.output.exists() and any(args.output.iterdir())) or args.overwrite, "-o/--output",
           f"{args.output} exists and is not empty", "pass --overwrite to write into it")
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(crop_image, output=args.output, crop=args.crop_size, step=args.step,
                              thresh=args.thresh_size, compression=args.compression_level)
-    results = parallel_map(work, paths, args.threads)
-    total, problems = sum(c for c, _ in results), [p for _, p in results if p]
+    total, problems = map_images(work, paths, args.threads)
     print(f"{total} sub-images from {len(paths) - len(problems)} of {len(paths)} images in {args.output}")
     for problem in problems:
         print(f"not cropped: {problem}")

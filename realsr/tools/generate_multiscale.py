@@ -13,9 +13,7 @@ import functools
 
 from ..cli_flags import add_input, add_output, add_threads
 from ..errors import check, run_cli
-from ..imageio import scan_folder
-from ..outputs import refuse_collisions, refuse_output_in_input
-from ..prep import parallel_map
+from ..prep import map_images, plan_images
 from ..prep.multiscale import copy_name, process
 
 
@@ -38,16 +36,11 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     check(args.short_side >= 1, "--short_side", f"must be >= 1, got {args.short_side}")
     check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
-    names = scan_folder(args.input)
-    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
-    refuse_output_in_input(args.output, [args.input])
-    paths = [args.input / n for n in names]
-    refuse_collisions({p: args.output / copy_name(p, 0) for p in paths},
-                      "their copies would share names: rename one of them")
+    paths = plan_images(args.input, args.output, lambda p: copy_name(p, 0),
+                        "their copies would share names: rename one of them")
     args.output.mkdir(parents=True, exist_ok=True)
     work = functools.partial(process, output=args.output, short_side=args.short_side)
-    results = parallel_map(work, paths, args.threads)
-    total, problems = sum(c for c, _ in results), [p for _, p in results if p]
+    total, problems = map_images(work, paths, args.threads)
     print(f"{total} images written to {args.output}")
     for problem in problems:
         print(f"skipped: {problem}")

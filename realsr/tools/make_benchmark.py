@@ -21,7 +21,8 @@ from degradations import PRESETS, ClassicalDegradation
 from .. import imageio
 from ..cli_flags import add_input, add_output, add_scale, add_seed
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
-from ..outputs import refuse_collisions, refuse_output_in_input
+from ..outputs import refuse_existing_file
+from ..prep import plan_images
 from ..resources import SYNTHESIS_THREADS, FixedThreads
 from ..seeding import derive_seed
 
@@ -49,19 +50,17 @@ def _main(argv: list[str] | None) -> int:
         check(s in (2, 3, 4, 8), "-s/--scale", f"{s} is not one of 2, 3, 4, 8")
     for d in args.degradations:
         check(d in PRESETS, "--degradations", f"{d!r} is not one of {', '.join(PRESETS)}")
-    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
-    names = imageio.scan_folder(args.input)
-    refuse_output_in_input(args.output, [args.input])
-    refuse_collisions({args.input / n: args.output / "HR" / f"{Path(n).stem}.png" for n in names},
-                      "every image is written as <name>.png: rename one of them")
+    refuse_existing_file(args.output)  # before the input is scanned (plan_images checks it after)
+    paths = plan_images(args.input, args.output, lambda p: Path("HR") / f"{p.stem}.png",
+                        "every image is written as <name>.png: rename one of them")
     failed = []
-    for index, name in enumerate(tqdm(names, unit="img")):
+    for index, path in enumerate(tqdm(paths, unit="img")):
         try:
-            hr = imageio.read_image(args.input / name)
+            hr = imageio.read_image(path)
         except UserError as err:
             failed.append(str(err))
             continue
-        stem = Path(name).stem
+        stem = path.stem
         imageio.write_image(args.output / "HR" / f"{stem}.png", hr)
         x = torch.from_numpy(hr.transpose(2, 0, 1).copy()).double()[None]
         for scale in args.scales:
@@ -72,7 +71,7 @@ def _main(argv: list[str] | None) -> int:
                     lq = ClassicalDegradation(kind, scale).degrade(x[..., :h, :w], seed)
                 imageio.write_image(args.output / f"LR_{kind}" / f"X{scale}" / f"{stem}.png",
                                     lq[0].permute(1, 2, 0).numpy().astype("float32"))
-    print(f"{len(names) - len(failed)} images in {args.output} (HR, "
+    print(f"{len(paths) - len(failed)} images in {args.output} (HR, "
           + ", ".join(f"LR_{d}/X{s}" for d in args.degradations for s in args.scales) + ")")
     for problem in failed:
         print(f"failed: {problem}")

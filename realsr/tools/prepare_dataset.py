@@ -31,7 +31,7 @@ from .. import atomic
 from ..cli_flags import add_input, add_output, add_threads
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..imageio import scan_folder
-from ..outputs import refuse_collisions, refuse_output_in_input
+from ..outputs import refuse_collisions, refuse_existing_file, refuse_output_in_input
 from ..prep import parallel_map
 from ..prep.lmdb_writer import verify_lmdb, write_lmdb
 from ..prep.metainfo import gt_lines
@@ -129,7 +129,7 @@ def _main(argv: list[str] | None) -> int:
     check(args.step >= 1, "--step", f"must be >= 1, got {args.step}")
     check(args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
     check(args.val >= 0, "--val", f"must be >= 0, got {args.val}")
-    check(not args.output.exists() or args.output.is_dir(), "-o/--output", f"{args.output} is an existing file")
+    refuse_existing_file(args.output)
     out = args.output
     plan(args)
     out.mkdir(parents=True, exist_ok=True)

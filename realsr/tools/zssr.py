@@ -35,7 +35,7 @@ from tqdm import tqdm
 from degradations.functional.phase import KERNEL_PHASES
 
 from .. import imageio
-from ..cli_flags import add_device, add_image, add_output, add_scale, add_seed, add_threads, image_of
+from ..cli_flags import add_device, add_image, add_output, add_scale, add_seed, add_threads, parse_image_args
 from ..devices import resolve_device
 from ..errors import UserError, check, run_cli
 from ..kernelgan import KernelGANConfig, check_config
@@ -125,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    args.image = image_of(p, args)
+    args = parse_image_args(build_parser(), argv)
     check(2 <= args.scale <= 8, "-s/--scale", f"must be 2-8, got {args.scale}")
     check(args.max_iters >= 1, "--max_iters", f"must be >= 1, got {args.max_iters}")
     check(16 <= args.crop <= 1024, "--crop", f"must be 16-1024, got {args.crop}")

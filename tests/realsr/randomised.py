@@ -28,3 +28,15 @@ def randomise(net: nn.Module, seed: int) -> nn.Module:
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     """Largest absolute element difference."""
     return float((a - b).abs().max())
+
+
+@torch.no_grad()
+def normal_weights(net: nn.Module, seed: int, std: float, buffers: bool = False) -> nn.Module:
+    """``net`` in eval mode with every parameter (in ``parameters()`` order) drawn from
+    ``N(0, std^2)`` by a generator seeded with ``seed``; with ``buffers``, every floating entry of
+    the state dict instead (parameters and buffers, in state-dict order)."""
+    g = torch.Generator().manual_seed(seed)
+    values = [v for v in net.state_dict().values() if v.is_floating_point()] if buffers else net.parameters()
+    for value in values:
+        value.copy_(torch.randn(value.shape, generator=g) * std)
+    return net.eval()

@@ -1,7 +1,8 @@
-"""Tiny training configurations that run in seconds on CPU."""
+"""Tiny training configurations that run in seconds on CPU, and a spy on the training steps."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,25 @@ def merge(base: dict, extra: dict) -> dict:
 @pytest.fixture
 def tiny():
     return lambda stage="esrnet", **extra: merge(merge(TINY, GAN) if stage == "esrgan" else TINY, extra)
+
+
+def watch_steps(trainer: Any) -> dict[str, Any]:
+    """Wrap ``trainer.train_step`` so that the logs of every step it runs (name -> 0-dim tensor)
+    are merged into the returned dict (the latest value per name); each step and what it returns
+    are unchanged."""
+    seen: dict[str, Any] = {}
+    original = trainer.train_step
+
+    def spy(batch: dict[str, Any], iteration: int, prepared: Any = None) -> dict[str, Any]:
+        logs = original(batch, iteration, prepared)
+        seen.update(logs)
+        return logs
+
+    trainer.train_step = spy
+    return seen
+
+
+@pytest.fixture
+def step_logs():
+    """``step_logs(trainer)``: the dict :func:`watch_steps` fills as ``trainer`` trains."""
+    return watch_steps

@@ -18,22 +18,14 @@ DISCRIMINATORS = {
 @pytest.mark.parametrize("name, relativistic", [("PatchGANDiscriminatorSN", False),
                                                  ("MultiScalePatchGANDiscriminator", False),
                                                  ("MultiScalePatchGANDiscriminator", True)])
-def test_stage2_trains_with_a_patchgan(tiny, tmp_path, name, relativistic):
+def test_stage2_trains_with_a_patchgan(tiny, step_logs, tmp_path, name, relativistic):
     logger = {"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False}
     data = tiny("esrgan", model_type="ESRGANModel" if relativistic else "RealESRGANModel",  # ESRGAN's: relativistic
                 network_d=DISCRIMINATORS[name], val=None, train={"total_iter": 2, "perceptual_opt": None}, logger=logger)
     trainer = Trainer(parse_options(data), torch.device("cpu"), exp_dir=tmp_path)
     assert trainer.relativistic == relativistic
     d_before = {k: v.clone() for k, v in trainer.net_d.state_dict().items()}
-    seen = {}
-    original = trainer.train_step
-
-    def spy(batch, iteration, prepared=None):
-        logs = original(batch, iteration, prepared)
-        seen.update(logs)
-        return logs
-
-    trainer.train_step = spy
+    seen = step_logs(trainer)
     assert trainer.train() == "done" and trainer.iteration == 2
     assert {"l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake"} <= set(seen)
     assert all(v.ndim == 0 and torch.isfinite(v) for v in seen.values())

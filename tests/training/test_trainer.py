@@ -43,7 +43,7 @@ def test_stage1_runs_and_writes_a_run_folder(tiny, tmp_path):
     assert "psnr" in trainer.last_validation and "psnr" in trainer.validator.baseline
 
 
-def test_stage2_starts_from_stage1_ema_and_trains_both_nets(tiny, tmp_path):
+def test_stage2_starts_from_stage1_ema_and_trains_both_nets(tiny, step_logs, tmp_path):
     make(tiny(), tmp_path / "s1").train()
     stage1 = tmp_path / "s1" / "models" / "net_g_latest.pth"
     data = tiny("esrgan", path={"pretrain_network_g": str(stage1), "param_key_g": "params_ema"})
@@ -52,15 +52,7 @@ def test_stage2_starts_from_stage1_ema_and_trains_both_nets(tiny, tmp_path):
     for k, v in trainer.net_g.state_dict().items():
         assert torch.equal(v, ema[k])
     d_before = params(trainer.net_d)
-    seen = {}
-    original = trainer.train_step
-
-    def spy(batch, iteration, prepared=None):
-        logs = original(batch, iteration, prepared)
-        seen.update(logs)
-        return logs
-
-    trainer.train_step = spy
+    seen = step_logs(trainer)
     assert trainer.train() == "done"
     assert {"l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake"} <= set(seen)
     assert all(torch.isfinite(v) for v in seen.values())
@@ -170,11 +162,9 @@ def test_unreadable_images_are_skipped_until_the_share_is_exceeded(tiny, tmp_pat
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_amp_and_channels_last_train(tiny, amp):
+def test_amp_and_channels_last_train(tiny, step_logs, amp):
     trainer = make(tiny("esrgan", val=None, train={"amp": amp, "channels_last": True, "total_iter": 2}), None)
-    seen = {}
-    original = trainer.train_step
-    trainer.train_step = lambda b, i, p=None: seen.update(original(b, i, p)) or seen
+    seen = step_logs(trainer)
     trainer.train()
     assert trainer.iteration == 2 and seen and all(torch.isfinite(v) for v in seen.values())
     assert trainer.scaler.is_enabled() == (amp == "fp16")
