@@ -13,8 +13,10 @@ process so its peak memory (RSS on CPU, allocator peak on CUDA) is its own.
 Real-ESRGAN's nine sample inputs (or ``--inputs FOLDER``) with realesr-animevideov3's layout, split
 into start-up, decode, network, encode and idle, for each precision and for a same-run
 re-enactment of Real-ESRGAN's RealESRGANer fp32 path; runs are interleaved and the medians of
-``--repeats`` are reported, with each precision's output drift from fp32 on every channel (see
-benchmarks/command_split.py).
+``--repeats`` are reported, with each precision's output drift from fp32 on every channel, and
+the ceiling on this CPU: the network's convolution work at the throughput its 3x3 convolution
+reaches alone in that precision (measured in every round), the best ratio to the reference any
+code around the network could reach (see benchmarks/command_split.py).
 
 Precisions: ``fp32``, ``bf16``, ``fp16``, ``auto`` (what inference.py picks here) and
 ``compiled`` (fp32 through torch.compile; the compilation is excluded, paid in the warm-up).
@@ -120,7 +122,11 @@ def command_benchmark(args: argparse.Namespace, scratch: Path) -> dict:
     save_network(weights, net, params_ema=net)
     contenders = ["reference"] + args.precisions.split(",")
     runs: dict[str, list[dict]] = {c: [] for c in contenders}
+    dtypes = {name: pick_precision(name, torch.device("cpu"))[0] for name in contenders[1:]}
+    peaks: dict[torch.dtype, list[float]] = {dtype: [] for dtype in dtypes.values()}
     for _ in range(args.repeats):
+        for dtype, samples in peaks.items():  # the ceiling's throughput, measured in every round too
+            samples.append(conv_gflops(dtype))
         for name in contenders:  # interleaved, so a change of machine load hits every contender
             out = scratch / name
             shutil.rmtree(out, ignore_errors=True)
@@ -139,12 +145,10 @@ def command_benchmark(args: argparse.Namespace, scratch: Path) -> dict:
         rows[name] = row
     rows["fp32_vs_reference_outputs"] = compare_outputs(scratch / "reference", scratch / "fp32") \
         if "fp32" in runs else None
-    gflop, peaks = network_gflop(net.eval(), inputs), {}
-    for name in contenders[1:]:
-        dtype = pick_precision(name, torch.device("cpu"))[0]
-        peaks.setdefault(dtype, conv_gflops(dtype))
-        rows[name]["ceiling"] = ceiling(gflop, peaks[dtype], rows[name]["startup_s"], rows[name]["network_s"],
-                                        rows["reference"]["wall_s"])
+    gflop = network_gflop(net.eval(), inputs)
+    for name, dtype in dtypes.items():
+        rows[name]["ceiling"] = ceiling(gflop, statistics.median(peaks[dtype]), rows[name]["startup_s"],
+                                        rows[name]["network_s"], rows["reference"]["wall_s"])
     return {"inputs": str(args.inputs or "generated (sizes/kinds of Real-ESRGAN's inputs)"), "repeats": args.repeats,
             "load_before": os.getloadavg(), "results": rows}
 
