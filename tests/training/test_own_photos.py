@@ -2,6 +2,7 @@
 validation scores whole images (tiled when large, never padded) and says when SR is below
 bicubic, the preflight gives the URL of every released file, the fine-tune recipe starts from an
 SRVGG file of the released layout, and a stage-2 run warns once about unreached milestones."""
+import shlex
 from pathlib import Path
 
 import cv2
@@ -11,9 +12,10 @@ import torch
 
 from degradations.synthetic import synthetic_scene
 from realsr.archs.srvgg import SRVGGNetCompact
-from realsr.archs.zoo import released_url
+from realsr.archs.zoo import MODELS, released_url
 from realsr.data.datasets import GTDataset
 from realsr.data.options import DatasetOptions
+from realsr.inference.cli import parse_args as parse_inference_args
 from realsr.options import MetricOptions, load_yaml, parse_options
 from realsr.recipes import recipe_path
 from realsr.tools.prepare_dataset import main as prepare
@@ -99,6 +101,17 @@ def test_preflight_gives_the_url_of_every_released_file_a_recipe_names(recipe, k
     assert url and url.startswith("https://")
     hint = _weight_origin(path)  # what --check prints after "no such file"
     assert url in hint and "train that run" not in hint
+
+
+@pytest.mark.parametrize("recipe", ["finetune_compact_x4", "finetune_realesrgan_x4_paired"])
+def test_the_download_command_preflight_suggests_puts_the_file_where_the_recipe_reads_it(recipe):
+    """The command in the hint, run as printed, downloads into the recipe's folder, not the cache."""
+    path = load_yaml(recipe_path(recipe, ROOT))["path"]["pretrain_network_g"]
+    hint = _weight_origin(path)
+    command = shlex.split(hint[hint.index("python inference.py"):].rstrip(")"))
+    args = parse_inference_args(command[2:])
+    assert args.download and args.model_dir is not None
+    assert args.model_dir / MODELS[args.model_name].files[0] == Path(path)
 
 
 def test_finetune_recipe_starts_from_an_srvgg_file_of_the_released_layout(tmp_path, capsys, caplog):
