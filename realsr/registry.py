@@ -65,6 +65,13 @@ def build(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path:
         return registry[name](*args, **kwargs)
     except (TypeError, ValueError) as err:
         raise OptionError(path, f"cannot build {name}: {err}") from None
+    except RuntimeError as err:  # torch refusing a size made from the options (a negative channel count)
+        negative = [k for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool) and v < 0]
+        if not negative:
+            raise
+        where = f"{path}.{negative[0]}" if path else negative[0]
+        raise OptionError(where, f"cannot build {name} with {negative[0]}={kwargs[negative[0]]} "
+                                 f"({str(err).splitlines()[0]})", "give a positive number") from None
 
 
 def check_spec(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, path: str = "",

@@ -84,3 +84,12 @@ def test_two_process_gloo_ddp(tiny, tmp_path):
     state = checkpoint.load_state(exp / "training_states" / "4.state")
     assert state["iter"] == 4 and state["options"]["world_size"] == 2
 
+
+
+def test_a_negative_network_size_is_an_option_error_not_a_traceback(tiny, tmp_path, capsys):
+    """torch refuses a negative channel count with a RuntimeError; the user sees the key instead."""
+    opt = write_options(tmp_path, tiny(network_g={"num_feat": -2}))
+    assert main(["-opt", str(opt), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "network_g.num_feat" in err and "-2" in err and "Traceback" not in err
+    assert "1 problem(s)" in err  # listed with the preflight's other problems, not raised past it
