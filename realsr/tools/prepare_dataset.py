@@ -194,9 +194,10 @@ COPY_NOTE = "(expected for the smallest multiscale copies)"
 
 def _explain_left_out(problems: list[str], originals: set[str], crop: int) -> list[str]:
     """One line per image left out, naming it, its size and why; a multiscale copy too small
-    to crop is expected (the line ends in :data:`COPY_NOTE`), a photo of the user's is not."""
+    to crop is expected (the line ends in :data:`COPY_NOTE`), a photo of the user's is not. A file
+    that failed in two steps (multiscale copies, then sub-images) gets one line."""
     lines = []
-    for problem in problems:
+    for problem in dict.fromkeys(problems):
         path, _, reason = problem.partition(": ")
         if not reason.endswith(f"smaller than the crop size {crop}"):
             lines.append(problem)

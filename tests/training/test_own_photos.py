@@ -51,6 +51,14 @@ def test_prepare_names_each_photo_it_leaves_out_and_holds_photos_out(tmp_path, c
     assert lines and not any(line.startswith("holiday_sub/c_") for line in lines)  # held out: not trained on
 
 
+def test_a_damaged_photo_is_named_once_though_two_steps_read_it(tmp_path, capsys):
+    src = photos(tmp_path / "p", {"a.png": (64, 64)})
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"damaged" * 10)
+    assert prepare(["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "32", "--step", "32"]) == 1
+    text = capsys.readouterr().out
+    assert text.count(f"left out: {src / 'broken.png'}: cannot decode") == 1  # multiscale and crop steps both fail
+
+
 def test_photos_held_out_later_leave_the_training_list(tmp_path, capsys):
     src = photos(tmp_path / "p", {f"{i}.png": (48, 48) for i in range(3)})
     args = ["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "32", "--step", "16"]
