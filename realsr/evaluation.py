@@ -35,6 +35,23 @@ def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list
     return pairs, missing
 
 
+def suffix_hint(gt_dir: Path, other_dir: Path, flag: str = "--sr_suffix") -> str:
+    """When no file of ``other_dir`` matches a GT stem exactly, what to pass: the ending most of
+    its stems add to a GT stem (``_out``, as inference.py names its results; ``x4`` in DIV2K's LR
+    names), as ``"pass --sr_suffix _out"``; empty when no stem extends a GT stem."""
+    gt_stems = sorted({Path(n).stem for n in scan_folder(gt_dir)}, key=len, reverse=True)
+    endings: dict[str, int] = {}
+    for name in scan_folder(other_dir):
+        stem = Path(name).stem
+        base = next((g for g in gt_stems if stem.startswith(g) and len(stem) > len(g)), None)
+        if base is not None:
+            endings[stem[len(base):]] = endings.get(stem[len(base):], 0) + 1
+    if not endings:
+        return ""
+    ending = max(endings, key=lambda e: endings[e])
+    return f"its names add {ending!r} to the GT names: pass {flag} {ending}"
+
+
 DEFAULT_SCORERS: dict[str, Scorer] = {"psnr": calculate_psnr, "ssim": calculate_ssim}
 
 

@@ -123,6 +123,21 @@ def test_evaluate_folders_known_values(tmp_path):
     assert result["mean"]["ssim"] == pytest.approx((2 * 100 * 105 + c1) / (100**2 + 105**2 + c1))
 
 
+def test_evaluate_names_the_suffix_when_no_name_matches(tmp_path, capsys):
+    """inference.py's results are <stem>_out.png: without --sr_suffix nothing matches, and the
+    error says which suffix to pass; passing it scores the pair."""
+    gt_dir, sr_dir = tmp_path / "gt", tmp_path / "sr"
+    gt_dir.mkdir()
+    sr_dir.mkdir()
+    for stem in ("0001", "0002"):
+        cv2.imwrite(str(gt_dir / f"{stem}.png"), noise(16, 16))
+        cv2.imwrite(str(sr_dir / f"{stem}_out.png"), noise(16, 16, 1))
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "--sr: no SR image" in err and "pass --sr_suffix _out" in err
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--sr_suffix", "_out"]) == 0
+
+
 def test_evaluate_checkpoint_sweep_writes_csv_and_plots(tmp_path):
     lq_dir, gt_dir, models = tmp_path / "lq", tmp_path / "gt", tmp_path / "run" / "models"
     for d in (lq_dir, gt_dir, models):
