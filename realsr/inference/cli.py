@@ -240,7 +240,9 @@ class OutputGuard:
         """Why ``target`` must not be written for ``src``, or None."""
         if target.resolve() in self.inputs:
             return f"{target} is an input image; choose another -o or a --suffix"
-        if target.exists() and not self.overwrite and self.ledger.get(target.name) != str(src.resolve()):
+        if target.exists() and not self.overwrite and not self.ledger.owns(target.name, src):
+            if self.ledger.get(target.name) == str(src.resolve()):
+                return f"{target} was changed after this program wrote it; pass --overwrite to replace it"
             return f"{target} exists and is not this program's output for {src.name}; pass --overwrite to replace it"
         return None
 

@@ -18,7 +18,10 @@ except ImportError:  # Windows: entries are merged, but without a lock
 
 
 class OutputLedger:
-    """``<folder>/.realsr-outputs.json``: output file name -> the resolved path of its input.
+    """``<folder>/.realsr-outputs.json``: output file name -> the resolved path of its input, with
+    the size and modification time the output had when it was written (``{"input": ..., "size":
+    ..., "mtime_ns": ...}``; an entry of earlier versions is the input path alone). An output whose
+    size or time changed since (edited, or replaced by another file of that name) is not ours any more.
 
     Every :meth:`record` reads the file, adds its entry and writes it back atomically while holding
     an exclusive lock on ``<folder>/.realsr-outputs.json.lock`` (``flock`` on POSIX; the kernel
@@ -33,17 +36,37 @@ class OutputLedger:
         self.path = Path(folder) / self.NAME
         self.lock = Path(folder) / (self.NAME + ".lock")
 
-    def read(self) -> dict[str, str]:
-        """Every entry now in the file."""
+    def _entries(self) -> dict[str, dict]:
+        """Every entry now in the file, as ``{"input": path[, "size": n, "mtime_ns": t]}``."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): v if isinstance(v, dict) and "input" in v else {"input": str(v)} for k, v in data.items()}
+
+    def read(self) -> dict[str, str]:
+        """Every entry now in the file: output name -> input path."""
+        return {name: str(entry["input"]) for name, entry in self._entries().items()}
 
     def get(self, name: str) -> str | None:
         """The input recorded for output ``name``, or None."""
         return self.read().get(name)
+
+    def owns(self, name: str, src: Path) -> bool:
+        """Whether output ``name`` is the file recorded for input ``src``: same input, and (where
+        recorded) the size and modification time it had when written."""
+        entry = self._entries().get(name)
+        if entry is None or str(entry["input"]) != str(Path(src).resolve()):
+            return False
+        if "size" not in entry:  # recorded by an earlier version: the input alone
+            return True
+        try:
+            stat = (Path(self.path.parent) / name).stat()
+        except OSError:
+            return False
+        return (stat.st_size, stat.st_mtime_ns) == (entry["size"], entry.get("mtime_ns"))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -58,8 +81,15 @@ class OutputLedger:
             os.close(fd)  # closing releases the lock
 
     def record(self, name: str, src: Path) -> None:
-        """Remember that output ``name`` was made from ``src`` (merged with every other entry)."""
+        """Remember that output ``name`` (just written) was made from ``src``, with its size and
+        modification time (merged with every other entry)."""
+        entry: dict = {"input": str(Path(src).resolve())}
+        try:
+            stat = (Path(self.path.parent) / name).stat()
+            entry.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        except OSError:
+            pass
         with self._locked():
-            entries = self.read()
-            entries[name] = str(Path(src).resolve())
+            entries = self._entries()
+            entries[name] = entry
             atomic.write_text(self.path, json.dumps(entries, indent=0))

@@ -195,3 +195,23 @@ def test_cli_reports_a_missing_input_before_the_model(tmp_path, capsys):
     assert main(["-i", str(tmp_path / "nowhere"), "--model_path", str(tmp_path / "missing.pth")]) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "missing.pth" not in err
+
+
+def test_an_output_changed_after_it_was_written_is_kept(tmp_path, capsys):
+    """A rerun refreshes its own result, but not one the user edited or replaced since."""
+    model = srvgg_file(tmp_path / "g.pth")
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), picture(12, 12))
+    args = ["-i", str(src), "-o", str(tmp_path / "out"), "--model_path", str(model)]
+    result = tmp_path / "out" / "a_out.png"
+    assert main(args) == 0
+    assert main(args) == 0  # untouched: our own output, refreshed
+    edited = np.zeros((48, 48, 3), np.uint8)
+    cv2.imwrite(str(result), edited)  # the user retouches the result (or saves another picture there)
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "changed after this program wrote it" in capsys.readouterr().out
+    assert np.array_equal(cv2.imread(str(result)), edited)
+    assert main(args + ["--overwrite"]) == 0
+    assert not np.array_equal(cv2.imread(str(result)), edited)
