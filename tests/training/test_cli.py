@@ -93,3 +93,21 @@ def test_a_negative_network_size_is_an_option_error_not_a_traceback(tiny, tmp_pa
     err = capsys.readouterr().err
     assert "network_g.num_feat" in err and "-2" in err and "Traceback" not in err
     assert "1 problem(s)" in err  # listed with the preflight's other problems, not raised past it
+
+
+def test_a_training_state_given_as_weights_names_the_model_file(tiny, tmp_path, capsys):
+    """--model_path training_states/<iter>.state: the error points at models/net_g_<iter>.pth, which works."""
+    from realsr.inference.cli import main as infer
+
+    opt = write_options(tmp_path, tiny(val=None, train={"total_iter": 2}, logger={"save_checkpoint_freq": 2}))
+    assert main(["-opt", str(opt)]) == 0
+    run = tmp_path / "experiments" / "tiny"
+    image = tmp_path / "in.png"
+    image.write_bytes((ROOT / "inputs" / "scene_a.png").read_bytes())
+    capsys.readouterr()
+    args = ["-i", str(image), "-o", str(tmp_path / "out")]
+    assert infer(args + ["--model_path", str(run / "training_states" / "2.state")]) == 2
+    err = capsys.readouterr().err
+    model = run.resolve() / "models" / "net_g_2.pth"
+    assert "a training state" in err and f"pass the model file {model}" in err
+    assert infer(args + ["--model_path", str(model)]) == 0
