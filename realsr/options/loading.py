@@ -116,6 +116,7 @@ def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: S
             raise OptionError(text, f"override must look like key{sep}key=value")
         key, raw = text.split("=", 1)
         parts = key.strip().split(sep)
+        refuse_expanded_tilde(key.strip(), raw)
         try:
             value = _parse_value(raw)
         except yaml.YAMLError as err:
@@ -133,6 +134,16 @@ def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: S
             _keep_arguments_of(node, value, parts[0])
         node[parts[-1]] = value
     return data
+
+
+def refuse_expanded_tilde(key: str, raw: str) -> None:
+    """``--set val=~`` reaches us as ``val=/home/me``: bash expands a ``~`` after ``=`` when the
+    key is a plain name (not ``a.b``). No top-level option is a path, so the home folder there is
+    the shell's doing: refuse it and say how to write None."""
+    home = os.path.expanduser("~")
+    if key.isidentifier() and home != "~" and raw.strip() == home:
+        raise OptionError(key, f"got {home!r}: the shell turned '~' into your home folder",
+                          f"write --set {key}=null (or quote it: '{key}=~')")
 
 
 NETWORK_SECTIONS = ("network_g", "network_d")  # --set <section>.type=X keeps only X's arguments
