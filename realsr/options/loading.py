@@ -239,6 +239,8 @@ def parse_options(data: Mapping[str, Any]) -> Options:
     top = _floats_in_specs(top)
     opt = validate(Options, top)
     for phase, entry in datasets.items():
+        if entry is None and not str(phase).startswith("train"):  # --set datasets.val=null: no such set
+            continue
         if isinstance(entry, Mapping) and str(phase).startswith("train"):
             entry = {k: v for k, v in entry.items() if k not in degradation_keys}
         opt.datasets[str(phase)] = validate(DatasetOptions, entry, f"datasets.{phase}")

@@ -158,6 +158,13 @@ def test_a_tilde_the_shell_expanded_is_refused_with_the_fix(tmp_path, monkeypatc
     assert apply_overrides(base(), ["name=~"])["name"] is None  # quoted: reaches us as written
 
 
+def test_a_validation_set_overridden_with_null_is_left_out():
+    """`--set datasets.val=null` turns validation's data off; `datasets.train=null` is still refused."""
+    opt = parse_options(apply_overrides(base(), ["datasets.val=null"]))
+    assert "val" not in opt.datasets and "train" in opt.datasets
+    assert error_of(apply_overrides(base(), ["datasets.train=null"])).key.startswith("datasets.train")
+
+
 def test_debug_mode_and_dump_round_trip(tmp_path):
     opt, _ = load_options(ROOT / "options" / "quickstart.yml", debug=True)
     assert opt.name.startswith("debug_") and opt.logger.print_freq == 1 and opt.val.val_freq == 8
