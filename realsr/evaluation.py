@@ -84,9 +84,10 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
     of ``net_g_<iter>`` files, or a list of
     ``(iteration, file)``) on ``(gt, lq)`` pairs (EMA weights first).
 
-    Returns ``(rows, problems)``: a damaged checkpoint, or an LQ image whose upscaled size does
-    not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), is reported in
-    ``problems`` and left out; the rest are scored.
+    Returns ``(rows, problems)``: a damaged checkpoint, an LQ image whose upscaled size does
+    not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), or an image a
+    metric cannot score (smaller than twice ``crop_border``), is reported in ``problems`` (once)
+    and left out; the rest are scored.
     """
     from .inference.upsampler import Upsampler, load_model
 
@@ -116,7 +117,12 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
                 if problem not in problems:
                     problems.append(problem)
             else:
-                scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel, scorers))
+                try:
+                    scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel, scorers))
+                except UserError as err:  # a metric that cannot score this image (too small for crop_border)
+                    problem = f"{gt_path.name}: {err}"
+                    if problem not in problems:
+                        problems.append(problem)
             if progress:
                 progress(1)
         if scores:

@@ -138,6 +138,39 @@ def test_evaluate_names_the_suffix_when_no_name_matches(tmp_path, capsys):
     assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--sr_suffix", "_out"]) == 0
 
 
+def test_evaluate_with_a_model_lists_an_image_too_small_for_crop_border_and_scores_the_rest(tmp_path, capsys):
+    lq_dir, gt_dir = tmp_path / "lq", tmp_path / "gt"
+    for d in (lq_dir, gt_dir):
+        d.mkdir()
+    for name, side in (("big", 12), ("thumb", 2)):  # thumb: 8x8 at x4, nothing left after crop_border 4
+        lq = noise(side, side)
+        cv2.imwrite(str(lq_dir / f"{name}.png"), lq)
+        cv2.imwrite(str(gt_dir / f"{name}.png"), np.repeat(np.repeat(lq, 4, 0), 4, 1))
+    model = tmp_path / "run" / "models" / "net_g_5.pth"
+    model.parent.mkdir(parents=True)
+    save_network(model, SRVGGNetCompact(num_feat=8, num_conv=1, upscale=4))
+    args = ["--model_path", str(model), "--gt", str(gt_dir), "--lq", str(lq_dir), "--crop_border", "4"]
+    assert tool("evaluate")(args) == 1  # one image failed and is listed; the other is scored
+    out, err = capsys.readouterr()
+    assert "failed: thumb.png: crop_border: 4 leaves nothing of a 8x8 image" in err
+    assert "net_g_5.pth: PSNR" in out
+
+
+def test_evaluate_lists_a_strip_too_thin_for_ssim_and_scores_the_rest(tmp_path, capsys):
+    """A 600x16 strip keeps 592x8 after crop_border 4: below SSIM's 11x11 window. It is listed as
+    failed (exit 1), the other image is scored; no traceback."""
+    gt_dir, sr_dir = tmp_path / "gt", tmp_path / "sr"
+    gt_dir.mkdir()
+    sr_dir.mkdir()
+    for name, (h, w) in (("photo", (32, 32)), ("strip", (16, 600))):
+        cv2.imwrite(str(gt_dir / f"{name}.png"), noise(h, w))
+        cv2.imwrite(str(sr_dir / f"{name}.png"), noise(h, w, 1))
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--crop_border", "4"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: strip.png: crop_border: 4 leaves 592x8 of a 600x16 image; SSIM needs at least 11x11" in out
+    assert "use a crop_border of at most 2" in out and "mean of 1" in out
+
+
 def test_evaluate_checkpoint_sweep_writes_csv_and_plots(tmp_path):
     lq_dir, gt_dir, models = tmp_path / "lq", tmp_path / "gt", tmp_path / "run" / "models"
     for d in (lq_dir, gt_dir, models):
