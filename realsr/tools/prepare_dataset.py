@@ -100,6 +100,25 @@ def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str
     return problems
 
 
+CROP_SETTINGS = ("crop_size", "step", "thresh_size")
+
+
+def refuse_other_crops(progress: dict, args: argparse.Namespace) -> None:
+    """A rerun resumes: images already cropped are skipped. Asking for other crops (another
+    ``--crop_size``) there would keep the old ones and list them as new, so it is refused, naming
+    what the folder holds. The settings are recorded in ``progress`` for the next run."""
+    asked = {key: getattr(args, key) for key in CROP_SETTINGS}
+    before = progress.get("settings")
+    cropped = any(done for what, done in progress.items() if what != "settings")
+    if cropped and isinstance(before, dict) and before != asked:
+        held = " ".join(f"--{k} {before.get(k)}" for k in CROP_SETTINGS)
+        wanted = " ".join(f"--{k} {v}" for k, v in asked.items())
+        raise UserError("-o/--output", f"{args.output} holds sub-images cut with {held}, not {wanted}; a rerun "
+                                       "only adds the images not yet cut", f"give another -o folder, or delete "
+                                       f"{args.output} to cut them all again")
+    progress["settings"] = asked
+
+
 def plan(args: argparse.Namespace) -> None:
     """Refuse, before writing, an output folder in an input, a folder this command writes that
     overlaps an input, and two images of one input whose copies or crops would share names."""
@@ -138,6 +157,7 @@ def _main(argv: list[str] | None) -> int:
         progress = json.loads(ledger.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         progress = {}
+    refuse_other_crops(progress, args)
     problems: list[str] = []
     sub_folders = []
     everything = [folder / n for folder in args.input for n in scan_folder(folder)]

@@ -59,6 +59,26 @@ def test_a_damaged_photo_is_named_once_though_two_steps_read_it(tmp_path, capsys
     assert text.count(f"left out: {src / 'broken.png'}: cannot decode") == 1  # multiscale and crop steps both fail
 
 
+def test_a_rerun_with_another_crop_size_is_refused_not_silently_skipped(tmp_path, capsys):
+    """The left-out line says 'lower --crop_size'; rerunning into the same folder with it must
+    not report the old crops as done."""
+    src = photos(tmp_path / "p", {"big.png": (64, 64), "small.png": (40, 40)})
+    out = tmp_path / "ds"
+    assert prepare(["-i", str(src), "-o", str(out), "--no_multiscale", "--crop_size", "48", "--step", "16"]) == 1
+    meta = out / "meta_info" / "meta_info_p_sub.txt"
+    before = meta.read_text()
+    capsys.readouterr()
+    assert prepare(["-i", str(src), "-o", str(out), "--no_multiscale", "--crop_size", "32", "--step", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "holds sub-images cut with --crop_size 48 --step 16" in err and "another -o folder" in err
+    assert meta.read_text() == before  # nothing written
+    assert prepare(["-i", str(src), "-o", str(out), "--no_multiscale", "--crop_size", "48", "--step", "16"]) != 2
+    assert prepare(["-i", str(src), "-o", str(tmp_path / "ds32"), "--no_multiscale", "--crop_size", "32",
+                    "--step", "16"]) == 0  # a new folder: both photos give crops
+    lines = (tmp_path / "ds32" / "meta_info" / "meta_info_p_sub.txt").read_text().splitlines()
+    assert any("small_s" in line for line in lines)
+
+
 def test_photos_held_out_later_leave_the_training_list(tmp_path, capsys):
     src = photos(tmp_path / "p", {f"{i}.png": (48, 48) for i in range(3)})
     args = ["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "32", "--step", "16"]
