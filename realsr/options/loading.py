@@ -81,7 +81,8 @@ def parse_yaml(text: str, name: str, key: str = "-opt") -> Any:
     try:
         data = yaml.load(text, Loader=BoundedLoader)
     except yaml.YAMLError as err:
-        raise OptionError(key, f"{name}: not valid YAML: {' '.join(str(err).split())[:300]}") from None
+        hint = "YAML indents with spaces: replace the tabs with spaces" if "'\\t'" in str(err) else ""
+        raise OptionError(key, f"{name}: not valid YAML: {' '.join(str(err).split())[:300]}", hint) from None
     except RecursionError:
         raise OptionError(key, f"{name}: nested too deeply to read") from None
     if _expanded_size(data, MAX_VALUES) > MAX_VALUES:

@@ -165,6 +165,13 @@ def test_a_validation_set_overridden_with_null_is_left_out():
     assert error_of(apply_overrides(base(), ["datasets.train=null"])).key.startswith("datasets.train")
 
 
+def test_a_tab_indented_file_says_to_use_spaces(tmp_path):
+    path = tmp_path / "tabs.yml"
+    path.write_text("name: x\ndatasets:\n\ttrain:\n\t\ttype: SyntheticDataset\n")
+    with pytest.raises(OptionError, match="tabs.yml: not valid YAML.*; YAML indents with spaces: replace the tabs"):
+        load_yaml(path)
+
+
 def test_debug_mode_and_dump_round_trip(tmp_path):
     opt, _ = load_options(ROOT / "options" / "quickstart.yml", debug=True)
     assert opt.name.startswith("debug_") and opt.logger.print_freq == 1 and opt.val.val_freq == 8
