@@ -165,6 +165,9 @@ def parse_blend(text: str) -> tuple[list[Path], list[float]]:
         paths.append(Path(path))
         weights.append(weight)
     check(len(paths) >= 2, "--blend", "needs at least two FILE:WEIGHT items")
+    if not math.isclose(sum(weights), 1.0, abs_tol=1e-6):  # A.pth:0.4,B.pth:0.5: a typo, most likely
+        logger.warning("--blend: the weights sum to %g, not 1, so every weight of the blended network is "
+                       "scaled by that; interpolations use weights summing to 1 (e.g. 0.4 and 0.6)", sum(weights))
     return paths, weights
 
 

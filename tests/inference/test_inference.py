@@ -112,6 +112,17 @@ def test_blend_of_two_networks(tmp_path):
         torch.testing.assert_close(v, 0.25 * sa[k] + 0.75 * sb[k])
 
 
+def test_blend_weights_that_do_not_sum_to_one_are_warned_about(caplog):
+    from realsr.inference.cli import parse_blend
+
+    with caplog.at_level("WARNING"):
+        assert parse_blend("a.pth:0.4,b.pth:0.6")[1] == [0.4, 0.6]
+    assert not caplog.records
+    with caplog.at_level("WARNING"):
+        assert parse_blend("a.pth:0.4,b.pth:0.5")[1] == [0.4, 0.5]  # kept as given: only a warning
+    assert "the weights sum to 0.9, not 1" in caplog.text
+
+
 def test_download_verifies_sha256(tmp_path):
     src = srvgg_file(tmp_path / "model-0123abcd.pth")
     good = zoo.sha256_of(src)
