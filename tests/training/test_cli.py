@@ -111,3 +111,13 @@ def test_a_training_state_given_as_weights_names_the_model_file(tiny, tmp_path, 
     model = run.resolve() / "models" / "net_g_2.pth"
     assert "a training state" in err and f"pass the model file {model}" in err
     assert infer(args + ["--model_path", str(model)]) == 0
+
+
+def test_check_refuses_a_device_the_run_would_refuse(tiny, tmp_path, capsys, monkeypatch):
+    """--check said 'ready to train' for --device cuda on a machine without CUDA; the run then refused it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    opt = write_options(tmp_path, tiny(val=None))
+    assert main(["-opt", str(opt), "--check", "--device", "cuda"]) == 2
+    assert "device: 'cuda': CUDA is not available here" in capsys.readouterr().err
+    assert main(["-opt", str(opt), "--check", "--device", "cpu"]) == 0
+    assert "ready to train on cpu" in capsys.readouterr().out
