@@ -4,6 +4,7 @@ folder at the same time merge their entries under a lock and keep them all."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -19,9 +20,10 @@ except ImportError:  # Windows: entries are merged, but without a lock
 
 class OutputLedger:
     """``<folder>/.realsr-outputs.json``: output file name -> the resolved path of its input, with
-    the size and modification time the output had when it was written (``{"input": ..., "size":
-    ..., "mtime_ns": ...}``; an entry of earlier versions is the input path alone). An output whose
-    size or time changed since (edited, or replaced by another file of that name) is not ours any more.
+    the SHA-256 of the output as written (``{"input": ..., "sha256": ...}``; an entry of earlier
+    versions is the input path alone). An output whose bytes changed since (edited, or replaced by
+    another file of that name) is not ours any more; a rerun that writes the same bytes leaves the
+    ledger as it was.
 
     Every :meth:`record` reads the file, adds its entry and writes it back atomically while holding
     an exclusive lock on ``<folder>/.realsr-outputs.json.lock`` (``flock`` on POSIX; the kernel
@@ -56,17 +58,13 @@ class OutputLedger:
 
     def owns(self, name: str, src: Path) -> bool:
         """Whether output ``name`` is the file recorded for input ``src``: same input, and (where
-        recorded) the size and modification time it had when written."""
+        recorded) the bytes it had when written."""
         entry = self._entries().get(name)
         if entry is None or str(entry["input"]) != str(Path(src).resolve()):
             return False
-        if "size" not in entry:  # recorded by an earlier version: the input alone
+        if "sha256" not in entry:  # recorded by an earlier version: the input alone
             return True
-        try:
-            stat = (Path(self.path.parent) / name).stat()
-        except OSError:
-            return False
-        return (stat.st_size, stat.st_mtime_ns) == (entry["size"], entry.get("mtime_ns"))
+        return _digest(self.path.parent / name) == entry["sha256"]
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -81,15 +79,25 @@ class OutputLedger:
             os.close(fd)  # closing releases the lock
 
     def record(self, name: str, src: Path) -> None:
-        """Remember that output ``name`` (just written) was made from ``src``, with its size and
-        modification time (merged with every other entry)."""
+        """Remember that output ``name`` (just written) was made from ``src``, with the digest of
+        its bytes (merged with every other entry)."""
         entry: dict = {"input": str(Path(src).resolve())}
-        try:
-            stat = (Path(self.path.parent) / name).stat()
-            entry.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-        except OSError:
-            pass
+        digest = _digest(self.path.parent / name)
+        if digest is not None:
+            entry["sha256"] = digest
         with self._locked():
             entries = self._entries()
             entries[name] = entry
             atomic.write_text(self.path, json.dumps(entries, indent=0))
+
+
+def _digest(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or None when it cannot be read."""
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                sha.update(chunk)
+    except OSError:
+        return None
+    return sha.hexdigest()
