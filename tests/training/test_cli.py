@@ -121,3 +121,13 @@ def test_check_refuses_a_device_the_run_would_refuse(tiny, tmp_path, capsys, mon
     assert "device: 'cuda': CUDA is not available here" in capsys.readouterr().err
     assert main(["-opt", str(opt), "--check", "--device", "cpu"]) == 0
     assert "ready to train on cpu" in capsys.readouterr().out
+
+
+def test_the_state_saved_with_a_validation_holds_its_best_scores(tiny, tmp_path):
+    """Validation and a checkpoint at the same iteration: the state knows that validation, so a
+    resumed run reports the same best value as an uninterrupted one."""
+    opt = write_options(tmp_path, tiny(train={"total_iter": 3}, val={"val_freq": 3},
+                                       logger={"save_checkpoint_freq": 3}))
+    assert main(["-opt", str(opt)]) == 0
+    state = torch.load(tmp_path / "experiments" / "tiny" / "training_states" / "3.state", weights_only=True)
+    assert state["best"]["psnr"]["iter"] == 3
