@@ -39,7 +39,7 @@ class OutputLedger:
         self.lock = Path(folder) / (self.NAME + ".lock")
 
     def _entries(self) -> dict[str, dict]:
-        """Every entry now in the file, as ``{"input": path[, "size": n, "mtime_ns": t]}``."""
+        """Every entry now in the file, as ``{"input": path[, "sha256": digest]}``."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
