@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,17 @@ def test_an_output_changed_after_it_was_written_is_kept(tmp_path, capsys):
     assert np.array_equal(cv2.imread(str(result)), edited)
     assert main(args + ["--overwrite"]) == 0
     assert not np.array_equal(cv2.imread(str(result)), edited)
+
+
+def test_a_ledger_of_an_earlier_version_still_lets_a_rerun_refresh_its_outputs(tmp_path):
+    """Entries written before outputs were fingerprinted hold the input path alone."""
+    model = srvgg_file(tmp_path / "g.pth")
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), picture(12, 12))
+    args = ["-i", str(src), "-o", str(tmp_path / "out"), "--model_path", str(model)]
+    assert main(args) == 0
+    ledger = tmp_path / "out" / ".realsr-outputs.json"
+    ledger.write_text(json.dumps({"a_out.png": str((src / "a.png").resolve())}))
+    assert main(args) == 0
+    assert '"sha256"' in ledger.read_text()  # refreshed, and fingerprinted from now on
