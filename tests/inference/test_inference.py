@@ -113,15 +113,25 @@ def test_blend_of_two_networks(tmp_path):
         torch.testing.assert_close(v, 0.25 * sa[k] + 0.75 * sb[k])
 
 
-def test_blend_weights_that_do_not_sum_to_one_are_warned_about(caplog):
-    from realsr.inference.cli import parse_blend
+def test_blend_weights_that_do_not_sum_to_one_are_warned_about_once(tmp_path, caplog):
+    a, b = srvgg_file(tmp_path / "a.pth", 0), srvgg_file(tmp_path / "b.pth", 1)
+    cv2.imwrite(str(tmp_path / "in.png"), picture(12, 12))
+    args = ["-i", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--overwrite"]
+    with caplog.at_level("WARNING"):
+        assert main(args + ["--blend", f"{a}:0.4,{b}:0.6"]) == 0
+    assert "sum to" not in caplog.text
+    with caplog.at_level("WARNING"):
+        assert main(args + ["--blend", f"{a}:0.4,{b}:0.5"]) == 0  # kept as given: only a warning
+    assert caplog.text.count("the weights sum to 0.9, not 1") == 1
 
-    with caplog.at_level("WARNING"):
-        assert parse_blend("a.pth:0.4,b.pth:0.6")[1] == [0.4, 0.6]
-    assert not caplog.records
-    with caplog.at_level("WARNING"):
-        assert parse_blend("a.pth:0.4,b.pth:0.5")[1] == [0.4, 0.5]  # kept as given: only a warning
-    assert "the weights sum to 0.9, not 1" in caplog.text
+
+def test_bad_threads_are_refused_before_the_output_folder_is_made(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "in.png"), picture(12, 12))
+    out = tmp_path / "out"
+    assert main(["-i", str(tmp_path / "in.png"), "-o", str(out), "--model_path", str(srvgg_file(tmp_path / "g.pth")),
+                 "--threads", "0"]) == 2
+    assert "--threads: must be >= 1, got 0" in capsys.readouterr().err
+    assert not out.exists()  # exit 2: nothing written
 
 
 def test_download_verifies_sha256(tmp_path):
