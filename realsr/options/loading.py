@@ -94,6 +94,11 @@ def load_yaml(path: str | os.PathLike, key: str = "-opt") -> dict[str, Any]:
     """Read an options file into a dict; missing files and YAML errors name the file."""
     path = Path(path)
     refuse_special_file(path, key)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.yml"))[:3]
+        raise OptionError(key, f"{path} is a folder, not an options file",
+                          f"give one of its .yml files (e.g. {', '.join(str(path / n) for n in found)})" if found
+                          else "give a .yml options file")
     if not path.is_file():
         raise OptionError(key, f"{path}: no such options file")
     try:

@@ -172,6 +172,12 @@ def test_a_tab_indented_file_says_to_use_spaces(tmp_path):
         load_yaml(path)
 
 
+def test_a_folder_given_as_the_options_file_names_files_in_it(tmp_path):
+    (tmp_path / "quickstart.yml").write_text("name: x\n")
+    with pytest.raises(OptionError, match=r"is a folder, not an options file; give one of its \.yml files .*quickstart\.yml"):
+        load_yaml(tmp_path)
+
+
 def test_debug_mode_and_dump_round_trip(tmp_path):
     opt, _ = load_options(ROOT / "options" / "quickstart.yml", debug=True)
     assert opt.name.startswith("debug_") and opt.logger.print_freq == 1 and opt.val.val_freq == 8
