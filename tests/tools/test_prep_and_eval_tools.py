@@ -171,6 +171,14 @@ def test_evaluate_lists_a_strip_too_thin_for_ssim_and_scores_the_rest(tmp_path, 
     assert "use a crop_border of at most 2" in out and "mean of 1" in out
 
 
+def test_a_tool_names_its_threads_flag_when_refusing_it(tmp_path, capsys):
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    cv2.imwrite(str(gt / "a.png"), noise(16, 16))
+    assert tool("evaluate")(["--gt", str(gt), "--sr", str(gt), "--threads", "0"]) == 2
+    assert "error: --threads: must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_evaluate_checkpoint_sweep_writes_csv_and_plots(tmp_path):
     lq_dir, gt_dir, models = tmp_path / "lq", tmp_path / "gt", tmp_path / "run" / "models"
     for d in (lq_dir, gt_dir, models):
