@@ -84,7 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str]], ledger: Path,
               n_thread: int) -> list[str]:
-    """Apply ``work`` to the sources not yet done; record each finished one; return problems."""
+    """Apply ``work`` to the sources not yet done; record each finished one; return problems.
+    An image that failed is not recorded: the next run tries it again (a damaged photo the user
+    replaced, a photo too small for the crop) and reports it again."""
     done = set(progress.setdefault(what, []))
     todo = [p for p in sources if str(p) not in done]
     if not todo:
@@ -95,7 +97,8 @@ def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str
     for path, (_, problem) in zip(todo, parallel_map(work, todo, n_thread)):
         if problem:
             problems.append(problem)
-        progress[what].append(str(path))
+        else:
+            progress[what].append(str(path))
     atomic.write_text(ledger, json.dumps(progress))
     return problems
 

@@ -79,6 +79,17 @@ def test_a_rerun_with_another_crop_size_is_refused_not_silently_skipped(tmp_path
     assert any("small_s" in line for line in lines)
 
 
+def test_a_damaged_photo_replaced_by_the_user_is_cropped_on_the_rerun(tmp_path, capsys):
+    src = photos(tmp_path / "p", {"a.png": (64, 64)})
+    (src / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"damaged" * 10)
+    args = ["-i", str(src), "-o", str(tmp_path / "ds"), "--no_multiscale", "--crop_size", "32", "--step", "32"]
+    assert prepare(args) == 1
+    photos(src, {"b.png": (64, 64)})  # the user puts a good copy in its place and runs the command again
+    assert prepare(args) == 0
+    lines = (tmp_path / "ds" / "meta_info" / "meta_info_p_sub.txt").read_text().splitlines()
+    assert sum(line.startswith("p_sub/b_s") for line in lines) == 4
+
+
 def test_photos_held_out_later_leave_the_training_list(tmp_path, capsys):
     src = photos(tmp_path / "p", {f"{i}.png": (48, 48) for i in range(3)})
     args = ["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "32", "--step", "16"]
