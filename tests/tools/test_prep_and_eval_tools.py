@@ -228,6 +228,24 @@ def test_interpolate_models_endpoints(tmp_path):
                  str(tmp_path / "x.pth")]) == 2
 
 
+def test_interpolation_keeps_the_network_options_of_its_inputs(tmp_path):
+    """Two ReLU SRVGG checkpoints: without their `arch` entry the mix would be read back as
+    LeakyReLU (ReLU and LeakyReLU have no weights that tell them apart) and upscale differently."""
+    from realsr.inference.upsampler import load_generator
+
+    arch = {"type": "SRVGGNetCompact", "num_feat": 8, "num_conv": 1, "upscale": 4, "act_type": "relu"}
+    torch.manual_seed(0)
+    nets = [SRVGGNetCompact(**{k: v for k, v in arch.items() if k != "type"}) for _ in range(2)]
+    for name, net in zip("ab", nets):
+        save_network(tmp_path / f"{name}.pth", net, params_ema=net, arch=arch)
+    assert tool("interpolate_models")(["--model_path", str(tmp_path / "a.pth"), str(tmp_path / "b.pth"),
+                                       "--alpha", "0", "-o", str(tmp_path / "m.pth")]) == 0
+    net, scale = load_generator([tmp_path / "m.pth"])
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), nets[0](x))
+
+
 def test_export_onnx_runs_and_matches(tmp_path, capsys):
     torch.manual_seed(0)
     net = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=4)
