@@ -133,6 +133,9 @@ def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, devi
     if found is not None:
         trainer.load_state_dict(found[1])
         logger.info("resumed from %s (iteration %d, epoch %d)", found[0], trainer.iteration, trainer.epoch)
+        if trainer.iteration >= opt.train.total_iter:
+            logger.warning("the run is at iteration %d already, train.total_iter is %d: nothing to train; raise "
+                           "it (--set train.total_iter=N) to continue", trainer.iteration, opt.train.total_iter)
     outcome = trainer.train()
     if rank == 0:
         _summary(trainer, outcome)

@@ -131,3 +131,11 @@ def test_the_state_saved_with_a_validation_holds_its_best_scores(tiny, tmp_path)
     assert main(["-opt", str(opt)]) == 0
     state = torch.load(tmp_path / "experiments" / "tiny" / "training_states" / "3.state", weights_only=True)
     assert state["best"]["psnr"]["iter"] == 3
+
+
+def test_resuming_past_total_iter_says_there_is_nothing_to_train(tiny, tmp_path, caplog):
+    opt = write_options(tmp_path, tiny(val=None, train={"total_iter": 2}))
+    assert main(["-opt", str(opt)]) == 0
+    with caplog.at_level("WARNING"):
+        assert main(["-opt", str(opt), "--auto_resume", "--set", "train.total_iter=1"]) == 0
+    assert "at iteration 2 already, train.total_iter is 1: nothing to train" in caplog.text
