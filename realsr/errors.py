@@ -164,12 +164,28 @@ def mark_interrupted() -> None:
     _INTERRUPTED.set()
 
 
+def quiet_opencv() -> None:
+    """Silence OpenCV's own log lines (``[ERROR:0@0.1] global grfmt_png.cpp:296 readHeader ...``),
+    which a damaged image prints on stderr beside the one line that reports it. An
+    ``OPENCV_LOG_LEVEL`` the user set is kept. The variable also reaches worker processes, which
+    read it when they import OpenCV."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        return
+    os.environ["OPENCV_LOG_LEVEL"] = "SILENT"  # read when cv2 is imported
+    cv2 = sys.modules.get("cv2")  # already imported by the entry point's module: set it directly
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is not None and hasattr(log, "setLogLevel"):
+        log.setLogLevel(log.LOG_LEVEL_SILENT)
+
+
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Call an entry point's ``main(argv)`` and turn user errors into one line and exit code 2.
 
     Errors that are not the user's (bugs) propagate with their traceback. Ctrl-C exits with 130.
+    OpenCV's own log lines are silenced (:func:`quiet_opencv`): every image problem is reported by us.
     """
     _INTERRUPTED.clear()
+    quiet_opencv()
     try:
         return main(argv)
     except BrokenPipeError:  # the reader (``| head``) closed our output: stop quietly, as Unix tools do

@@ -35,6 +35,23 @@ def match_by_stem(gt_dir: Path, sr_dir: Path, sr_suffix: str = "") -> tuple[list
     return pairs, missing
 
 
+def suffix_hint(gt_dir: Path, other_dir: Path, flag: str = "--sr_suffix") -> str:
+    """When no file of ``other_dir`` matches a GT stem exactly, what to pass: the ending most of
+    its stems add to a GT stem (``_out``, as inference.py names its results; ``x4`` in DIV2K's LR
+    names), as ``"pass --sr_suffix _out"``; empty when no stem extends a GT stem."""
+    gt_stems = sorted({Path(n).stem for n in scan_folder(gt_dir)}, key=len, reverse=True)
+    endings: dict[str, int] = {}
+    for name in scan_folder(other_dir):
+        stem = Path(name).stem
+        base = next((g for g in gt_stems if stem.startswith(g) and len(stem) > len(g)), None)
+        if base is not None:
+            endings[stem[len(base):]] = endings.get(stem[len(base):], 0) + 1
+    if not endings:
+        return ""
+    ending = max(endings, key=lambda e: endings[e])
+    return f"its names add {ending!r} to the GT names: pass {flag} {ending}"
+
+
 DEFAULT_SCORERS: dict[str, Scorer] = {"psnr": calculate_psnr, "ssim": calculate_ssim}
 
 
@@ -67,9 +84,10 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
     of ``net_g_<iter>`` files, or a list of
     ``(iteration, file)``) on ``(gt, lq)`` pairs (EMA weights first).
 
-    Returns ``(rows, problems)``: a damaged checkpoint, or an LQ image whose upscaled size does
-    not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), is reported in
-    ``problems`` and left out; the rest are scored.
+    Returns ``(rows, problems)``: a damaged checkpoint, an LQ image whose upscaled size does
+    not match its GT (beyond BasicSR's crop of the GT to a multiple of the scale), or an image a
+    metric cannot score (smaller than twice ``crop_border``), is reported in ``problems`` (once)
+    and left out; the rest are scored.
     """
     from .inference.upsampler import Upsampler, load_model
 
@@ -99,7 +117,12 @@ def sweep(models: Path | list[tuple[int, Path]], pairs: list[tuple[Path, Path]],
                 if problem not in problems:
                     problems.append(problem)
             else:
-                scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel, scorers))
+                try:
+                    scores.append(score_pair(gt[:h, :w], sr, crop_border, test_y_channel, scorers))
+                except UserError as err:  # a metric that cannot score this image (too small for crop_border)
+                    problem = f"{gt_path.name}: {err}"
+                    if problem not in problems:
+                        problems.append(problem)
             if progress:
                 progress(1)
         if scores:

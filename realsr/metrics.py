@@ -71,8 +71,12 @@ def calculate_ssim(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, test
                    channel_order: str = "rgb") -> float:
     """SSIM, the mean over channels of the per-channel SSIM; see the module docstring."""
     a, b = _prepare(img, img2, crop_border, test_y_channel, channel_order)
-    if min(a.shape[:2]) < 11:
-        raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {a.shape[1]}x{a.shape[0]}")
+    if min(a.shape[:2]) < 11:  # the 11x11 window: a user's image or crop_border, not a bug
+        most = (min(img.shape[:2]) - 11) // 2
+        raise UserError("crop_border", f"{crop_border} leaves {a.shape[1]}x{a.shape[0]} of a {img.shape[1]}x"
+                                       f"{img.shape[0]} image; SSIM needs at least 11x11 pixels",
+                        f"use a crop_border of at most {most}" if most >= 0 else
+                        "the image is too small for SSIM: leave it out or score PSNR alone")
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 

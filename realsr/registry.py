@@ -81,7 +81,19 @@ def check_spec(registry: Mapping[str, type], opt: Mapping[str, Any], what: str, 
                               suggest(key, accepted))
     defaults = {k: params[k].default for k in accepted if params[k].default is not inspect.Parameter.empty}
     check_numbers({k: v for k, v in opt.items() if k != "type"}, path, defaults)
+    if what == "network":
+        _check_counts(opt, defaults, path)
     return name
+
+
+def _check_counts(opt: Mapping[str, Any], defaults: Mapping[str, Any], path: str) -> None:
+    """A network argument whose default is a positive whole number (a channel, block or layer count,
+    a scale) cannot be negative: ``num_conv: -1`` would build a network without a body."""
+    for key, value in opt.items():
+        default = defaults.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0 \
+                and isinstance(default, int) and not isinstance(default, bool) and default > 0:
+            raise OptionError(f"{path}.{key}" if path else key, f"must be >= 0, got {value} (default {default})")
 
 
 # Argument names shared by optimizers, schedulers and losses, and the values they may take.

@@ -119,7 +119,7 @@ def decide(cores: int, requested: int | None, environ: Mapping[str, str], worker
         workers = 0 if cores <= 2 else min(cores // 2, 8)
     if requested is not None:
         if requested < 1:
-            raise UserError("threads", f"must be >= 1, got {requested}")
+            raise UserError("--threads", f"must be >= 1, got {requested}")  # the flag of every command that asks
         return ThreadPolicy(cores, requested, 1, workers, "option")
     env = environ.get("OMP_NUM_THREADS", "").strip()
     if env:

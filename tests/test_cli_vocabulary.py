@@ -239,6 +239,13 @@ def test_docs_tools_table_is_the_generated_one():
     assert table == tools_table(), "regenerate: python -m realsr.tools.catalog docs/tools.md"
 
 
+def test_first_run_names_every_installed_command():
+    """The install section lists the commands the install puts on PATH: all of them."""
+    page = (ROOT / "docs" / "first-run.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(realsr-[a-z-]+)`", page))
+    assert named == {"realsr-train", "realsr-infer"} | {t.command for t in TOOLS.values()}
+
+
 # --- docs/architecture.md recipes -----------------------------------------------------------------
 
 def recipe(title: str) -> str:

@@ -146,7 +146,11 @@ def check_args(args: argparse.Namespace) -> None:
     check("/" not in args.suffix and os.sep not in args.suffix, "--suffix",
           f"{args.suffix!r} contains a path separator", "use -o to choose the folder")
     if args.blend:
-        parse_blend(args.blend)
+        weights = parse_blend(args.blend)[1]
+        if not math.isclose(sum(weights), 1.0, abs_tol=1e-6):  # A.pth:0.4,B.pth:0.5: a typo, most likely
+            logger.warning("--blend: the weights sum to %g, not 1, so every weight of the blended network is "
+                           "scaled by that; interpolations use weights summing to 1 (e.g. 0.4 and 0.6)", sum(weights))
+    check(args.threads is None or args.threads >= 1, "--threads", f"must be >= 1, got {args.threads}")
     for option in ("face_model_path", "face_detector_path", "face_parser_path", "no_face_parse"):
         check(args.face_enhance or not getattr(args, option), f"--{option}", "only applies with --face_enhance")
 
@@ -240,7 +244,9 @@ class OutputGuard:
         """Why ``target`` must not be written for ``src``, or None."""
         if target.resolve() in self.inputs:
             return f"{target} is an input image; choose another -o or a --suffix"
-        if target.exists() and not self.overwrite and self.ledger.get(target.name) != str(src.resolve()):
+        if target.exists() and not self.overwrite and not self.ledger.owns(target.name, src):
+            if self.ledger.get(target.name) == str(src.resolve()):
+                return f"{target} was changed after this program wrote it; pass --overwrite to replace it"
             return f"{target} exists and is not this program's output for {src.name}; pass --overwrite to replace it"
         return None
 

@@ -81,7 +81,8 @@ def parse_yaml(text: str, name: str, key: str = "-opt") -> Any:
     try:
         data = yaml.load(text, Loader=BoundedLoader)
     except yaml.YAMLError as err:
-        raise OptionError(key, f"{name}: not valid YAML: {' '.join(str(err).split())[:300]}") from None
+        hint = "YAML indents with spaces: replace the tabs with spaces" if "'\\t'" in str(err) else ""
+        raise OptionError(key, f"{name}: not valid YAML: {' '.join(str(err).split())[:300]}", hint) from None
     except RecursionError:
         raise OptionError(key, f"{name}: nested too deeply to read") from None
     if _expanded_size(data, MAX_VALUES) > MAX_VALUES:
@@ -93,6 +94,11 @@ def load_yaml(path: str | os.PathLike, key: str = "-opt") -> dict[str, Any]:
     """Read an options file into a dict; missing files and YAML errors name the file."""
     path = Path(path)
     refuse_special_file(path, key)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.yml"))[:3]
+        raise OptionError(key, f"{path} is a folder, not an options file",
+                          f"give one of its .yml files (e.g. {', '.join(str(path / n) for n in found)})" if found
+                          else "give a .yml options file")
     if not path.is_file():
         raise OptionError(key, f"{path}: no such options file")
     try:
@@ -116,6 +122,7 @@ def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: S
             raise OptionError(text, f"override must look like key{sep}key=value")
         key, raw = text.split("=", 1)
         parts = key.strip().split(sep)
+        refuse_expanded_tilde(key.strip(), raw)
         try:
             value = _parse_value(raw)
         except yaml.YAMLError as err:
@@ -133,6 +140,16 @@ def apply_overrides(data: dict[str, Any], sets: Sequence[str] = (), force_yml: S
             _keep_arguments_of(node, value, parts[0])
         node[parts[-1]] = value
     return data
+
+
+def refuse_expanded_tilde(key: str, raw: str) -> None:
+    """``--set val=~`` reaches us as ``val=/home/me``: bash expands a ``~`` after ``=`` when the
+    key is a plain name (not ``a.b``). No top-level option is a path, so the home folder there is
+    the shell's doing: refuse it and say how to write None."""
+    home = os.path.expanduser("~")
+    if key.isidentifier() and home != "~" and raw.strip() == home:
+        raise OptionError(key, f"got {home!r}: the shell turned '~' into your home folder",
+                          f"write --set {key}=null (or quote it: '{key}=~')")
 
 
 NETWORK_SECTIONS = ("network_g", "network_d")  # --set <section>.type=X keeps only X's arguments
@@ -228,6 +245,8 @@ def parse_options(data: Mapping[str, Any]) -> Options:
     top = _floats_in_specs(top)
     opt = validate(Options, top)
     for phase, entry in datasets.items():
+        if entry is None and not str(phase).startswith("train"):  # --set datasets.val=null: no such set
+            continue
         if isinstance(entry, Mapping) and str(phase).startswith("train"):
             entry = {k: v for k, v in entry.items() if k not in degradation_keys}
         opt.datasets[str(phase)] = validate(DatasetOptions, entry, f"datasets.{phase}")

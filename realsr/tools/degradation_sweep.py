@@ -6,12 +6,14 @@ blur x noise settings, as a labelled contact sheet.
 Rows are blur sigmas, columns noise sigmas (8-bit units); each cell is the model's output for
 those maps, captioned with them. The maps describe SRMD's degradation (blur, then MATLAB bicubic
 downscaling: LR pixels at the middle of each s x s block, the ``centered`` sampling phase). The
-sheet is written to ``<image stem>_sweep.png`` (or ``-o``).
+sheet is written to ``<image stem>_sweep.png`` in the current folder (or ``-o``), not beside the
+image, where a later ``inference.py -i`` or ``prepare_dataset.py`` on that folder would take it for a photo.
 """
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", type=int, default=256, help="side of each cell in the sheet (default 256)")
     add_device(p)
     add_threads(p)
-    add_output(p, "output PNG (default: <image stem>_sweep.png)")
+    add_output(p, "output PNG (default: <image stem>_sweep.png in the current folder)")
     return p
 
 
@@ -51,7 +53,7 @@ def _main(argv: list[str] | None) -> int:
     for value in args.noises:
         check(math.isfinite(value) and 0 <= value <= 255, "--noises", f"must be in [0, 255], got {value}")
     check(args.cell >= 32, "--cell", f"must be >= 32, got {args.cell}")
-    output = args.output or args.image.with_name(args.image.stem + "_sweep.png")
+    output = args.output or Path(args.image.stem + "_sweep.png")  # the current folder, not among the photos
     check(output.resolve() != args.image.resolve(), "-o/--output", "must not be the input image")
     device = resolve_device(args.device)  # before loading anything
     img = imageio.read_raw(args.image)

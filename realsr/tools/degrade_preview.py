@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_scale(parser, "SR scale: 1, 2, 3, 4 or 8 (default: the options' scale, else 4)", default=None)
     parser.add_argument("--crop", type=int, default=400, help="HR crop side, as the training crop (default 400)")
     parser.add_argument("--shuffle_prob", type=float, default=None, help="override shuffle_prob")
-    add_output(parser, "output PNG (default: <image stem>_degradations.png)", type=str)
+    add_output(parser, "output PNG (default: <image stem>_degradations.png in the current folder)", type=str)
     add_device(parser, default="cpu", automatic="")
     return parser
 
@@ -160,7 +160,9 @@ def _main(argv: list[str] | None) -> int:
     scale = args.scale or opt.get("scale", 4)
     check(scale in (1, 2, 3, 4, 8), "scale", f"the options' scale must be 1, 2, 3, 4 or 8, got {scale!r}")
     check(args.crop % scale == 0, "--crop", f"{args.crop} is not divisible by the scale {scale}")
-    output = Path(args.output) if args.output else Path(args.image).with_name(Path(args.image).stem + "_degradations.png")
+    # the current folder, not beside the image: a sheet left in a photo folder would be read as a photo
+    # by prepare_dataset and trained on
+    output = Path(args.output) if args.output else Path(Path(args.image).stem + "_degradations.png")
     check(output.resolve() != Path(args.image).resolve(), "-o/--output", "must not be the input image")
     check(not output.is_dir(), "-o/--output", f"{output} is a folder; give a file name")
     check(imageio.is_image_name(output), "-o/--output", f"{output.name}: give a .png or .jpg name")

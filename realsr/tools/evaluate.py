@@ -28,7 +28,7 @@ from .. import atomic
 from ..cli_flags import add_device, add_flag, add_model_path, add_output, add_threads, add_tile
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
-from ..evaluation import best_row, checkpoints, match_by_stem, plot, read_rgb, score_pair, sweep
+from ..evaluation import best_row, checkpoints, match_by_stem, plot, read_rgb, score_pair, suffix_hint, sweep
 from ..metrics import METRICS, Scorer, lookup_metrics
 from ..outputs import refuse_existing_file
 from ..resources import apply_thread_policy
@@ -80,7 +80,9 @@ def format_row(row: dict, names: list[str]) -> str:
 
 def evaluate_folders(args: argparse.Namespace) -> int:
     pairs, missing = match_by_stem(args.gt, args.sr, args.sr_suffix)
-    check(bool(pairs), "--sr", f"no SR image in {args.sr} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})")
+    if not pairs:
+        raise UserError("--sr", f"no SR image in {args.sr} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})",
+                        suffix_hint(args.gt, args.sr))
     names = metric_names(args)
     scorers = make_scorers(names, args)
     rows, failed = [], []
@@ -116,7 +118,9 @@ def evaluate_checkpoints(args: argparse.Namespace) -> int:
         found = checkpoints(args.models)
         check(bool(found), "--models", f"no net_g_<iter>.pth files in {args.models}")
     pairs, missing = match_by_stem(args.gt, args.lq, args.sr_suffix)
-    check(bool(pairs), "--lq", f"no LQ image in {args.lq} matches a GT stem in {args.gt}")
+    if not pairs:
+        raise UserError("--lq", f"no LQ image in {args.lq} matches a GT stem in {args.gt} (suffix {args.sr_suffix!r})",
+                        suffix_hint(args.gt, args.lq))
     device = resolve_device(args.device)
     out = args.output or args.models.parent / "evaluation"
     refuse_existing_file(out)

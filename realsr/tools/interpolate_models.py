@@ -4,7 +4,8 @@ architecture (e.g. Real-ESRNet <-> Real-ESRGAN: alpha trades fidelity for sharpn
     python tools/interpolate_models.py --model_path RealESRNet_x4plus.pth RealESRGAN_x4plus.pth --alpha 0.6 -o interp_06.pth
 
 Both files' EMA weights are used when present (--param_key params for the raw ones). The result
-is saved as {params, params_ema} (.pth) or a bare state dict (.safetensors).
+is saved as {params, params_ema} (.pth) or a bare state dict (.safetensors), with the network's
+options of the inputs (realsr's own files carry them), so inference rebuilds the same network.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ..cli_flags import DeprecatedAlias, add_model_path, add_output
 from ..errors import check, run_cli
-from ..weights import blend_state_dicts, load_state_dict_file, save_network
+from ..weights import blend_state_dicts, load_model_file, save_network
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +57,11 @@ def _main(argv: list[str] | None) -> int:
     check(args.output.resolve() not in (args.a.resolve(), args.b.resolve()), "-o/--output",
           "must not be one of the inputs")
     check(not args.output.is_dir(), "-o/--output", f"{args.output} is a folder; give a file name")
-    a, b = load_state_dict_file(args.a, args.param_key), load_state_dict_file(args.b, args.param_key)
+    (a, arch_a), (b, arch_b) = load_model_file(args.a, args.param_key), load_model_file(args.b, args.param_key)
+    check(arch_a is None or arch_b is None or arch_a == arch_b, "--model_path",
+          f"{args.a} is a {arch_a}, {args.b} a {arch_b}", "interpolate two checkpoints of one network")
     mixed = blend_state_dicts([a, b], [1 - args.alpha, args.alpha])
-    save_network(args.output, mixed, params_ema=mixed)
-    print(f"{args.output}: {1 - args.alpha:g} x {args.a.name} + {args.alpha:g} x {args.b.name}")
+    save_network(args.output, mixed, params_ema=mixed, arch=arch_a or arch_b)  # the network options go along
+    print(f"{args.output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
     return 0
 

@@ -84,7 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str]], ledger: Path,
               n_thread: int) -> list[str]:
-    """Apply ``work`` to the sources not yet done; record each finished one; return problems."""
+    """Apply ``work`` to the sources not yet done; record each finished one; return problems.
+    An image that failed is not recorded: the next run tries it again (a damaged photo the user
+    replaced, a photo too small for the crop) and reports it again."""
     done = set(progress.setdefault(what, []))
     todo = [p for p in sources if str(p) not in done]
     if not todo:
@@ -95,9 +97,29 @@ def _run_step(what: str, work, sources: list[Path], progress: dict[str, list[str
     for path, (_, problem) in zip(todo, parallel_map(work, todo, n_thread)):
         if problem:
             problems.append(problem)
-        progress[what].append(str(path))
+        else:
+            progress[what].append(str(path))
     atomic.write_text(ledger, json.dumps(progress))
     return problems
+
+
+CROP_SETTINGS = ("crop_size", "step", "thresh_size")
+
+
+def refuse_other_crops(progress: dict, args: argparse.Namespace) -> None:
+    """A rerun resumes: images already cropped are skipped. Asking for other crops (another
+    ``--crop_size``) there would keep the old ones and list them as new, so it is refused, naming
+    what the folder holds. The settings are recorded in ``progress`` for the next run."""
+    asked = {key: getattr(args, key) for key in CROP_SETTINGS}
+    before = progress.get("settings")
+    cropped = any(done for what, done in progress.items() if what != "settings")
+    if cropped and isinstance(before, dict) and before != asked:
+        held = " ".join(f"--{k} {before.get(k)}" for k in CROP_SETTINGS)
+        wanted = " ".join(f"--{k} {v}" for k, v in asked.items())
+        raise UserError("-o/--output", f"{args.output} holds sub-images cut with {held}, not {wanted}; a rerun "
+                                       "only adds the images not yet cut", f"give another -o folder, or delete "
+                                       f"{args.output} to cut them all again")
+    progress["settings"] = asked
 
 
 def plan(args: argparse.Namespace) -> None:
@@ -138,6 +160,7 @@ def _main(argv: list[str] | None) -> int:
         progress = json.loads(ledger.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         progress = {}
+    refuse_other_crops(progress, args)
     problems: list[str] = []
     sub_folders = []
     everything = [folder / n for folder in args.input for n in scan_folder(folder)]
@@ -194,9 +217,10 @@ COPY_NOTE = "(expected for the smallest multiscale copies)"
 
 def _explain_left_out(problems: list[str], originals: set[str], crop: int) -> list[str]:
     """One line per image left out, naming it, its size and why; a multiscale copy too small
-    to crop is expected (the line ends in :data:`COPY_NOTE`), a photo of the user's is not."""
+    to crop is expected (the line ends in :data:`COPY_NOTE`), a photo of the user's is not. A file
+    that failed in two steps (multiscale copies, then sub-images) gets one line."""
     lines = []
-    for problem in problems:
+    for problem in dict.fromkeys(problems):
         path, _, reason = problem.partition(": ")
         if not reason.endswith(f"smaller than the crop size {crop}"):
             lines.append(problem)

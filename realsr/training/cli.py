@@ -103,19 +103,19 @@ def _main(argv: list[str] | None) -> int:
     problems = preflight(opt)
     if problems:
         raise PreflightError(args.opt, problems)
+    device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), local_rank, key="device")
     if args.check:
-        print(f"{args.opt}: ready to train (data, weights, sizes and scale checked)")
+        print(f"{args.opt}: ready to train on {device} (data, weights, sizes, scale and device checked)")
         return 0
     exp = opt.experiment_dir
     with run_lock(exp) if rank == 0 else contextlib.nullcontext():
-        return _train(args, opt, exp, rank, world, local_rank)
+        return _train(args, opt, exp, rank, world, device)
 
 
-def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, local_rank: int) -> int:
-    """Train in run folder ``exp`` (rank 0 holds its lock)."""
+def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, device: torch.device) -> int:
+    """Train in run folder ``exp`` (rank 0 holds its lock) on ``device`` (checked already)."""
     if rank == 0:
         check_run_folder(exp, args.auto_resume, args.archive)
-    device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), local_rank, key="device")
     ds = opt.datasets["train"]
     policy = apply_thread_policy(opt.num_threads, None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
     trainer = Trainer(opt, device, rank, world, None, policy)
@@ -133,6 +133,9 @@ def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, loca
     if found is not None:
         trainer.load_state_dict(found[1])
         logger.info("resumed from %s (iteration %d, epoch %d)", found[0], trainer.iteration, trainer.epoch)
+        if trainer.iteration >= opt.train.total_iter:
+            logger.warning("the run is at iteration %d already, train.total_iter is %d: nothing to train; raise "
+                           "it (--set train.total_iter=N) to continue", trainer.iteration, opt.train.total_iter)
     outcome = trainer.train()
     if rank == 0:
         _summary(trainer, outcome)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import shlex
 from pathlib import Path
 
 import torch
@@ -198,7 +199,8 @@ def _weight_origin(path: str) -> str:
     for zoo_name, model in MODELS.items():
         for url, file in zip(model.urls, model.files):
             if file == name:
-                hints.append(f"download {url} (or: python inference.py -n {zoo_name} --download)")
+                hints.append(f"download {url} to {path} (or: python inference.py -n {zoo_name} --download "
+                             f"--model_dir {shlex.quote(str(Path(path).parent))})")
     if name in _STAGE1_OUTPUTS:
         hints.append(f"or train stage 1 first (python train.py -opt {_STAGE1_OUTPUTS[name]}) and point it at "
                      "experiments/<name>/models/net_g_latest.pth")

@@ -316,10 +316,9 @@ class Trainer(UpdateSteps):
                     if iteration % opt.logger.print_freq == 0:
                         eta = (time.time() - start) / (iteration - start_iter) * (total - iteration)
                         self._log(logs, lrs, iteration, hms(eta), iter_time, data_time)
-                    if iteration % opt.logger.save_checkpoint_freq == 0 and iteration < total:
-                        self.save(iteration)
-                    if opt.val is not None and iteration % opt.val.val_freq == 0 and iteration < total:
-                        self.validate(iteration)
+                    if iteration < total:
+                        self._validate_then_save(iteration, opt.val is not None and iteration % opt.val.val_freq == 0,
+                                                 iteration % opt.logger.save_checkpoint_freq == 0)
                     if self.stop_signal is not None:
                         self.save(iteration)
                         logger.warning("stopped by signal %d at iteration %d; training state saved, continue "
@@ -333,11 +332,25 @@ class Trainer(UpdateSteps):
                     self.epoch, self.batches_in_epoch = self.epoch + 1, 0
         pbar.close()
         self.health.finish(self.net_g)
-        self.save(self.iteration, latest=True)
-        if opt.val is not None:
-            self.validate(self.iteration)
+        self._validate_then_save(self.iteration, opt.val is not None, True, latest=True)
         self.board.close()
         return "done"
+
+    def _validate_then_save(self, iteration: int, validate: bool, save: bool, latest: bool = False) -> None:
+        """Validation first, so the training state saved at the same iteration holds its scores in
+        the best metrics (a resumed run then knows them); the state is still saved when validation
+        fails, but not on a second Ctrl-C, which stops at once."""
+        if validate:
+            try:
+                self.validate(iteration)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:
+                if save:
+                    self.save(iteration, latest)
+                raise
+        if save:
+            self.save(iteration, latest)
 
     def _epoch_batches(self) -> Iterator[tuple[dict[str, Any], Prepared | None, float]]:
         """This epoch's batches from the loader, each with its synthesis made ahead on another thread

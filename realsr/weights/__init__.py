@@ -160,6 +160,20 @@ def unwrap(obj: Any, param_key: str | None = "params") -> dict[str, torch.Tensor
     return out
 
 
+def refuse_training_state(content: Any, path: Path) -> None:
+    """A training state of ``train.py`` (``training_states/<iter>.state``: optimisers, iteration,
+    RNG states) holds no network weights: they are in the run's ``models/`` files, which the
+    state names. Raises :class:`WeightFileError` naming that file."""
+    if not (isinstance(content, Mapping) and {"iter", "optimizers", "networks"} <= set(content)):
+        return
+    files = content["networks"] if isinstance(content["networks"], Mapping) else {}
+    entry = files.get("net_g")
+    run = path.resolve().parent.parent  # <run>/training_states/<iter>.state
+    model = run / entry[0] if isinstance(entry, (list, tuple)) and entry and isinstance(entry[0], str) else run / "models"
+    raise WeightFileError(str(path), f"a training state (iteration {content['iter']}) of train.py, which holds the "
+                                     "optimisers, not the network", f"pass the model file {model}")
+
+
 def strip_prefixes(key: str) -> str:
     changed = True
     while changed:
@@ -181,6 +195,7 @@ def load_model_file(path: str | os.PathLike, param_key: str | None = "params"
     realsr writes carry their ``network_g`` options under ``arch``; released files do not)."""
     try:
         content = read_file(path)
+        refuse_training_state(content, Path(path))
         state = unwrap(content, param_key)
     except WeightFileError as err:
         if str(err).startswith(str(path)):

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,27 @@ def test_blend_of_two_networks(tmp_path):
         torch.testing.assert_close(v, 0.25 * sa[k] + 0.75 * sb[k])
 
 
+def test_blend_weights_that_do_not_sum_to_one_are_warned_about_once(tmp_path, caplog):
+    a, b = srvgg_file(tmp_path / "a.pth", 0), srvgg_file(tmp_path / "b.pth", 1)
+    cv2.imwrite(str(tmp_path / "in.png"), picture(12, 12))
+    args = ["-i", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--overwrite"]
+    with caplog.at_level("WARNING"):
+        assert main(args + ["--blend", f"{a}:0.4,{b}:0.6"]) == 0
+    assert "sum to" not in caplog.text
+    with caplog.at_level("WARNING"):
+        assert main(args + ["--blend", f"{a}:0.4,{b}:0.5"]) == 0  # kept as given: only a warning
+    assert caplog.text.count("the weights sum to 0.9, not 1") == 1
+
+
+def test_bad_threads_are_refused_before_the_output_folder_is_made(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "in.png"), picture(12, 12))
+    out = tmp_path / "out"
+    assert main(["-i", str(tmp_path / "in.png"), "-o", str(out), "--model_path", str(srvgg_file(tmp_path / "g.pth")),
+                 "--threads", "0"]) == 2
+    assert "--threads: must be >= 1, got 0" in capsys.readouterr().err
+    assert not out.exists()  # exit 2: nothing written
+
+
 def test_download_verifies_sha256(tmp_path):
     src = srvgg_file(tmp_path / "model-0123abcd.pth")
     good = zoo.sha256_of(src)
@@ -195,3 +217,37 @@ def test_cli_reports_a_missing_input_before_the_model(tmp_path, capsys):
     assert main(["-i", str(tmp_path / "nowhere"), "--model_path", str(tmp_path / "missing.pth")]) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "missing.pth" not in err
+
+
+def test_an_output_changed_after_it_was_written_is_kept(tmp_path, capsys):
+    """A rerun refreshes its own result, but not one the user edited or replaced since."""
+    model = srvgg_file(tmp_path / "g.pth")
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), picture(12, 12))
+    args = ["-i", str(src), "-o", str(tmp_path / "out"), "--model_path", str(model)]
+    result = tmp_path / "out" / "a_out.png"
+    assert main(args) == 0
+    assert main(args) == 0  # untouched: our own output, refreshed
+    edited = np.zeros((48, 48, 3), np.uint8)
+    cv2.imwrite(str(result), edited)  # the user retouches the result (or saves another picture there)
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "changed after this program wrote it" in capsys.readouterr().out
+    assert np.array_equal(cv2.imread(str(result)), edited)
+    assert main(args + ["--overwrite"]) == 0
+    assert not np.array_equal(cv2.imread(str(result)), edited)
+
+
+def test_a_ledger_of_an_earlier_version_still_lets_a_rerun_refresh_its_outputs(tmp_path):
+    """Entries written before outputs were fingerprinted hold the input path alone."""
+    model = srvgg_file(tmp_path / "g.pth")
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), picture(12, 12))
+    args = ["-i", str(src), "-o", str(tmp_path / "out"), "--model_path", str(model)]
+    assert main(args) == 0
+    ledger = tmp_path / "out" / ".realsr-outputs.json"
+    ledger.write_text(json.dumps({"a_out.png": str((src / "a.png").resolve())}))
+    assert main(args) == 0
+    assert '"sha256"' in ledger.read_text()  # refreshed, and fingerprinted from now on

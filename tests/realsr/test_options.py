@@ -1,3 +1,5 @@
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,6 +143,39 @@ def test_overrides_set_and_force_yml():
     with pytest.raises(OptionError):
         apply_overrides(base(), ["name=!!python/object/apply:os.system ['echo hacked']"])
     assert apply_overrides(base(), ["path.resume_state=~"])["path"]["resume_state"] is None
+
+
+def test_a_tilde_the_shell_expanded_is_refused_with_the_fix(tmp_path, monkeypatch):
+    """bash turns `--set val=~` into `val=$HOME` (a plain name before '='), not `a.b=~`."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = subprocess.run(["bash", "-c", "printf '%s\\n' val=~ path.resume_state=~"], capture_output=True,
+                          text=True, env={"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")},
+                          check=True).stdout.split()
+    assert argv == [f"val={tmp_path}", "path.resume_state=~"]
+    with pytest.raises(OptionError, match=r"val: got .*home folder; write --set val=null"):
+        apply_overrides(base(), argv[:1])
+    assert apply_overrides(base(), argv[1:])["path"]["resume_state"] is None
+    assert apply_overrides(base(), ["name=~"])["name"] is None  # quoted: reaches us as written
+
+
+def test_a_validation_set_overridden_with_null_is_left_out():
+    """`--set datasets.val=null` turns validation's data off; `datasets.train=null` is still refused."""
+    opt = parse_options(apply_overrides(base(), ["datasets.val=null"]))
+    assert "val" not in opt.datasets and "train" in opt.datasets
+    assert error_of(apply_overrides(base(), ["datasets.train=null"])).key.startswith("datasets.train")
+
+
+def test_a_tab_indented_file_says_to_use_spaces(tmp_path):
+    path = tmp_path / "tabs.yml"
+    path.write_text("name: x\ndatasets:\n\ttrain:\n\t\ttype: SyntheticDataset\n")
+    with pytest.raises(OptionError, match="tabs.yml: not valid YAML.*; YAML indents with spaces: replace the tabs"):
+        load_yaml(path)
+
+
+def test_a_folder_given_as_the_options_file_names_files_in_it(tmp_path):
+    (tmp_path / "quickstart.yml").write_text("name: x\n")
+    with pytest.raises(OptionError, match=r"is a folder, not an options file; give one of its \.yml files .*quickstart\.yml"):
+        load_yaml(tmp_path)
 
 
 def test_debug_mode_and_dump_round_trip(tmp_path):

@@ -62,3 +62,28 @@ def test_preview_bad_inputs(tmp_path, image):
     opt.write_text("resize_prob: [0.5, 0.5, 0.5]\n")
     res = run_tool(image, "-opt", opt)
     assert res.returncode != 0 and "resize_prob" in res.stderr
+
+
+def test_a_damaged_image_is_one_line_without_opencv_log_lines(tmp_path, monkeypatch):
+    """OpenCV logs its own '[ERROR:0@...] global grfmt_png.cpp ...' lines for a broken PNG; the
+    user sees only our line."""
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not a chunk" * 20)
+    res = run_tool(broken, "-o", tmp_path / "sheet.png")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"error: {broken}: cannot decode this file as an image "
+                                               "(corrupt or unsupported format)"]
+
+
+def test_the_default_sheet_goes_to_the_current_folder_not_among_the_photos(image, tmp_path, monkeypatch, capsys):
+    """A sheet beside the photo would be cut into training crops by prepare_dataset on that folder."""
+    from realsr.tools.degrade_preview import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main([str(image), "--num_samples", "1", "--crop", "160"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == "photo_degradations.png"
+    assert (work / "photo_degradations.png").is_file()
+    assert sorted(p.name for p in image.parent.iterdir() if p.is_file()) == ["photo.png"]

@@ -123,6 +123,62 @@ def test_evaluate_folders_known_values(tmp_path):
     assert result["mean"]["ssim"] == pytest.approx((2 * 100 * 105 + c1) / (100**2 + 105**2 + c1))
 
 
+def test_evaluate_names_the_suffix_when_no_name_matches(tmp_path, capsys):
+    """inference.py's results are <stem>_out.png: without --sr_suffix nothing matches, and the
+    error says which suffix to pass; passing it scores the pair."""
+    gt_dir, sr_dir = tmp_path / "gt", tmp_path / "sr"
+    gt_dir.mkdir()
+    sr_dir.mkdir()
+    for stem in ("0001", "0002"):
+        cv2.imwrite(str(gt_dir / f"{stem}.png"), noise(16, 16))
+        cv2.imwrite(str(sr_dir / f"{stem}_out.png"), noise(16, 16, 1))
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "--sr: no SR image" in err and "pass --sr_suffix _out" in err
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--sr_suffix", "_out"]) == 0
+
+
+def test_evaluate_with_a_model_lists_an_image_too_small_for_crop_border_and_scores_the_rest(tmp_path, capsys):
+    lq_dir, gt_dir = tmp_path / "lq", tmp_path / "gt"
+    for d in (lq_dir, gt_dir):
+        d.mkdir()
+    for name, side in (("big", 12), ("thumb", 2)):  # thumb: 8x8 at x4, nothing left after crop_border 4
+        lq = noise(side, side)
+        cv2.imwrite(str(lq_dir / f"{name}.png"), lq)
+        cv2.imwrite(str(gt_dir / f"{name}.png"), np.repeat(np.repeat(lq, 4, 0), 4, 1))
+    model = tmp_path / "run" / "models" / "net_g_5.pth"
+    model.parent.mkdir(parents=True)
+    save_network(model, SRVGGNetCompact(num_feat=8, num_conv=1, upscale=4))
+    args = ["--model_path", str(model), "--gt", str(gt_dir), "--lq", str(lq_dir), "--crop_border", "4"]
+    assert tool("evaluate")(args) == 1  # one image failed and is listed; the other is scored
+    out, err = capsys.readouterr()
+    assert "failed: thumb.png: crop_border: 4 leaves nothing of a 8x8 image" in err
+    assert "net_g_5.pth: PSNR" in out
+
+
+def test_evaluate_lists_a_strip_too_thin_for_ssim_and_scores_the_rest(tmp_path, capsys):
+    """A 600x16 strip keeps 592x8 after crop_border 4: below SSIM's 11x11 window. It is listed as
+    failed (exit 1), the other image is scored; no traceback."""
+    gt_dir, sr_dir = tmp_path / "gt", tmp_path / "sr"
+    gt_dir.mkdir()
+    sr_dir.mkdir()
+    for name, (h, w) in (("photo", (32, 32)), ("strip", (16, 600))):
+        cv2.imwrite(str(gt_dir / f"{name}.png"), noise(h, w))
+        cv2.imwrite(str(sr_dir / f"{name}.png"), noise(h, w, 1))
+    assert tool("evaluate")(["--gt", str(gt_dir), "--sr", str(sr_dir), "--crop_border", "4"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: strip.png: crop_border: 4 leaves 592x8 of a 600x16 image; SSIM needs at least 11x11" in out
+    assert "use a crop_border of at most 2" in out and "mean of 1" in out
+
+
+def test_a_tool_names_its_threads_flag_when_refusing_it(tmp_path, capsys):
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    cv2.imwrite(str(gt / "a.png"), noise(16, 16))
+    assert tool("evaluate")(["--gt", str(gt), "--sr", str(gt), "--threads", "0"]) == 2
+    assert "error: --threads: must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_evaluate_checkpoint_sweep_writes_csv_and_plots(tmp_path):
     lq_dir, gt_dir, models = tmp_path / "lq", tmp_path / "gt", tmp_path / "run" / "models"
     for d in (lq_dir, gt_dir, models):
@@ -170,6 +226,24 @@ def test_interpolate_models_endpoints(tmp_path):
     save_network(tmp_path / "c.pth", other)
     assert main(["-a", str(tmp_path / "a.pth"), "-b", str(tmp_path / "c.pth"), "--alpha", "0.5", "-o",
                  str(tmp_path / "x.pth")]) == 2
+
+
+def test_interpolation_keeps_the_network_options_of_its_inputs(tmp_path):
+    """Two ReLU SRVGG checkpoints: without their `arch` entry the mix would be read back as
+    LeakyReLU (ReLU and LeakyReLU have no weights that tell them apart) and upscale differently."""
+    from realsr.inference.upsampler import load_generator
+
+    arch = {"type": "SRVGGNetCompact", "num_feat": 8, "num_conv": 1, "upscale": 4, "act_type": "relu"}
+    torch.manual_seed(0)
+    nets = [SRVGGNetCompact(**{k: v for k, v in arch.items() if k != "type"}) for _ in range(2)]
+    for name, net in zip("ab", nets):
+        save_network(tmp_path / f"{name}.pth", net, params_ema=net, arch=arch)
+    assert tool("interpolate_models")(["--model_path", str(tmp_path / "a.pth"), str(tmp_path / "b.pth"),
+                                       "--alpha", "0", "-o", str(tmp_path / "m.pth")]) == 0
+    net, scale = load_generator([tmp_path / "m.pth"])
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), nets[0](x))
 
 
 def test_export_onnx_runs_and_matches(tmp_path, capsys):

@@ -84,3 +84,64 @@ def test_two_process_gloo_ddp(tiny, tmp_path):
     state = checkpoint.load_state(exp / "training_states" / "4.state")
     assert state["iter"] == 4 and state["options"]["world_size"] == 2
 
+
+
+def test_a_negative_network_size_is_an_option_error_not_a_traceback(tiny, tmp_path, capsys):
+    """torch refuses a negative channel count with a RuntimeError; the user sees the key instead."""
+    opt = write_options(tmp_path, tiny(network_g={"num_feat": -2}))
+    assert main(["-opt", str(opt), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: network_g.num_feat: must be >= 0, got -2 (default 64)"
+
+
+def test_a_training_state_given_as_weights_names_the_model_file(tiny, tmp_path, capsys):
+    """--model_path training_states/<iter>.state: the error points at models/net_g_<iter>.pth, which works."""
+    from realsr.inference.cli import main as infer
+
+    opt = write_options(tmp_path, tiny(val=None, train={"total_iter": 2}, logger={"save_checkpoint_freq": 2}))
+    assert main(["-opt", str(opt)]) == 0
+    run = tmp_path / "experiments" / "tiny"
+    image = tmp_path / "in.png"
+    image.write_bytes((ROOT / "inputs" / "scene_a.png").read_bytes())
+    capsys.readouterr()
+    args = ["-i", str(image), "-o", str(tmp_path / "out")]
+    assert infer(args + ["--model_path", str(run / "training_states" / "2.state")]) == 2
+    err = capsys.readouterr().err
+    model = run.resolve() / "models" / "net_g_2.pth"
+    assert "a training state" in err and f"pass the model file {model}" in err
+    assert infer(args + ["--model_path", str(model)]) == 0
+
+
+def test_check_refuses_a_device_the_run_would_refuse(tiny, tmp_path, capsys, monkeypatch):
+    """--check said 'ready to train' for --device cuda on a machine without CUDA; the run then refused it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    opt = write_options(tmp_path, tiny(val=None))
+    assert main(["-opt", str(opt), "--check", "--device", "cuda"]) == 2
+    assert "device: 'cuda': CUDA is not available here" in capsys.readouterr().err
+    assert main(["-opt", str(opt), "--check", "--device", "cpu"]) == 0
+    assert "ready to train on cpu" in capsys.readouterr().out
+
+
+def test_the_state_saved_with_a_validation_holds_its_best_scores(tiny, tmp_path):
+    """Validation and a checkpoint at the same iteration: the state knows that validation, so a
+    resumed run reports the same best value as an uninterrupted one."""
+    opt = write_options(tmp_path, tiny(train={"total_iter": 3}, val={"val_freq": 3},
+                                       logger={"save_checkpoint_freq": 3}))
+    assert main(["-opt", str(opt)]) == 0
+    state = torch.load(tmp_path / "experiments" / "tiny" / "training_states" / "3.state", weights_only=True)
+    assert state["best"]["psnr"]["iter"] == 3
+
+
+def test_resuming_past_total_iter_says_there_is_nothing_to_train(tiny, tmp_path, caplog):
+    opt = write_options(tmp_path, tiny(val=None, train={"total_iter": 2}))
+    assert main(["-opt", str(opt)]) == 0
+    with caplog.at_level("WARNING"):
+        assert main(["-opt", str(opt), "--auto_resume", "--set", "train.total_iter=1"]) == 0
+    assert "at iteration 2 already, train.total_iter is 1: nothing to train" in caplog.text
+
+
+def test_a_negative_count_that_torch_would_accept_is_refused_too(tiny, tmp_path, capsys):
+    """num_conv: -1 builds an SRVGG without a body (range(-1) is empty): refused at start, by key."""
+    opt = write_options(tmp_path, tiny(network_g={"num_conv": -1}))
+    assert main(["-opt", str(opt), "--check"]) == 2
+    assert "network_g.num_conv: must be >= 0, got -1" in capsys.readouterr().err

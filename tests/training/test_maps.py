@@ -82,11 +82,31 @@ def test_blur_and_noise_knobs_change_the_output(trained_udvd):
     assert infer(["-i", str(src), "-o", str(tmp / "bad"), "--model_path", str(model), "--blur", "x"]) == 2
 
 
-def test_sweep_sheet(trained_udvd, capsys):
+def test_sweep_sheet(trained_udvd, capsys, monkeypatch):
     tmp, model = trained_udvd
+    monkeypatch.chdir(tmp)  # the default sheet goes to the current folder
     image = tmp / "lr.png"
     cv2.imwrite(str(image), np.random.default_rng(1).integers(0, 256, (9, 9, 3), dtype=np.uint8))
     assert degradation_sweep.main([str(image), "--model_path", str(model), "--blurs", "0.5", "2",
                                    "--noises", "0", "10", "30", "--cell", "64"]) == 0
     sheet = cv2.imread(str(tmp / "lr_sweep.png"))
     assert sheet.shape == (2 * 64, 3 * 64, 3)
+
+
+def test_the_default_sweep_sheet_goes_to_the_current_folder(tmp_path, monkeypatch, capsys):
+    """Not beside the image: `inputs/scene_a_sweep.png` would be upscaled by `inference.py -i inputs`."""
+    from realsr.archs.srmd import SRMD
+    from realsr.weights import save_network
+
+    arch = {"type": "SRMD", "num_feat": 8, "num_conv": 3, "upscale": 2}
+    model = tmp_path / "srmd.pth"
+    save_network(model, SRMD(num_feat=8, num_conv=3, upscale=2), arch=arch)
+    photos, work = tmp_path / "photos", tmp_path / "work"
+    photos.mkdir()
+    work.mkdir()
+    cv2.imwrite(str(photos / "lr.png"), np.random.default_rng(1).integers(0, 256, (9, 9, 3), dtype=np.uint8))
+    monkeypatch.chdir(work)
+    assert degradation_sweep.main([str(photos / "lr.png"), "--model_path", str(model), "--blurs", "1",
+                                   "--noises", "0", "--cell", "32"]) == 0
+    assert cv2.imread(str(work / "lr_sweep.png")).shape == (32, 32, 3)
+    assert [p.name for p in photos.iterdir()] == ["lr.png"]

@@ -2,6 +2,7 @@
 validation scores whole images (tiled when large, never padded) and says when SR is below
 bicubic, the preflight gives the URL of every released file, the fine-tune recipe starts from an
 SRVGG file of the released layout, and a stage-2 run warns once about unreached milestones."""
+import shlex
 from pathlib import Path
 
 import cv2
@@ -11,9 +12,10 @@ import torch
 
 from degradations.synthetic import synthetic_scene
 from realsr.archs.srvgg import SRVGGNetCompact
-from realsr.archs.zoo import released_url
+from realsr.archs.zoo import MODELS, released_url
 from realsr.data.datasets import GTDataset
 from realsr.data.options import DatasetOptions
+from realsr.inference.cli import parse_args as parse_inference_args
 from realsr.options import MetricOptions, load_yaml, parse_options
 from realsr.recipes import recipe_path
 from realsr.tools.prepare_dataset import main as prepare
@@ -47,6 +49,45 @@ def test_prepare_names_each_photo_it_leaves_out_and_holds_photos_out(tmp_path, c
     assert held == ["c.png"] and cv2.imread(str(out / "val" / "c.png")).shape == (64, 64, 3)  # whole
     lines = (out / "meta_info" / "meta_info_holiday_sub.txt").read_text().splitlines()  # named after the data
     assert lines and not any(line.startswith("holiday_sub/c_") for line in lines)  # held out: not trained on
+
+
+def test_a_damaged_photo_is_named_once_though_two_steps_read_it(tmp_path, capsys):
+    src = photos(tmp_path / "p", {"a.png": (64, 64)})
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"damaged" * 10)
+    assert prepare(["-i", str(src), "-o", str(tmp_path / "ds"), "--crop_size", "32", "--step", "32"]) == 1
+    text = capsys.readouterr().out
+    assert text.count(f"left out: {src / 'broken.png'}: cannot decode") == 1  # multiscale and crop steps both fail
+
+
+def test_a_rerun_with_another_crop_size_is_refused_not_silently_skipped(tmp_path, capsys):
+    """The left-out line says 'lower --crop_size'; rerunning into the same folder with it must
+    not report the old crops as done."""
+    src = photos(tmp_path / "p", {"big.png": (64, 64), "small.png": (40, 40)})
+    out = tmp_path / "ds"
+    assert prepare(["-i", str(src), "-o", str(out), "--no_multiscale", "--crop_size", "48", "--step", "16"]) == 1
+    meta = out / "meta_info" / "meta_info_p_sub.txt"
+    before = meta.read_text()
+    capsys.readouterr()
+    assert prepare(["-i", str(src), "-o", str(out), "--no_multiscale", "--crop_size", "32", "--step", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "holds sub-images cut with --crop_size 48 --step 16" in err and "another -o folder" in err
+    assert meta.read_text() == before  # nothing written
+    assert prepare(["-i", str(src), "-o", str(out), "--no_multiscale", "--crop_size", "48", "--step", "16"]) != 2
+    assert prepare(["-i", str(src), "-o", str(tmp_path / "ds32"), "--no_multiscale", "--crop_size", "32",
+                    "--step", "16"]) == 0  # a new folder: both photos give crops
+    lines = (tmp_path / "ds32" / "meta_info" / "meta_info_p_sub.txt").read_text().splitlines()
+    assert any("small_s" in line for line in lines)
+
+
+def test_a_damaged_photo_replaced_by_the_user_is_cropped_on_the_rerun(tmp_path, capsys):
+    src = photos(tmp_path / "p", {"a.png": (64, 64)})
+    (src / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"damaged" * 10)
+    args = ["-i", str(src), "-o", str(tmp_path / "ds"), "--no_multiscale", "--crop_size", "32", "--step", "32"]
+    assert prepare(args) == 1
+    photos(src, {"b.png": (64, 64)})  # the user puts a good copy in its place and runs the command again
+    assert prepare(args) == 0
+    lines = (tmp_path / "ds" / "meta_info" / "meta_info_p_sub.txt").read_text().splitlines()
+    assert sum(line.startswith("p_sub/b_s") for line in lines) == 4
 
 
 def test_photos_held_out_later_leave_the_training_list(tmp_path, capsys):
@@ -99,6 +140,17 @@ def test_preflight_gives_the_url_of_every_released_file_a_recipe_names(recipe, k
     assert url and url.startswith("https://")
     hint = _weight_origin(path)  # what --check prints after "no such file"
     assert url in hint and "train that run" not in hint
+
+
+@pytest.mark.parametrize("recipe", ["finetune_compact_x4", "finetune_realesrgan_x4_paired"])
+def test_the_download_command_preflight_suggests_puts_the_file_where_the_recipe_reads_it(recipe):
+    """The command in the hint, run as printed, downloads into the recipe's folder, not the cache."""
+    path = load_yaml(recipe_path(recipe, ROOT))["path"]["pretrain_network_g"]
+    hint = _weight_origin(path)
+    command = shlex.split(hint[hint.index("python inference.py"):].rstrip(")"))
+    args = parse_inference_args(command[2:])
+    assert args.download and args.model_dir is not None
+    assert args.model_dir / MODELS[args.model_name].files[0] == Path(path)
 
 
 def test_finetune_recipe_starts_from_an_srvgg_file_of_the_released_layout(tmp_path, capsys, caplog):
