@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel_iters", type=int, help="KernelGAN iterations (default 3000)")
     p.add_argument("--noise_std", type=float, default=0.0, help="noise added to the training inputs (0-1 scale; "
                                                                  "the paper uses 0.0125 for real photos)")
-    p.add_argument("--max_iters", type=int, default=3000)
+    p.add_argument("--max_iters", type=int, default=ZSSRConfig.max_iters,
+                   help=f"the most training steps (default {ZSSRConfig.max_iters}); training ends sooner once the "
+                        f"learning rate falls below {ZSSRConfig.min_lr:g}")
     p.add_argument("--crop", type=int, default=128, help="training crop side (default 128)")
     p.add_argument("--no_ensemble", action="store_true", help="skip the 8 flips/rotations at the end (8x faster)")
     add_seed(p)
