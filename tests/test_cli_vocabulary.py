@@ -271,3 +271,11 @@ def test_recipe_how_to_add_a_flag_names_the_real_places():
         assert place in text, place
     for name in re.findall(r"`(add_\w+)`", text):
         assert callable(getattr(cli_flags, name)), name
+
+
+def test_every_zssr_option_has_help():
+    """``--max_iters`` was listed by ``tools/zssr.py --help`` with no word on what it does."""
+    bare = [a.option_strings for a in options(PARSERS["zssr"]) if not a.help and not is_shortcut(a)]
+    assert not bare
+    text = PARSERS["zssr"].format_help()
+    assert "the most training steps (default 3000)" in text

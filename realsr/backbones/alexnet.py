@@ -14,7 +14,7 @@ import torch.nn as nn
 from .files import WeightFile, load
 
 ALEXNET_WEIGHTS = WeightFile("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-                             "7be5be79", "alexnet_weights")
+                             "7be5be79", "backbone_weights")  # LPIPSLoss's option
 # (out channels, kernel, stride, padding, max-pool before this conv) of the five convolutions.
 _CONVS = ((64, 11, 4, 2, False), (192, 5, 1, 2, True), (384, 3, 1, 1, True), (256, 3, 1, 1, False),
           (256, 3, 1, 1, False))

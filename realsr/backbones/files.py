@@ -45,14 +45,30 @@ def find(spec: WeightFile, path: str | os.PathLike | None = None) -> Path | None
     return next((c for c in candidates if c.is_file()), None)
 
 
-def missing_line(specs: list[WeightFile], paths: list[str | os.PathLike | None]) -> str:
-    """One line naming every file of ``specs`` that :func:`find` does not find, with its URL ('' if none)."""
+class MissingWeightFiles(WeightFileError):
+    """Weight files :func:`require` did not find; ``specs`` and ``paths`` name them, so a command
+    without the options the message names (``tools/evaluate.py``) can say what works there."""
+
+    def __init__(self, specs: list[WeightFile], paths: list[str | os.PathLike | None]):
+        self.specs, self.paths = specs, paths
+        super().__init__(missing_line(specs, paths))
+
+
+def missing_line(specs: list[WeightFile], paths: list[str | os.PathLike | None], remedy: str = "") -> str:
+    """One line naming every file of ``specs`` that :func:`find` does not find, with its URL ('' if none).
+
+    Each file gets "put it in <its path, or the cache folders> or set <its option>"; with
+    ``remedy`` (what works where there is no such option, e.g. a ``--download`` flag) the options
+    are left out and ``remedy`` ends the line."""
     parts = []
     for spec, path in zip(specs, paths):
         if find(spec, path) is None:
             where = str(path) if path is not None else f"{cache_dirs()[0]} or {cache_dirs()[1]}"
-            parts.append(f"{spec.filename} (from {spec.url}; put it in {where} or set {spec.option})")
-    return ("missing weight files: " + "; ".join(parts)) if parts else ""
+            parts.append(f"{spec.filename} (from {spec.url}; put it in {where}"
+                         + (")" if remedy else f" or set {spec.option})"))
+    if not parts:
+        return ""
+    return "missing weight files: " + "; ".join(parts) + (f"; {remedy}" if remedy else "")
 
 
 def require(specs: list[WeightFile], paths: list[str | os.PathLike | None], download: bool = False) -> list[Path]:
@@ -63,9 +79,8 @@ def require(specs: list[WeightFile], paths: list[str | os.PathLike | None], down
         for spec, path in zip(specs, paths):
             if path is None and find(spec) is None:
                 fetch(spec)
-    line = missing_line(specs, paths)
-    if line:
-        raise WeightFileError(line)
+    if missing_line(specs, paths):
+        raise MissingWeightFiles(specs, paths)
     return [find(spec, path) for spec, path in zip(specs, paths)]  # type: ignore[misc]
 
 

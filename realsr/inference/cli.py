@@ -207,8 +207,14 @@ def resolve_model(args: argparse.Namespace) -> tuple[list[Path], list[float] | N
 
 
 def list_inputs(path: Path) -> list[Path]:
-    """The image files to process: ``path`` itself, or the images directly inside the folder."""
+    """The image files to process: ``path`` itself, or the images directly inside the folder. A
+    single file is refused, before anything is written, unless its extension is an image's
+    (:data:`~realsr.imageio.IMAGE_EXTENSIONS`) or a video's."""
     if path.is_file():
+        check(imageio.is_image_name(path) or video.is_video(path), "-i/--input",
+              f"{path}: not an image file (by its extension); images are read from "
+              f"{', '.join(imageio.IMAGE_EXTENSIONS)} files, videos from {', '.join(video.VIDEO_EXTENSIONS)}",
+              "give an image, a video or a folder of images")
         return [path]
     refuse_special_file(path, "-i/--input")
     check(path.is_dir(), "-i/--input", f"{path}: no such file or folder")

@@ -145,7 +145,8 @@ class Options(Section):
                                                            "(stage 2, + discriminator); SRModel / SRGANModel alike; "
                                                            "ESRGANModel: relativistic average GAN")
     scale: int = Field(4, fatal=True, description="super-resolution factor: 1, 2, 3, 4 or 8")
-    num_gpu: int | Literal["auto"] = Field("auto", description="0: CPU; auto: CUDA when present (see also device)")
+    num_gpu: int | Literal["auto"] = Field("auto", description="0: CPU; auto: CUDA when present; 1 or more: CUDA, or "
+                                           "the CPU with a warning where there is none (see also device)")
     manual_seed: int | None = Field(None, description="seed of every random stream (None: drawn and logged)")
     gt_size: int = Field(256, fatal=True, description="GT training patch side (LQ patch: gt_size / scale)")
     queue_size: int = Field(180, fatal=True, description="training-pair pool size")

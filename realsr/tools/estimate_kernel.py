@@ -6,13 +6,15 @@
     python tools/zssr.py photo.png -s 2 --kernel photo_kernel_x2.npz
 
 ``--prior`` chooses the estimator: ``spectral`` (the default) fits an anisotropic Gaussian to the
-image's power spectrum; ``none`` is KernelGAN with its free deep linear generator. Writes ``<image stem>_kernel_x<s>.npz`` (or
-``-o``) and a picture of the kernel beside it (``.png``, brightest tap white). The ``.npz`` holds
-``kernel`` (odd side, float32, sums to 1), ``kernel_phase`` (``centered``: the kernel's centre of
-mass goes to the middle of each s x s block and the decimation starts at offset 0;
-``tools/zssr.py`` reads it) and ``scale``. KernelGAN runs the paper's 3000 iterations by default;
-``--iters`` stops it earlier (part-way through the schedule) and ``--width`` narrows the networks
-(64 in the paper). Seeded (``--seed``).
+image's power spectrum; ``none`` is KernelGAN with its free deep linear generator. Writes
+``<image stem>_kernel_x<s>.npz`` in the current folder (or ``-o``; not beside the image, where
+``prepare_dataset.py`` or ``inference.py -i`` would take the picture for a photo) and a picture of
+the kernel beside the ``.npz`` (``.png``, brightest tap white). The ``.npz`` holds ``kernel`` (odd
+side, float32, sums to 1), ``kernel_phase`` (``centered``: the kernel's centre of mass goes to the
+middle of each s x s block and the decimation starts at offset 0; ``tools/zssr.py`` reads it) and
+``scale``. KernelGAN runs the paper's 3000 iterations by default; ``--iters`` stops it earlier
+(part-way through the schedule) and ``--width`` narrows the networks (64 in the paper). Seeded
+(``--seed``).
 """
 from __future__ import annotations
 
@@ -80,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_image(p, "the low-resolution image")
     add_scale(p, "the scale the kernel is for (2)", default=2)
-    add_output(p, "output .npz (default: <stem>_kernel_x<s>.npz beside the image)")
+    add_output(p, "output .npz, its picture .png beside it (default: <stem>_kernel_x<s>.npz in the current "
+                  "folder)")
     add_prior(p, "--prior")
     p.add_argument("--iters", type=int, help="KernelGAN iterations (default 3000, the paper's)")
     p.add_argument("--width", type=int, help="KernelGAN: channels of both networks (default 64, the paper's)")
@@ -99,7 +102,7 @@ def _main(argv: list[str] | None) -> int:
     args.width = 64 if args.width is None else args.width
     check(args.iters >= 1, "--iters", f"must be >= 1, got {args.iters}")
     check(4 <= args.width <= 256, "--width", f"must be 4-256, got {args.width}")
-    output = args.output or args.image.with_name(f"{args.image.stem}_kernel_x{args.scale}.npz")
+    output = args.output or Path(f"{args.image.stem}_kernel_x{args.scale}.npz")  # not among the photos
     check(output.suffix.lower() == ".npz", "-o/--output", f"{output.name}: give a .npz name")
     check(output.with_suffix(".png").resolve() != args.image.resolve(), "-o/--output", f"{output.name}: the kernel's "
           f"picture {output.with_suffix('.png').name} would overwrite the input image; give another name")

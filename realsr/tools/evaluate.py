@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import atomic
+from ..backbones.files import MissingWeightFiles, missing_line
 from ..cli_flags import add_device, add_flag, add_model_path, add_output, add_threads, add_tile
 from ..devices import resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
@@ -56,6 +57,10 @@ def metric_names(args: argparse.Namespace) -> list[str]:
     return [m.name for m in lookup_metrics(names, "--metrics")]
 
 
+WEIGHTS_REMEDY = ("or rerun with --download to fetch them (SHA-256 checked); TORCH_HOME moves the first folder "
+                  "to $TORCH_HOME/hub/checkpoints")
+
+
 def make_scorers(names: list[str], args: argparse.Namespace) -> dict[str, Scorer]:
     """Scorers of ``names``; a missing NIQE parameter or LPIPS / DISTS weight file is a one-line error."""
     settings = {"niqe_params": args.niqe_params, "device": resolve_device(args.device), "download": args.download}
@@ -63,6 +68,8 @@ def make_scorers(names: list[str], args: argparse.Namespace) -> dict[str, Scorer
     for name in names:
         try:
             scorers[name] = METRICS[name].make(settings)
+        except MissingWeightFiles as err:  # its options (backbone_weights, ...) are training's, not flags here
+            raise UserError(f"--metrics {name}", missing_line(err.specs, err.paths, WEIGHTS_REMEDY)) from err
         except UserError as err:  # the maker's key is a setting name (niqe_params) or empty (weight files)
             raise UserError(f"--{err.key}" if err.key else f"--metrics {name}", err.reason, err.suggestion) from err
     return scorers

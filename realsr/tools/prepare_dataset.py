@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import atomic
+from .. import atomic, imageio
 from ..cli_flags import add_input, add_output, add_threads
 from ..errors import EXIT_PARTIAL, UserError, check, run_cli
 from ..imageio import scan_folder
@@ -37,6 +37,7 @@ from ..prep.lmdb_writer import verify_lmdb, write_lmdb
 from ..prep.metainfo import gt_lines
 from ..prep.multiscale import copy_name, process
 from ..prep.subimages import base_name, crop_image, crop_name
+from ..prep.trail import WriteTrail
 
 PROGRESS = ".prepare_progress.json"
 VAL_FOLDER = "val"
@@ -142,6 +143,29 @@ def plan(args: argparse.Namespace) -> None:
                               "their multiscale copies would share names: rename one of them")
 
 
+def written_folders(args: argparse.Namespace) -> list[Path]:
+    """The flat folders this command writes images into, per input folder ``NAME``:
+    ``NAME_multiscale`` (unless --no_multiscale), ``NAME_sub`` and ``NAME_multiscale_sub``."""
+    tags = ("_sub",) if args.no_multiscale else ("_multiscale", "_sub", "_multiscale_sub")
+    return [args.output / f"{folder.name}{tag}" for folder in args.input for tag in tags]
+
+
+def refuse_nothing_to_crop(photos: list[Path], args: argparse.Namespace) -> None:
+    """Refuse, before writing, photos of which none can give a ``--crop_size`` sub-image (each
+    smaller on a side, by its header) when the output holds no sub-images of an earlier run. A
+    photo whose header cannot be read may still decode: it counts as one that can."""
+    if any(folder.is_dir() and any(folder.iterdir()) for folder in written_folders(args)):
+        return
+    sizes = [imageio.header_size(p) for p in photos]
+    if not sizes or any(size is None or min(size) >= args.crop_size for size in sizes):
+        return
+    largest = max(sizes, key=min)
+    raise UserError("--crop_size", f"{args.crop_size} is larger than every photo to crop (the {len(photos)} in "
+                                   f"{', '.join(str(f) for f in args.input)}; the largest short side is "
+                                   f"{min(largest)} px, in a {largest[0]}x{largest[1]} photo); nothing was written",
+                    "lower --crop_size (not below the recipe's gt_size) or add larger photos")
+
+
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     for folder in args.input:
@@ -154,7 +178,6 @@ def _main(argv: list[str] | None) -> int:
     refuse_existing_file(args.output)
     out = args.output
     plan(args)
-    out.mkdir(parents=True, exist_ok=True)
     ledger = out / PROGRESS
     try:
         progress = json.loads(ledger.read_text(encoding="utf-8"))
@@ -167,6 +190,9 @@ def _main(argv: list[str] | None) -> int:
     check(args.val < len(everything), "--val",
           f"{args.val} held out of {len(everything)} photo(s) leaves none to train on; hold out fewer")
     val = held_out(everything, args.val)
+    refuse_nothing_to_crop([p for p in everything if p not in val], args)
+    trail = WriteTrail(out, [out / VAL_FOLDER, *written_folders(args)], [ledger])
+    out.mkdir(parents=True, exist_ok=True)
     if val:
         _hold_out(val, out / VAL_FOLDER)
     for folder in args.input:
@@ -189,7 +215,10 @@ def _main(argv: list[str] | None) -> int:
     for line in left_out:
         print(f"left out: {line}")
     sub_folders = [s for s in sub_folders if any(s.iterdir())]
-    check(bool(sub_folders), "-i/--input", "no sub-images were made (are the images smaller than --crop_size?)")
+    if not sub_folders:  # every photo failed to decode: exit 2 leaves the output as it was
+        trail.undo()
+        raise UserError("-i/--input", "no sub-images were made: no photo could be cropped (see the 'left out' "
+                                      "lines); nothing was written", "replace or remove the photos named")
     names = [line for line, _ in gt_lines(sub_folders, [out] * len(sub_folders))]
     held = [(f.name, p) for f in args.input for p in val if p.parent == f or f in p.parents]
     names = [line for line in names if not _made_from(line, held)]  # crops of an earlier run without --val

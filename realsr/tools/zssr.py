@@ -6,7 +6,8 @@
     python tools/zssr.py photo.png -s 2 --kernel kernel.npy --kernel_phase upper_left
     python tools/zssr.py photo.png -s 2 --estimate_kernel                  (the kernel estimated first)
 
-Writes ``<image stem>_zssr_x<s>.png`` (or ``-o``). The degradation the image went through is
+Writes ``<image stem>_zssr_x<s>.png`` in the current folder (or ``-o``), not beside the image, where a
+later ``inference.py -i`` or ``prepare_dataset.py`` on that folder would take it for a photo. The degradation the image went through is
 what ZSSR learns to undo: give its blur kernel (``--kernel``: a 2-D ``.npy`` array, a ``.mat``
 file with a ``Kernel`` variable, or the ``.npz`` that ``tools/estimate_kernel.py`` writes;
 ``--kernel_sigma SIGMA_X,SIGMA_Y,ANGLE`` in degrees), estimate it from the image
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_image(p, "the low-resolution image")
     add_scale(p, "upscaling factor, 2-8 (default 2)", default=2)
-    add_output(p, "output PNG (default: <stem>_zssr_x<s>.png beside the image)")
+    add_output(p, "output PNG (default: <stem>_zssr_x<s>.png in the current folder)")
     p.add_argument("--kernel", type=Path, help="the blur kernel of the degradation (.npy or .mat)")
     p.add_argument("--kernel_sigma", help="an anisotropic Gaussian kernel: SIGMA_X,SIGMA_Y,ANGLE (degrees)")
     p.add_argument("--kernel_phase", choices=list(KERNEL_PHASES), help="the decimation's sampling phase (default: "
@@ -115,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel_iters", type=int, help="KernelGAN iterations (default 3000)")
     p.add_argument("--noise_std", type=float, default=0.0, help="noise added to the training inputs (0-1 scale; "
                                                                  "the paper uses 0.0125 for real photos)")
-    p.add_argument("--max_iters", type=int, default=3000)
+    p.add_argument("--max_iters", type=int, default=ZSSRConfig.max_iters,
+                   help=f"the most training steps (default {ZSSRConfig.max_iters}); training ends sooner once the "
+                        f"learning rate falls below {ZSSRConfig.min_lr:g}")
     p.add_argument("--crop", type=int, default=128, help="training crop side (default 128)")
     p.add_argument("--no_ensemble", action="store_true", help="skip the 8 flips/rotations at the end (8x faster)")
     add_seed(p)
@@ -142,7 +145,7 @@ def _main(argv: list[str] | None) -> int:
     kernel = parse_sigma(args.kernel_sigma) if args.kernel_sigma else kernel
     stated = "centered" if args.estimate_kernel else stated
     phase = choose_phase(args.kernel_phase, stated)
-    output = args.output or args.image.with_name(f"{args.image.stem}_zssr_x{args.scale}.png")
+    output = args.output or Path(f"{args.image.stem}_zssr_x{args.scale}.png")  # not among the photos
     check(output.resolve() != args.image.resolve(), "-o/--output", "must not be the input image")
     check(imageio.is_image_name(output), "-o/--output", f"{output.name}: give a .png or .jpg name")
     img = imageio.read_image(args.image)

@@ -87,6 +87,17 @@ def prepare_run_folder(exp: Path, archive: bool) -> Path:
     return exp
 
 
+def gpu_request_unmet(num_gpu: int | str, device_option: str | None, device: torch.device) -> str:
+    """A warning when the options ask for GPUs (``num_gpu`` 1 or more, ``device`` unset) and the
+    device chosen is not CUDA (no CUDA here), else ''. Not an error: Real-ESRGAN's option files
+    say ``num_gpu: 1`` and still run on a CPU machine, only far slower."""
+    if (device_option or "").strip() or isinstance(num_gpu, str) or num_gpu < 1 or device.type == "cuda":
+        return ""
+    return (f"num_gpu: {num_gpu} asks for CUDA, which is not available here: training runs on the {device.type}"
+            + (" (far slower)" if device.type == "cpu" else "") + "; set num_gpu: 0 (or --device cpu) to say so, "
+            "or num_gpu: auto")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``train.py``; exit 0 done or stopped with a saved state, 2 option or file error, 130 Ctrl-C twice."""
     return run_cli(_main, argv)
@@ -105,6 +116,9 @@ def _main(argv: list[str] | None) -> int:
         raise PreflightError(args.opt, problems)
     device = resolve_device(opt.device or ("cpu" if opt.num_gpu == 0 else None), local_rank, key="device")
     if args.check:
+        unmet = gpu_request_unmet(opt.num_gpu, opt.device, device)
+        if unmet and rank == 0:
+            logger.warning("%s", unmet)
         print(f"{args.opt}: ready to train on {device} (data, weights, sizes, scale and device checked)")
         return 0
     exp = opt.experiment_dir
@@ -129,6 +143,9 @@ def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, devi
     logger.info("realsr %s, torch %s, Python %s, device %s, %d process(es); log %s", __version__,
                 torch.__version__, platform.python_version(), device, world, log_file)
     logger.info("%s", policy.describe())
+    unmet = gpu_request_unmet(opt.num_gpu, opt.device, device)
+    if unmet and rank == 0:
+        logger.warning("%s", unmet)
     trainer.attach_run_folder(exp)
     if found is not None:
         trainer.load_state_dict(found[1])

@@ -207,6 +207,17 @@ def test_cli_skips_bad_files_and_exits_nonzero(tmp_path):
     assert cv2.imread(str(tmp_path / "out" / "b_out.png"), cv2.IMREAD_UNCHANGED).shape == (48, 40, 4)
 
 
+def test_a_single_file_that_is_not_an_image_is_named_as_such(tmp_path, capsys):
+    """``-i notes.txt`` said 'cannot decode'; it is a usage error (exit 2, nothing written) that
+    says the file is not an image and which extensions are read."""
+    (tmp_path / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["-i", str(tmp_path / "notes.txt"), "-o", str(out), "--model_path", str(tmp_path / "missing.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt: not an image file (by its extension)" in err and ".png, .jpg" in err
+    assert "cannot decode" not in err and "missing.pth" not in err and not out.exists()
+
+
 def test_cli_model_errors_exit_2(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a.png"), picture(12, 12))
     assert main(["-i", str(tmp_path), "-o", str(tmp_path / "out"), "--model_path", str(tmp_path / "missing.pth")]) == 2

@@ -132,7 +132,8 @@ def _write(path, h: int, w: int) -> None:
     cv2.imwrite(str(path), img.round().astype(np.uint8))
 
 
-def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_path, capsys):
+def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default outputs go to the current folder
     _write(tmp_path / "a.png", 64, 68)
     assert estimate_tool.main([str(tmp_path / "a.png"), "-o", str(tmp_path / "s.npz")]) == 0  # spectral
     with np.load(tmp_path / "s.npz") as data:
@@ -174,6 +175,27 @@ def test_estimate_kernel_command_writes_kernel_with_phase_and_zssr_reads_it(tmp_
     assert "--kernel_iters: applies to KernelGAN only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         zssr_tool.main([str(tmp_path / "a.png"), "--kernel_phase", "nearest"])
+
+
+def test_zssr_and_estimate_kernel_write_their_defaults_to_the_current_folder(tmp_path, monkeypatch, capsys):
+    """Not beside the image: a kernel picture or a ZSSR result among the photos would be cut into
+    training crops by prepare_dataset or upscaled by ``inference.py -i``; ``-o`` still wins."""
+    photos, work = tmp_path / "photos", tmp_path / "work"
+    photos.mkdir()
+    work.mkdir()
+    _write(photos / "a.png", 40, 40)
+    monkeypatch.chdir(work)
+    assert estimate_tool.main([str(photos / "a.png")]) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["a_kernel_x2.npz", "a_kernel_x2.png"]
+    assert zssr_tool.main([str(photos / "a.png"), "--kernel", "a_kernel_x2.npz", "--max_iters", "1", "--crop", "16",
+                           "--no_ensemble"]) == 0
+    assert cv2.imread(str(work / "a_zssr_x2.png")).shape == (80, 80, 3)
+    assert sorted(p.name for p in photos.iterdir()) == ["a.png"]
+    assert estimate_tool.main([str(photos / "a.png"), "-o", str(tmp_path / "k.npz")]) == 0
+    assert (tmp_path / "k.npz").is_file() and (tmp_path / "k.png").is_file()
+    assert zssr_tool.main([str(photos / "a.png"), "--max_iters", "1", "--crop", "16", "--no_ensemble",
+                           "-o", str(photos / "a.png")]) == 2
+    assert "must not be the input image" in capsys.readouterr().err
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -262,6 +262,23 @@ def test_evaluate_without_weights_is_one_line(empty_cache, tmp_path, capsys):
     assert err.count("\n") == 0 and "dists_weights.pt" in err and DISTS_WEIGHTS.url in err and VGG16_WEIGHTS.url in err
 
 
+def test_evaluate_names_what_works_there_when_lpips_weights_are_missing(empty_cache, tmp_path, capsys):
+    """evaluate has no backbone_weights / lpips_weights flags: its message names the folders and
+    --download, not options it does not take; the training loss names its own option keys."""
+    from realsr.tools.evaluate import main
+
+    img = np.zeros((40, 40, 3), np.uint8)
+    write_png(tmp_path / "gt" / "a.png", img)
+    write_png(tmp_path / "sr" / "a.png", img)
+    assert main(["--gt", str(tmp_path / "gt"), "--sr", str(tmp_path / "sr"), "--metrics", "psnr,lpips"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and ALEXNET_WEIGHTS.filename in err and LPIPS_HEADS["alex"].filename in err
+    assert "rerun with --download" in err and str(tmp_path / "nothing" / "hub" / "checkpoints") in err
+    assert "set " not in err and "alexnet_weights" not in err
+    line = LPIPSLoss.missing_weight_files(net="alex")
+    assert "set backbone_weights" in line and "set lpips_weights" in line and "--download" not in line
+
+
 def test_evaluate_sweep_picks_the_best_checkpoint_by_lpips(in_cache, tmp_path, capsys):
     import csv
 

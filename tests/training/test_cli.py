@@ -122,6 +122,26 @@ def test_check_refuses_a_device_the_run_would_refuse(tiny, tmp_path, capsys, mon
     assert "ready to train on cpu" in capsys.readouterr().out
 
 
+def test_num_gpu_on_a_machine_without_cuda_warns_and_trains_on_the_cpu(tiny, tmp_path, capsys, caplog, monkeypatch):
+    """Real-ESRGAN's option files say num_gpu: 1; without CUDA they run on the CPU, now with a warning."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    opt = write_options(tmp_path, {**tiny(val=None, train={"total_iter": 1}), "num_gpu": 1})
+    with caplog.at_level("WARNING"):
+        assert main(["-opt", str(opt), "--check"]) == 0
+    assert "ready to train on cpu" in capsys.readouterr().out
+    assert "num_gpu: 1 asks for CUDA, which is not available here: training runs on the cpu" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert main(["-opt", str(opt), "--check", "--device", "cpu"]) == 0  # the CPU asked for: no warning
+        assert main(["-opt", str(opt), "--check", "--set", "num_gpu=auto"]) == 0
+    assert "num_gpu" not in caplog.text
+    with caplog.at_level("WARNING"):
+        assert main(["-opt", str(opt)]) == 0  # trains, and says so at start-up
+    assert "num_gpu: 1 asks for CUDA" in caplog.text
+    assert (tmp_path / "experiments" / "tiny" / "models" / "net_g_latest.pth").is_file()
+
+
 def test_the_state_saved_with_a_validation_holds_its_best_scores(tiny, tmp_path):
     """Validation and a checkpoint at the same iteration: the state knows that validation, so a
     resumed run reports the same best value as an uninterrupted one."""

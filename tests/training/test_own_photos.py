@@ -79,6 +79,37 @@ def test_a_rerun_with_another_crop_size_is_refused_not_silently_skipped(tmp_path
     assert any("small_s" in line for line in lines)
 
 
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+def test_photos_all_smaller_than_the_crop_are_refused_before_anything_is_written(tmp_path, capsys):
+    """Exit 2 writes nothing: no output folder, no val/, no progress file."""
+    src = photos(tmp_path / "p", {"a.png": (40, 30), "b.png": (36, 50), "c.png": (20, 20)})
+    out = tmp_path / "ds"
+    assert prepare(["-i", str(src), "-o", str(out), "--crop_size", "48", "--val", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--crop_size: 48 is larger than every photo to crop" in err and "40x30" in err  # b.png is held out
+    assert "lower --crop_size" in err and not out.exists()
+
+
+def test_a_run_whose_photos_all_fail_removes_what_it_wrote_and_keeps_what_was_there(tmp_path, capsys):
+    """Known only after decoding: the run takes back its val/ copy, folders and progress file."""
+    src = photos(tmp_path / "p", {"b_good.png": (64, 64)})  # the one held out, the middle of three
+    for name in ("a_broken.png", "c_broken.png"):
+        (src / name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"damaged" * 10)
+    out = tmp_path / "ds"
+    (out / "p_sub").mkdir(parents=True)  # the user's, from before: an empty crop folder and a note
+    (out / "notes.txt").write_text("mine")
+    before = _tree(out)
+    assert prepare(["-i", str(src), "-o", str(out), "--crop_size", "32", "--val", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "no sub-images were made" in captured.err and f"left out: {src / 'a_broken.png'}" in captured.out
+    assert _tree(out) == before
+    assert prepare(["-i", str(src), "-o", str(tmp_path / "new"), "--crop_size", "32", "--val", "1"]) == 2
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_damaged_photo_replaced_by_the_user_is_cropped_on_the_rerun(tmp_path, capsys):
     src = photos(tmp_path / "p", {"a.png": (64, 64)})
     (src / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"damaged" * 10)
