@@ -273,9 +273,14 @@ def test_recipe_how_to_add_a_flag_names_the_real_places():
         assert callable(getattr(cli_flags, name)), name
 
 
-def test_every_zssr_option_has_help():
-    """``--max_iters`` was listed by ``tools/zssr.py --help`` with no word on what it does."""
-    bare = [a.option_strings for a in options(PARSERS["zssr"]) if not a.help and not is_shortcut(a)]
-    assert not bare
+@pytest.mark.parametrize("command", sorted(set(PARSERS) - set(BENCHMARKS)))
+def test_every_user_option_has_help(command):
+    """Each option of train.py, inference.py and the tools says what it does in ``--help``
+    (``--max_iters``, ``--crop_size``, ``--alpha_upsampler`` ... were listed with no word)."""
+    bare = [a.option_strings for a in options(PARSERS[command]) if not a.help and not is_shortcut(a)]
+    assert not bare, f"{command}: {bare}"
+
+
+def test_zssr_says_when_it_stops():
     text = PARSERS["zssr"].format_help()
     assert "the most training steps (default 3000)" in text

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_precision(p, ["auto", "fp32", "fp16", "bf16"], "auto",
                   "auto: fp16 on CUDA, bf16 on CPUs with native bf16 arithmetic, fp32 elsewhere and for "
                   "networks that drift in half precision")
-    p.add_argument("--alpha_upsampler", choices=["realesrgan", "bicubic"], default="realesrgan")
+    p.add_argument("--alpha_upsampler", choices=["realesrgan", "bicubic"], default="realesrgan",
+                   help="how an alpha channel is upscaled: through the network (default) or bicubic")
     p.add_argument("--ext", choices=["auto", "jpg", "png"], default="auto", help="output format (auto: as the input)")
     p.add_argument("-g", "--gpu_id", "--gpu-id", type=int, default=None, help="CUDA device index (Real-ESRGAN's flag; "
                                                                    "--device cuda:N says the same)")

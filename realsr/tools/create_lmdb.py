@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_output(p, "LMDB folder, ending in .lmdb", required=True)
     p.add_argument("--compression_level", type=int, default=1, help="PNG compression 0-9 (BasicSR: 1)")
     p.add_argument("--map_size", type=int, help="LMDB map size in bytes (default 10x the estimated size)")
-    p.add_argument("--commit_every", type=int, default=5000)
+    p.add_argument("--commit_every", type=int, default=5000,
+                   help="images written per LMDB transaction (default 5000); fewer hold less memory")
     p.add_argument("--no_verify", action="store_true")
     return p
 

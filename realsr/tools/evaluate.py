@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_path(p, "score one weight file (e.g. a released model) on --lq / --gt")
     p.add_argument("--lq", type=Path, help="LQ folder for the sweep or --model_path")
     add_output(p, "sweep output folder (default: experiments/NAME/evaluation)")
-    p.add_argument("--crop_border", type=int, default=0)
+    p.add_argument("--crop_border", type=int, default=0,
+                   help="pixels left out at each edge before scoring (default 0; papers use the scale)")
     p.add_argument("--test_y_channel", action="store_true")
     p.add_argument("--metrics", default="psnr,ssim",
                    help=f"comma-separated metrics, from: {', '.join(f'{n} ({m.better} is better)' for n, m in METRICS.items())}"

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_weights_source(p, MODELS)
     add_output(p, "the .onnx file", required=True)
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17, at least 11)")
     add_precision(p, ["fp32", "fp16"], "fp32", "fp16: float16 weights and inputs (default fp32)",
                   shortcuts={"--fp16": "fp16"})
     p.add_argument("--size", type=int, default=64, help="side of the example input used for tracing and the check")

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         alias.concept = paths.concept
     p.add_argument("--alpha", type=float, required=True, help="weight of B, usually in [0, 1]")
     add_output(p, "the interpolated weights (.pth or .safetensors)", required=True)
-    p.add_argument("--param_key", default="params_ema")
+    p.add_argument("--param_key", default="params_ema",
+                   help="checkpoint entry read from both files (default params_ema, else params where a file has none; params: the raw weights)")
     return p
 
 
