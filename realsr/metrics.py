@@ -99,6 +99,9 @@ class Metric:
     make: Callable[[Mapping[str, Any]], Scorer]
     description: str
     needs_gt: bool = True
+    missing_weight_files: Callable[[Mapping[str, Any]], str] = lambda settings: ""
+    """One line naming the weight files ``make(settings)`` would not find ('' when none is
+    missing or ``settings`` asks to download them), checked before anything is built."""
 
 
 def _fixed(fn: Scorer) -> Callable[[Mapping[str, Any]], Scorer]:
@@ -152,12 +155,26 @@ def _make_dists(settings: Mapping[str, Any]) -> Scorer:
     return _network_scorer(net, "dists", torch.device(settings.get("device") or "cpu"))
 
 
+def _missing_lpips(settings: Mapping[str, Any]) -> str:
+    from .losses.lpips import LPIPSLoss
+
+    return "" if settings.get("download") else LPIPSLoss.missing_weight_files(
+        "alex", settings.get("backbone_weights"), settings.get("lpips_weights"))
+
+
+def _missing_dists(settings: Mapping[str, Any]) -> str:
+    from .losses.dists import DISTSLoss
+
+    return "" if settings.get("download") else DISTSLoss.missing_weight_files(
+        settings.get("backbone_weights"), settings.get("dists_weights"))
+
+
 METRICS: dict[str, Metric] = {
     "psnr": Metric("psnr", "higher", _fixed(calculate_psnr), "PSNR in dB, as BasicSR"),
     "ssim": Metric("ssim", "higher", _fixed(calculate_ssim), "SSIM, as BasicSR"),
     "niqe": Metric("niqe", "lower", _make_niqe, "NIQE, no-reference (needs its parameter file)", needs_gt=False),
-    "lpips": Metric("lpips", "lower", _make_lpips, "LPIPS v0.1, AlexNet"),
-    "dists": Metric("dists", "lower", _make_dists, "DISTS"),
+    "lpips": Metric("lpips", "lower", _make_lpips, "LPIPS v0.1, AlexNet", missing_weight_files=_missing_lpips),
+    "dists": Metric("dists", "lower", _make_dists, "DISTS", missing_weight_files=_missing_dists),
 }
 ALIASES = {"calculate_psnr": "psnr", "calculate_ssim": "ssim"}  # BasicSR's names in val.metrics.<name>.type
 

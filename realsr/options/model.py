@@ -93,6 +93,15 @@ class MetricOptions(Section):
     crop_border: int = Field(0, description="pixels cropped from every border before scoring")
     test_y_channel: StrictBool = Field(False, description="score the BT.601 luma only")
     better: Literal["higher", "lower"] = Field("higher", description="which direction is better; if unset, the metric's own")
+    backbone_weights: str | None = Field(None, description="lpips, dists: the ImageNet backbone file (AlexNet for "
+                                                           "lpips, VGG16 for dists); default: the cache folders")
+    lpips_weights: str | None = Field(None, description="lpips: the v0.1 AlexNet head file; default: the cache folders")
+    dists_weights: str | None = Field(None, description="dists: the DISTS parameter file; default: the cache folders")
+    download: StrictBool = Field(False, description="lpips, dists: download missing weight files into the cache")
+
+    def weight_settings(self) -> dict[str, Any]:
+        """The settings :meth:`realsr.metrics.Metric.make` reads for weight files."""
+        return {k: getattr(self, k) for k in ("backbone_weights", "lpips_weights", "dists_weights", "download")}
 
 
 class ValOptions(Section):

@@ -27,6 +27,7 @@ from ..data.sources import ImageReader, lmdb_keys, read_meta_info, refuse_if_wri
 from ..errors import OptionError, UserError
 from ..imageio import ImageReadError, scan_folder
 from ..losses import LOSSES
+from ..metrics import metric
 from ..options import GT_DATASETS, DatasetOptions, Options
 from ..options.rules import run_losses
 from ..registry import build
@@ -246,6 +247,10 @@ def _check_weights(opt: Options) -> list[str]:
         line = missing(**{k: v for k, v in e.spec.items() if k != "type"}) if missing and not e.spec.get("download") else ""
         if line:
             problems.append(f"{e.path}: {line}")
+    for name, m in (opt.val.metrics if opt.val is not None else {}).items():  # LPIPS / DISTS scores
+        line = metric(m.type).missing_weight_files(m.weight_settings())
+        if line:
+            problems.append(f"val.metrics.{name}: {line}")
     return problems
 
 

@@ -33,7 +33,7 @@ def make_scorers(metrics: dict[str, MetricOptions]) -> dict[str, Scorer]:
     scorers = {}
     for name, m in metrics.items():
         try:
-            scorers[name] = metric(m.type).make({})
+            scorers[name] = metric(m.type).make(m.weight_settings())
         except UserError as err:
             raise OptionError(f"val.metrics.{name}.type", str(err)) from None
     return scorers

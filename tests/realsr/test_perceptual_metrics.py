@@ -225,6 +225,34 @@ def test_validation_scores_lpips_and_names_missing_weights(in_cache, monkeypatch
         Validator(pairs, {"d": MetricOptions(type="dists")}, 2, None)
 
 
+
+def test_validation_reads_the_weight_files_its_options_name(cache, monkeypatch, tmp_path):
+    """val.metrics.<name>.backbone_weights / lpips_weights / dists_weights point at the files
+    (the missing-file message told validation users to set them before they existed)."""
+    files = cache / "hub" / "checkpoints"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "nothing"))
+    monkeypatch.chdir(tmp_path)
+    bare = MetricOptions(type="lpips")
+    line = metric("lpips").missing_weight_files(bare.weight_settings())
+    assert ALEXNET_WEIGHTS.filename in line and LPIPS_HEADS["alex"].filename in line
+    given = MetricOptions(type="lpips", backbone_weights=str(files / ALEXNET_WEIGHTS.filename),
+                          lpips_weights=str(files / LPIPS_HEADS["alex"].filename))
+    assert metric("lpips").missing_weight_files(given.weight_settings()) == ""
+    assert metric("lpips").missing_weight_files(MetricOptions(type="lpips", download=True).weight_settings()) == ""
+    dists = MetricOptions(type="dists", backbone_weights=str(files / VGG16_WEIGHTS.filename),
+                          dists_weights=str(tmp_path / "elsewhere.pt"))
+    line = metric("dists").missing_weight_files(dists.weight_settings())
+    assert "elsewhere.pt" in line and VGG16_WEIGHTS.filename not in line
+    assert metric("psnr").missing_weight_files(MetricOptions(type="psnr").weight_settings()) == ""
+
+    net = torch.nn.Upsample(scale_factor=2, mode="nearest")
+    lq = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    pairs = [{"lq": lq, "gt": torch.nn.functional.interpolate(lq, scale_factor=2), "name": "a"}]
+    val = Validator(pairs, {"lpips": given}, 2, None, save_img=False, grid_images=0)
+    assert val.run(net, 1, torch.device("cpu"))["lpips"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(OptionError, match=r"val.metrics.lpips.type: missing weight files"):
+        Validator(pairs, {"lpips": bare}, 2, None)
+
 def write_png(path, img):
     import cv2
 

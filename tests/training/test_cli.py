@@ -165,3 +165,16 @@ def test_a_negative_count_that_torch_would_accept_is_refused_too(tiny, tmp_path,
     opt = write_options(tmp_path, tiny(network_g={"num_conv": -1}))
     assert main(["-opt", str(opt), "--check"]) == 2
     assert "network_g.num_conv: must be >= 0, got -1" in capsys.readouterr().err
+
+
+def test_check_names_the_lpips_files_a_validation_metric_lacks(tiny, tmp_path, capsys, monkeypatch):
+    """--check said 'ready to train' for val.metrics.lpips without its weight files; the run then
+    stopped at start-up. The files are named, with the options that point at them."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_cache"))
+    monkeypatch.chdir(tmp_path)  # no experiments/pretrained_models here
+    opt = write_options(tmp_path, tiny(val={"metrics": {"lpips": {"type": "lpips"}}}))
+    assert main(["-opt", str(opt), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "val.metrics.lpips: missing weight files: alexnet-owt-7be5be79.pth" in err
+    assert "set backbone_weights" in err and "set lpips_weights" in err
+    assert main(["-opt", str(opt), "--check", "--set", "val.metrics.lpips.download=true"]) == 0
