@@ -25,7 +25,7 @@ from ..data.presets import make_synthesis
 from ..data.sampler import check_batch_size
 from ..data.sources import ImageReader, lmdb_keys, read_meta_info, refuse_if_writing
 from ..errors import OptionError, UserError
-from ..imageio import ImageReadError, scan_folder
+from ..imageio import ImageReadError, header_size, scan_folder
 from ..losses import LOSSES
 from ..metrics import metric
 from ..options import GT_DATASETS, DatasetOptions, Options
@@ -271,6 +271,31 @@ def _check_sizes(opt: Options) -> list[str]:
             make_synthesis(opt, None).check_size(vside, vside)
         except ValueError as err:
             problems.append(f"datasets.val.image_size: {err}")
+    elif val is not None and not DATASETS[val.type].paired and val.io_backend.type == "disk":
+        problems += _check_val_images(opt, val)
+    return problems
+
+
+def _check_val_images(opt: Options, val: DatasetOptions, most: int = 3) -> list[str]:
+    """GT-only validation images from a folder are degraded once, whole, at start-up: name the
+    first ``most`` whose size (read from the header) the degradations cannot take."""
+    synthesis, problems = make_synthesis(opt, None), []
+    root = Path(val.dataroot_gt).expanduser()
+    names = read_meta_info(Path(val.meta_info).expanduser()) if val.meta_info else scan_folder(root)
+    for name in names:
+        try:
+            size = header_size(root / name)
+        except OSError:
+            continue  # unreadable files are the dataset check's to report
+        if size is None:
+            continue
+        w, h = size
+        try:
+            synthesis.check_size(h - h % opt.scale, w - w % opt.scale)
+        except ValueError as err:
+            problems.append(f"datasets.val: {name} ({w}x{h}): {err}")
+            if len(problems) == most:
+                break
     return problems
 
 

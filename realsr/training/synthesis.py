@@ -238,7 +238,10 @@ class PairSynthesizer:
                 gt = item["gt"][None]
                 h, w = gt.shape[-2:]
                 gt = gt[..., : h - h % self.opt.scale, : w - w % self.opt.scale]
-                result = pipeline(gt, generator(self.seed, "val", i))
+                try:
+                    result = pipeline(gt, generator(self.seed, "val", i))
+                except ValueError as err:  # e.g. too small for the degradations: name the image
+                    raise ValueError(f"{item['gt_path']} ({w}x{h}): {err}") from None
                 pair = self._with_maps(self._luma({"lq": result.lq, "gt": gt}), result.trace)
                 pairs.append({**pair, "name": item["gt_path"]})
         return pairs

@@ -178,3 +178,25 @@ def test_check_names_the_lpips_files_a_validation_metric_lacks(tiny, tmp_path, c
     assert "val.metrics.lpips: missing weight files: alexnet-owt-7be5be79.pth" in err
     assert "set backbone_weights" in err and "set lpips_weights" in err
     assert main(["-opt", str(opt), "--check", "--set", "val.metrics.lpips.download=true"]) == 0
+
+
+def test_a_validation_photo_too_small_for_the_degradations_is_named(tiny, tmp_path, capsys):
+    """--check said ready; the run then stopped at start-up naming datasets.val but not the photo."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "val photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(folder / "fine.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    cv2.imwrite(str(folder / "tiny.png"), rng.integers(0, 256, (8, 12, 3), dtype=np.uint8))
+    opt = write_options(tmp_path, tiny(datasets={"val": {"type": "RealESRGANDataset", "dataroot_gt": str(folder)}}))
+    text = yaml.safe_load(opt.read_text())
+    for key in ("num_images", "image_size", "seed"):  # the synthetic set's keys
+        del text["datasets"]["val"][key]
+    opt.write_text(yaml.safe_dump(text))
+    assert main(["-opt", str(opt), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "datasets.val: tiny.png (12x8): " in err and "fine.png" not in err
+    assert main(["-opt", str(opt)]) == 2  # the run names it the same way
+    assert "datasets.val: tiny.png (12x8): " in capsys.readouterr().err
