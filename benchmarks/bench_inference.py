@@ -121,27 +121,30 @@ def command_benchmark(args: argparse.Namespace, scratch: Path) -> dict:
     net = build_network(MODELS[NETWORKS["srvgg"]].arch)
     save_network(weights, net, params_ema=net)
     contenders = ["reference"] + args.precisions.split(",")
+    contenders += [f"{name}/system-malloc" for name in contenders[1:]] if args.system_malloc else []
     runs: dict[str, list[dict]] = {c: [] for c in contenders}
-    dtypes = {name: pick_precision(name, torch.device("cpu"))[0] for name in contenders[1:]}
+    dtypes = {name: pick_precision(name.split("/")[0], torch.device("cpu"))[0] for name in contenders[1:]}
     peaks: dict[torch.dtype, list[float]] = {dtype: [] for dtype in dtypes.values()}
     for _ in range(args.repeats):
         for dtype, samples in peaks.items():  # the ceiling's throughput, measured in every round too
             samples.append(conv_gflops(dtype))
         for name in contenders:  # interleaved, so a change of machine load hits every contender
-            out = scratch / name
+            out = scratch / name.replace("/", "-")
             shutil.rmtree(out, ignore_errors=True)
             if name == "reference":
                 spec = ["reference", str(inputs), str(out), str(weights)]
             else:
-                spec = ["realsr", "-i", str(inputs), "-o", str(out), "-n", NETWORKS["srvgg"], "--model_path",
-                        str(weights), "--precision", name] + (["--threads", str(args.threads)] if args.threads else [])
+                precision, _, malloc = name.partition("/")
+                spec = ["realsr" if not malloc else "realsr-system-malloc", "-i", str(inputs), "-o", str(out), "-n",
+                        NETWORKS["srvgg"], "--model_path", str(weights), "--precision", precision] \
+                    + (["--threads", str(args.threads)] if args.threads else [])
             runs[name].append(run_child(spec))
     rows = {}
     for name, samples in runs.items():
         row = {key: round(statistics.median(s[key] for s in samples), 3) for key in samples[0]}
         row["vs_reference"] = round(statistics.median(s["wall_s"] for s in runs["reference"]) / row["wall_s"], 2)
         if name != "reference":
-            row["drift_from_fp32"] = compare_outputs(scratch / "fp32", scratch / name) if "fp32" in runs else None
+            row["drift_from_fp32"] = compare_outputs(scratch / "fp32", scratch / name.replace("/", "-")) if "fp32" in runs else None
         rows[name] = row
     rows["fp32_vs_reference_outputs"] = compare_outputs(scratch / "reference", scratch / "fp32") \
         if "fp32" in runs else None
@@ -161,7 +164,8 @@ def describe_command(result: dict) -> str:
             continue
         line = (f"{name:10s} wall {r['wall_s']:6.2f} s ({r['vs_reference']:.2f}x the reference) = start-up "
                 f"{r['startup_s']:.2f} + network {r['network_s']:.2f} + idle {r['idle_s']:.2f}; decode "
-                f"{r['decode_s']:.2f}, encode {r['encode_s']:.2f}; wall/network {r['wall_over_network']:.2f}")
+                f"{r['decode_s']:.2f}, encode {r['encode_s']:.2f}; wall/network {r['wall_over_network']:.2f}; "
+                f"peak memory {r['peak_rss_mib']:.0f} MiB")
         for kind, d in (r.get("drift_from_fp32") or {}).items():
             line += f"; drift from fp32 ({kind}): max {d['max_levels']:.2f} mean {d['mean_levels']:.3f} ({d['worst']})"
         lines.append(line)
@@ -190,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--command", action="store_true", help="time the whole inference.py command (see above)")
     p.add_argument("--inputs", help="--command: a folder of images instead of the generated set")
+    p.add_argument("--system_malloc", action="store_true",
+                   help="--command: also run each precision with the allocator as it is (no reuse of freed memory)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # net:size:tile, run by the parent
     add_arguments(p)
     return p

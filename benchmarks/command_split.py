@@ -91,12 +91,23 @@ class Timers:
         return timed
 
 
-def child_realsr(argv: list[str]) -> dict:
+def peak_rss() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def child_realsr(argv: list[str], system_malloc: bool = False) -> dict:
     """Run ``inference.py argv`` in this process with the three stages timed (imported as
-    ``inference.py`` imports it: :func:`realsr.startup.quick_import`)."""
+    ``inference.py`` imports it: :func:`realsr.startup.quick_import`); ``system_malloc``: with
+    the allocator left as it is (no :func:`realsr.resources.reuse_freed_memory`)."""
     from realsr.startup import quick_import
 
     cli = quick_import("realsr.inference.cli")
+    if system_malloc:
+        cli.reuse_freed_memory = lambda: False
     from realsr import imageio
     from realsr.inference import upsampler
 
@@ -105,7 +116,7 @@ def child_realsr(argv: list[str]) -> dict:
     imageio.write_raw = timers.wrap("encode", imageio.write_raw)
     upsampler.Upsampler.upscale_tensor = timers.wrap("network", upsampler.Upsampler.upscale_tensor)
     code = cli.main(argv)
-    return {"exit": code, "first_network": timers.first_network, "end": time.time(), **timers.busy}
+    return {"exit": code, "first_network": timers.first_network, "end": time.time(), "peak_rss": peak_rss(), **timers.busy}
 
 
 def child_reference(inputs: Path, output: Path, weights: Path) -> dict:
@@ -153,7 +164,7 @@ def child_reference(inputs: Path, output: Path, weights: Path) -> dict:
         out = (out * peak).round().astype(np.uint16 if peak > 255 else np.uint8)
         name = path.stem + "_out" + (".png" if alpha is not None else path.suffix)
         write(output / name, out)
-    return {"exit": 0, "first_network": timers.first_network, "end": time.time(), **timers.busy}
+    return {"exit": 0, "first_network": timers.first_network, "end": time.time(), "peak_rss": peak_rss(), **timers.busy}
 
 
 def network_gflop(net: torch.nn.Module, inputs: Path) -> float:
@@ -220,14 +231,15 @@ def run_child(args: list[str]) -> dict:
     startup = row["first_network"] - launched
     return {"wall_s": wall, "startup_s": startup, "network_s": row["network"], "decode_s": row["decode"],
             "encode_s": row["encode"], "idle_s": max(wall - startup - row["network"], 0.0),
-            "wall_over_network": wall / row["network"]}
+            "wall_over_network": wall / row["network"], "peak_rss_mib": row["peak_rss"]}
 
 
 def run_child_main(spec: str) -> None:
-    """The child's entry: JSON ``["realsr", argv...]`` or ``["reference", in, out, weights]``."""
+    """The child's entry: JSON ``["realsr", argv...]`` (``"realsr-system-malloc"``: see
+    :func:`child_realsr`) or ``["reference", in, out, weights]``."""
     args = json.loads(spec)
-    if args[0] == "realsr":
-        result = child_realsr(args[1:])
+    if args[0] in ("realsr", "realsr-system-malloc"):
+        result = child_realsr(args[1:], system_malloc=args[0] != "realsr")
     else:
         result = child_reference(Path(args[1]), Path(args[2]), Path(args[3]))
     print(json.dumps(result))

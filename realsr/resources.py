@@ -21,6 +21,11 @@ The policy is decided once, by the entry point, and logged:
   where each parallel region of an intra-op pool waits for a descheduled sibling when other
   programs take cores.
 
+* **memory** (:func:`reuse_freed_memory`, whole-image inference): a network's activations on a
+  photo are tens of megabytes each, and glibc's allocator serves every block over 32 MiB with a
+  fresh ``mmap`` that it unmaps when freed, so each layer's output is faulted in page by page and
+  zeroed by the kernel again. Served from the heap instead, freed blocks are handed out again.
+
 Precedence: an explicit value (``--threads``, the ``num_threads`` option) over ``OMP_NUM_THREADS``
 in the environment over the automatic choice.
 
@@ -36,10 +41,13 @@ in the environment over the automatic choice.
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import math
 import os
+import platform
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -161,3 +169,22 @@ class FixedThreads:
 
     def __exit__(self, *exc) -> None:
         torch.set_num_threads(self._saved)
+
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+
+
+def reuse_freed_memory() -> bool:
+    """On Linux with glibc, serve large blocks from the heap (``M_MMAP_MAX`` 0) and give freed
+    memory back to the system only beyond 1 GiB free at its top (``M_TRIM_THRESHOLD``), for the
+    rest of this process. Faster where large tensors come and go (a whole image through a
+    network: 1.4x measured); the peak memory can grow by about one of them, since the heap does
+    not hand back a freed block in its middle. True when applied; elsewhere nothing changes."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError) as err:  # no such library or symbol: the allocator stays as it is
+        logger.debug("mallopt unavailable: %s", err)
+        return False

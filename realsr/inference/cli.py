@@ -36,7 +36,7 @@ from ..devices import OutOfMemoryError, pick_precision, resolve_device
 from ..errors import EXIT_PARTIAL, UserError, check, describe_user_error, refuse_special_file, run_cli
 from ..faces.files import RESTORERS, face_weights
 from ..outputs import WrittenNames, refuse_collisions, refuse_output_in_input
-from ..resources import apply_thread_policy, available_memory
+from ..resources import apply_thread_policy, available_memory, reuse_freed_memory
 from . import video
 from .ledger import OutputLedger
 from .pipeline import overlapped
@@ -316,6 +316,8 @@ def _main(argv: list[str] | None) -> int:
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe(training=False))
+    if not args.tile and reuse_freed_memory():  # whole images: faster; --tile keeps memory bounded
+        logger.debug("large blocks are served from the heap and reused (realsr.resources.reuse_freed_memory)")
     if args.pca_matrix and model.takes_maps:
         from ..archs.srmd import load_pca_matrix
 
