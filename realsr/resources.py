@@ -177,9 +177,10 @@ M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
 def reuse_freed_memory() -> bool:
     """On Linux with glibc, serve large blocks from the heap (``M_MMAP_MAX`` 0) and give freed
     memory back to the system only beyond 1 GiB free at its top (``M_TRIM_THRESHOLD``), for the
-    rest of this process. Faster where large tensors come and go (a whole image through a
-    network: 1.4x measured); the peak memory can grow by about one of them, since the heap does
-    not hand back a freed block in its middle. True when applied; elsewhere nothing changes."""
+    rest of this process. Faster where large tensors come and go (whole images through a network:
+    1.1-1.4x measured), at a higher peak memory, since the heap does not hand back a freed block
+    in its middle (measured +6% to +114%: see docs/benchmarks.md). True when applied; elsewhere
+    nothing changes."""
     if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
