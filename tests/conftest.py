@@ -1,6 +1,9 @@
 """Shared fixtures: small photo-like test images made on the fly (nothing is downloaded)."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -29,3 +32,21 @@ def _seeded_global_generator():
     """Library code draws from explicit generators; a test that draws from torch's global one
     (random inputs, default initialisation) draws the same numbers on every run."""
     torch.manual_seed(0)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+_ROOT_ENTRIES = pytest.StashKey[set]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_ROOT_ENTRIES] = set(os.listdir(ROOT))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that writes into the repository's own folder (a command's default output in the
+    current folder, say) fails the run: tests write under ``tmp_path`` only."""
+    before = session.config.stash.get(_ROOT_ENTRIES, None)
+    left = sorted(set(os.listdir(ROOT)) - before - {".pytest_cache", "site"}) if before is not None else []
+    if left:
+        session.config.get_terminal_writer().line(f"tests left files in {ROOT}: {', '.join(left)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

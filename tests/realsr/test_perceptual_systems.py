@@ -120,7 +120,8 @@ def test_zssr_learns_the_image_and_is_seeded():
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
 
 
-def test_zssr_command_writes_the_result_and_refuses_bad_input(tmp_path, capsys):
+def test_zssr_command_writes_the_result_and_refuses_bad_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the result goes to the current folder
     img = (striped(24, 28)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), img[..., ::-1])
     np.save(tmp_path / "k.npy", anisotropic_gaussian(7, 1.2, 0.6, 0.3).numpy())
