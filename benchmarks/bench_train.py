@@ -24,7 +24,7 @@ from realsr.cli_flags import add_batch_size, add_device, add_options_file
 from realsr.devices import resolve_device
 from realsr.errors import run_cli
 from realsr.options import load_options, parse_options
-from realsr.resources import apply_thread_policy
+from realsr.resources import apply_thread_policy, reuse_freed_memory
 from realsr.training.ahead import Ahead
 from realsr.training.trainer import Trainer
 
@@ -134,12 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthesis_ahead", "--synthesis-ahead", choices=["auto", "both", "on", "off"], default="auto",
                    help="with --opt: synthesis one iteration ahead as the file says (auto), both ways, on or off")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--system_malloc", action="store_true",
+                   help="leave the allocator as it is (train.py on the CPU keeps freed memory for reuse, as this "
+                        "benchmark does without the flag: realsr.resources.reuse_freed_memory)")
     add_arguments(p)
     return p
 
 
 def main() -> None:
     args = build_parser().parse_args()
+    if not args.system_malloc and resolve_device(args.device).type == "cpu":
+        reuse_freed_memory()  # as train.py does
     if args.opt:
         args.iters = args.iters or 60
         aheads = {"auto": [None], "both": [False, True], "on": [True], "off": [False]}[args.synthesis_ahead]

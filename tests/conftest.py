@@ -34,6 +34,15 @@ def _seeded_global_generator():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _allocator_as_it_is(monkeypatch):
+    """The commands keep freed memory for reuse (:func:`realsr.resources.reuse_freed_memory`),
+    process-wide and for good; run in-process by a test, they leave pytest's allocator as it is
+    (``tests/inference/test_memory_reuse.py`` checks the real thing in subprocesses)."""
+    for module in ("realsr.inference.cli", "realsr.training.cli"):
+        monkeypatch.setattr(f"{module}.reuse_freed_memory", lambda *args, **kwargs: False)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 _ROOT_ENTRIES = pytest.StashKey[set]()
 

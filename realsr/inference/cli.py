@@ -48,9 +48,6 @@ if TYPE_CHECKING:  # imported where used: plain upscaling never loads the face o
 
 logger = logging.getLogger("realsr.inference")
 DEFAULT_MODEL = "RealESRGAN_x4plus"
-# whole-image runs keep freed memory for reuse (faster, higher peak: docs/inference.md) where this
-# much is free; -t/--tile leaves the allocator as it is
-REUSE_MEMORY_FREE = 4 * 2**30
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,7 +316,7 @@ def _main(argv: list[str] | None) -> int:
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe(training=False))
-    if not args.tile and (available_memory() or 0) >= REUSE_MEMORY_FREE and reuse_freed_memory():
+    if not args.tile and reuse_freed_memory():  # faster, higher peak (docs/inference.md); --tile bounds memory
         logger.debug("large blocks are served from the heap and reused (realsr.resources.reuse_freed_memory)")
     if args.pca_matrix and model.takes_maps:
         from ..archs.srmd import load_pca_matrix

@@ -200,3 +200,15 @@ def test_a_validation_photo_too_small_for_the_degradations_is_named(tiny, tmp_pa
     assert "datasets.val: tiny.png (12x8): " in err and "fine.png" not in err
     assert main(["-opt", str(opt)]) == 2  # the run names it the same way
     assert "datasets.val: tiny.png (12x8): " in capsys.readouterr().err
+
+
+def test_cpu_training_reuses_freed_memory(tiny, tmp_path, monkeypatch):
+    """A CPU run keeps freed memory for reuse (realsr.resources.reuse_freed_memory), once, before
+    the loader's workers fork."""
+    from realsr.training import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "reuse_freed_memory", lambda: calls.append(True) or True)
+    opt = write_options(tmp_path, tiny(train={"total_iter": 1}, val=None))
+    assert main(["-opt", str(opt)]) == 0
+    assert calls == [True]
