@@ -49,7 +49,7 @@ from realsr.cli_flags import add_device
 from realsr.devices import pick_precision, resolve_device
 from realsr.errors import run_cli
 from realsr.inference.upsampler import Upsampler
-from realsr.resources import apply_thread_policy
+from realsr.resources import apply_thread_policy, reuse_freed_memory
 
 NETWORKS = {"srvgg": "realesr-animevideov3", "rrdb": "RealESRGAN_x4plus"}
 
@@ -57,6 +57,8 @@ NETWORKS = {"srvgg": "realesr-animevideov3", "rrdb": "RealESRGAN_x4plus"}
 def run_case(net_key: str, size: int, tile: int, device: str, repeats: int, channels_last: bool = True,
              precision: str = "auto", save: str | None = None) -> dict:
     dev = torch.device(device)
+    if tile == 0:
+        reuse_freed_memory()  # as inference.py does for whole images (this case runs in its own process)
     torch.manual_seed(0)  # the same random weights in every case, so outputs compare
     net = build_network(MODELS[NETWORKS[net_key]].arch).eval()
     compiled = precision == "compiled"
