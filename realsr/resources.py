@@ -188,7 +188,9 @@ def reuse_freed_memory(min_free: int = REUSE_MEMORY_FREE) -> bool:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+        applied = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
     except (OSError, AttributeError) as err:  # no such library or symbol: the allocator stays as it is
         logger.debug("mallopt unavailable: %s", err)
         return False
+    logger.debug("large blocks are served from the heap and freed memory is reused: %s", applied)
+    return applied

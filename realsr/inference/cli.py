@@ -316,8 +316,8 @@ def _main(argv: list[str] | None) -> int:
     prepare_output(Path(args.output))
     threads = apply_thread_policy(args.threads)
     logger.info("%s", threads.describe(training=False))
-    if not args.tile and reuse_freed_memory():  # faster, higher peak (docs/inference.md); --tile bounds memory
-        logger.debug("large blocks are served from the heap and reused (realsr.resources.reuse_freed_memory)")
+    if not args.tile:  # faster, higher peak (docs/inference.md); --tile bounds memory
+        reuse_freed_memory()
     if args.pca_matrix and model.takes_maps:
         from ..archs.srmd import load_pca_matrix
 

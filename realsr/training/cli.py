@@ -132,8 +132,8 @@ def _train(args: argparse.Namespace, opt, exp: Path, rank: int, world: int, devi
         check_run_folder(exp, args.auto_resume, args.archive)
     ds = opt.datasets["train"]
     policy = apply_thread_policy(opt.num_threads, None if ds.num_worker_per_gpu == "auto" else ds.num_worker_per_gpu)
-    if device.type == "cpu" and reuse_freed_memory():  # before the loader's workers fork (docs/training.md)
-        logger.debug("large blocks are served from the heap and reused (realsr.resources.reuse_freed_memory)")
+    if device.type == "cpu":  # before the loader's workers fork (docs/training.md)
+        reuse_freed_memory()
     trainer = Trainer(opt, device, rank, world, None, policy)
     found = checkpoint.resume(exp, args.auto_resume and not args.archive, opt.path.resume_state, to_dict(opt))
     if rank == 0:

@@ -279,9 +279,12 @@ def _check_sizes(opt: Options) -> list[str]:
 def _check_val_images(opt: Options, val: DatasetOptions, most: int = 3) -> list[str]:
     """GT-only validation images from a folder are degraded once, whole, at start-up: name the
     first ``most`` whose size (read from the header) the degradations cannot take."""
+    try:  # the names the run will read; a folder or list it cannot use is the dataset check's to report
+        names = build_dataset(val, opt.scale, False, "datasets.val").names
+    except (UserError, OSError):
+        return []
     synthesis, problems = make_synthesis(opt, None), []
     root = Path(val.dataroot_gt).expanduser()
-    names = read_meta_info(Path(val.meta_info).expanduser()) if val.meta_info else scan_folder(root)
     for name in names:
         try:
             size = header_size(root / name)
